@@ -1,0 +1,92 @@
+import { describe, expect, it } from "vitest"
+import { Schema } from "effect"
+import { BootEnv, ReleaseMetadata, ServiceSpec, Slot, UpdateState, Version } from "../src/index.ts"
+
+const v = (s: string) => Version.Version.make(s)
+
+describe("Version", () => {
+  it("orders by SemVer precedence", () => {
+    const ordered = ["0.9.9", "1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2", "1.0.0-beta.11", "1.0.0-rc.1", "1.0.0", "1.0.1", "1.10.0", "2.0.0"]
+    for (let i = 0; i < ordered.length; i++) {
+      for (let j = 0; j < ordered.length; j++) {
+        expect(Math.sign(Version.compare(v(ordered[i]!), v(ordered[j]!)))).toBe(Math.sign(i - j))
+      }
+    }
+  })
+  it("rejects what is not a version", () => {
+    for (const bad of ["1.0", "01.0.0", "1.0.0+build", "v1.0.0", ""]) {
+      expect(Schema.is(Version.Version)(bad)).toBe(false)
+    }
+  })
+})
+
+describe("Slot", () => {
+  it("pairs each slot with the other and with its label", () => {
+    expect(Slot.other("A")).toBe("B")
+    expect(Slot.other("B")).toBe("A")
+    expect(Slot.rootLabel("B")).toBe("KEELOS_ROOT_B")
+  })
+})
+
+describe("BootEnv", () => {
+  it("knows a trial boot from a fallback", () => {
+    const trial = new BootEnv.BootEnv({ active: "A", next: "B", tries: 2, booted: "B" })
+    const fallback = new BootEnv.BootEnv({ active: "A", next: null, tries: 0, booted: "A" })
+    expect(trial.onTrial).toBe(true)
+    expect(fallback.onTrial).toBe(false)
+  })
+  it("refuses tries GRUB cannot count", () => {
+    expect(() => new BootEnv.BootEnv({ active: "A", next: "B", tries: 4, booted: null })).toThrow()
+  })
+})
+
+describe("ReleaseMetadata", () => {
+  const doc = {
+    schema: 1,
+    version: "1.2.0",
+    channel: "stable",
+    arch: "amd64",
+    min_compatible_version: "1.0.0",
+    release_date: "2026-11-01T00:00:00Z",
+    expires: "2026-12-01T00:00:00Z",
+    release_notes: "fixes",
+    image: { url: "https://example/os.img", size: 10, sha256: "a".repeat(64) },
+    deltas: [{ from_version: "1.1.0", url: "https://example/d", size: 3, sha256: "b".repeat(64) }]
+  }
+  const decode = Schema.decodeUnknownExit(ReleaseMetadata.ReleaseMetadata)
+  it("decodes latest.json", () => {
+    const exit = decode(doc)
+    expect(exit._tag).toBe("Success")
+  })
+  it.each([
+    ["an unknown arch", { ...doc, arch: "riscv" }],
+    ["a bad digest", { ...doc, image: { ...doc.image, sha256: "XYZ" } }],
+    ["a missing expiry", { ...doc, expires: undefined }],
+    ["a future schema", { ...doc, schema: 2 }]
+  ])("refuses %s", (_, bad) => {
+    expect(decode(bad)._tag).toBe("Failure")
+  })
+})
+
+describe("UpdateState", () => {
+  it("round-trips through JSON", () => {
+    const codec = Schema.fromJsonString(Schema.toCodecJson(UpdateState.UpdateState))
+    const state = new UpdateState.UpdateState({
+      phase: "activated", attempt: 1, fromVersion: v("1.0.0"), toVersion: v("1.1.0"), targetSlot: "B",
+      lastError: null, startedAtMillis: 5, updatedAtMillis: 9
+    })
+    const text = Schema.encodeSync(codec)(state)
+    expect(Schema.decodeSync(codec)(text)).toEqual(state)
+  })
+})
+
+describe("ServiceSpec", () => {
+  it("refuses a relative command", () => {
+    const spec = {
+      name: "containerd", command: "containerd", args: [], env: {}, restart: "permanent", shutdownGraceMillis: 10000,
+      dependsOn: [], readiness: { _tag: "ProcessAlive" }, backoff: { initialMillis: 100, maxMillis: 5000, resetAfterMillis: 60000 }, optional: false
+    }
+    expect(Schema.decodeUnknownExit(ServiceSpec.ServiceSpec)(spec)._tag).toBe("Failure")
+    expect(Schema.decodeUnknownExit(ServiceSpec.ServiceSpec)({ ...spec, command: "/usr/bin/containerd" })._tag).toBe("Success")
+  })
+})

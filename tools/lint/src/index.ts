@@ -1,0 +1,2 @@
+/** The KeelOS determinism lint (see rules.ts). */
+export * from "./rules.ts"
