@@ -1,0 +1,35 @@
+/**
+ * The running kernel: command line, module loading (finit_module in modules.dep order) and the
+ * hostname.
+ */
+import { Context, Effect, Schema } from "effect"
+
+export class KernelError extends Schema.TaggedError<KernelError>()("KernelError", {
+  operation: Schema.Literals(["cmdline", "loadModule", "setHostname"]),
+  target: Schema.String,
+  reason: Schema.Literals(["NotFound", "NotPermitted", "Invalid", "Io"]),
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `${this.operation} ${this.target}: ${this.reason}: ${this.detail}`
+  }
+}
+
+export class Kernel extends Context.Service<Kernel, {
+  /** `/proc/cmdline`, split into words. Words with a dot never reach init's argv (boot.md G4). */
+  readonly cmdline: Effect.Effect<ReadonlyArray<string>, KernelError>
+  /** Loads a module and its dependencies; already loaded is success. */
+  readonly loadModule: (name: string) => Effect.Effect<void, KernelError>
+  readonly setHostname: (name: string) => Effect.Effect<void, KernelError>
+}>()("@keelos/platform/Kernel") {}
+
+/** `key=value` words of a command line; later words win, bare words map to "". */
+export const parseCmdline = (words: ReadonlyArray<string>): ReadonlyMap<string, string> => {
+  const result = new Map<string, string>()
+  for (const word of words) {
+    const eq = word.indexOf("=")
+    if (eq === -1) result.set(word, "")
+    else result.set(word.slice(0, eq), word.slice(eq + 1))
+  }
+  return result
+}

@@ -1,0 +1,11 @@
+/**
+ * @keelos/platform: contracts for every side effect of a node (DESIGN §5). Time and randomness
+ * are Effect's own `Clock` and `Random`; files and processes are Effect's `FileSystem` and
+ * `ChildProcessSpawner`.
+ */
+export * as BlockDevice from "./BlockDevice.ts"
+export * as BootEnvBlock from "./BootEnvBlock.ts"
+export * as Kernel from "./Kernel.ts"
+export * as Mounts from "./Mounts.ts"
+export * as Power from "./Power.ts"
+export * as Reaper from "./Reaper.ts"
