@@ -1,0 +1,87 @@
+/**
+ * One simulated machine: its disk (GPT partitions), the filesystem on its data partition, its
+ * power supply, the trace and the seeded Prng that decides every fault. The hardware outlives a
+ * boot; `layer` gives the node's software a fresh platform over it for each boot.
+ */
+import { Effect, FileSystem, Layer } from "effect"
+import type { Slot } from "@keelos/domain"
+import { BlockDevice, BootEnvBlock, Power } from "@keelos/platform"
+import * as Durability from "./Durability.ts"
+import { NodeHalted, PowerSupply } from "./Power.ts"
+import { Prng } from "./Prng.ts"
+import * as SimBootEnv from "./SimBootEnv.ts"
+import { SimDisk } from "./SimDisk.ts"
+import { SimFileSystem } from "./SimFileSystem.ts"
+import { Trace } from "./Trace.ts"
+
+export interface HardwareOptions {
+  readonly seed: number
+  /** Size of each root slot in bytes (small in simulation). */
+  readonly slotBytes?: number
+  readonly faultRates?: Durability.FaultRates
+}
+
+export class SimHardware {
+  readonly seed: number
+  readonly prng: Prng
+  readonly trace: Trace
+  readonly power: PowerSupply
+  readonly disk: SimDisk
+  readonly fs: SimFileSystem
+  readonly faultRates: Durability.FaultRates
+  private boots = 0
+
+  constructor(options: HardwareOptions) {
+    this.seed = options.seed
+    this.prng = new Prng(options.seed)
+    this.trace = new Trace()
+    this.power = new PowerSupply(this.trace)
+    const slotBytes = options.slotBytes ?? 64 * 1024
+    const layout: ReadonlyArray<readonly [Slot.PartitionLabel, number]> = [
+      ["EFI-SYSTEM", 64 * 1024],
+      ["KEELOS_ROOT_A", slotBytes],
+      ["KEELOS_ROOT_B", slotBytes],
+      ["KEELOS_DATA", 1024 * 1024]
+    ]
+    this.disk = new SimDisk(layout, this.power, this.trace)
+    this.fs = new SimFileSystem(this.power, this.trace)
+    this.faultRates = options.faultRates ?? Durability.defaultFaultRates
+    SimBootEnv.install(this.disk)
+  }
+
+  get bootCount(): number {
+    return this.boots
+  }
+
+  /** The power went off uncleanly: unsynced writes land whole, torn or not at all. */
+  crash(): void {
+    this.trace.record("crash")
+    this.power.switchOff()
+    this.power.cancelCut()
+    this.disk.crash(this.prng, this.faultRates)
+    this.fs.crash(this.prng, this.faultRates)
+  }
+
+  /** Power on: the firmware chooses a slot from the boot environment. */
+  powerOn(): SimBootEnv.PowerOnResult {
+    this.boots++
+    this.power.powerOn()
+    this.trace.record(`power on #${this.boots}`)
+    return SimBootEnv.powerOn(this.disk, this.trace)
+  }
+
+  /** The platform a booted node's software sees. */
+  layer(): Layer.Layer<BlockDevice.BlockDevices | BootEnvBlock.BootEnvBlock | FileSystem.FileSystem | Power.Power> {
+    const hardware = this
+    const power = Layer.succeed(Power.Power)({
+      sync: Effect.sync(() => hardware.trace.record("sync(2)")),
+      switchOff: (action) =>
+        Effect.suspend(() => {
+          hardware.trace.record(`switch off: ${action}`)
+          hardware.power.switchOff()
+          return Effect.die(new NodeHalted(action))
+        })
+    })
+    return Layer.mergeAll(this.disk.layer(), SimBootEnv.layer(this.disk), this.fs.layer(), power)
+  }
+}
