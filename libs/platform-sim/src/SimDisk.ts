@@ -77,6 +77,7 @@ export class SimDisk {
   /** The power went off: every pending write lands whole, torn or not at all. */
   crash(prng: Prng, rates: Durability.FaultRates): void {
     for (const partition of this.partitions.values()) {
+      if (partition.pending.length === 0) continue
       let durable = partition.durable
       for (const write of partition.pending) {
         const outcome = Durability.drawOutcome(prng, rates)
@@ -85,6 +86,15 @@ export class SimDisk {
       }
       partition.durable = durable
       partition.current = durable.slice()
+      partition.pending = []
+    }
+  }
+
+  /** sync(2): every pending write of every partition becomes durable. */
+  flushAll(): void {
+    for (const partition of this.partitions.values()) {
+      if (partition.pending.length === 0) continue
+      partition.durable = partition.current.slice()
       partition.pending = []
     }
   }

@@ -29,6 +29,8 @@ type Entry = number | "dir"
 type NamespaceOp =
   | { readonly kind: "link"; readonly path: string; readonly entry: Entry }
   | { readonly kind: "unlink"; readonly path: string }
+  /** rename(2) is one journaled change: after a crash both names are old or both are new. */
+  | { readonly kind: "rename"; readonly path: string; readonly from: string; readonly entry: Entry }
 
 const parentOf = (path: string) => {
   const i = path.lastIndexOf("/")
@@ -43,6 +45,21 @@ const normalize = (path: string): string => {
     else parts.push(part)
   }
   return "/" + parts.join("/")
+}
+
+const apply = (namespace: Map<string, Entry>, op: NamespaceOp): void => {
+  switch (op.kind) {
+    case "link":
+      namespace.set(op.path, op.entry)
+      return
+    case "unlink":
+      namespace.delete(op.path)
+      return
+    case "rename":
+      namespace.delete(op.from)
+      namespace.set(op.path, op.entry)
+      return
+  }
 }
 
 const fail = (tag: PlatformError.SystemErrorTag, method: string, path: string, description: string) =>
@@ -65,8 +82,7 @@ export class SimFileSystem {
 
   private namespace(op: NamespaceOp): void {
     this.pendingNamespace.push(op)
-    if (op.kind === "link") this.current.set(op.path, op.entry)
-    else this.current.delete(op.path)
+    apply(this.current, op)
   }
 
   private inodeAt(path: string): Inode | undefined {
@@ -108,17 +124,14 @@ export class SimFileSystem {
     this.power.tick(`fsync dir ${path}`)
     let last = -1
     this.pendingNamespace.forEach((op, i) => {
-      if (parentOf(op.path) === path || op.path === path) last = i
+      if (parentOf(op.path) === path || op.path === path || (op.kind === "rename" && parentOf(op.from) === path)) last = i
     })
     this.commitNamespace(last + 1)
     this.trace.record(`fs fsync dir ${path}`)
   }
 
   private commitNamespace(count: number): void {
-    for (const op of this.pendingNamespace.slice(0, count)) {
-      if (op.kind === "link") this.durable.set(op.path, op.entry)
-      else this.durable.delete(op.path)
-    }
+    for (const op of this.pendingNamespace.slice(0, count)) apply(this.durable, op)
     this.pendingNamespace = this.pendingNamespace.slice(count)
   }
 
@@ -150,6 +163,15 @@ export class SimFileSystem {
     this.current = new Map(this.durable)
     const reachable = new Set([...this.durable.values()].filter((e): e is number => typeof e === "number"))
     for (const id of [...this.inodes.keys()]) if (!reachable.has(id)) this.inodes.delete(id)
+  }
+
+  /** sync(2): all data and every namespace change become durable. */
+  flushAll(): void {
+    this.commitNamespace(this.pendingNamespace.length)
+    for (const inode of this.inodes.values()) {
+      inode.durable = inode.current.slice()
+      inode.pending = []
+    }
   }
 
   /** The durable content of a file (for invariant checks), or undefined if it is absent. */
@@ -293,7 +315,8 @@ export class SimFileSystem {
         )
       })
 
-    return Layer.succeed(FileSystem.FileSystem)(FileSystem.makeNoop({
+    // make() derives exists, readFileString, writeFileString, stream and sink from the primitives.
+    return Layer.succeed(FileSystem.FileSystem)(FileSystem.make(FileSystem.makeNoop({
       access: (path) => Effect.suspend(() => sim.current.has(normalize(path)) ? Effect.void : fail("NotFound", "access", path, "no such file")),
       exists: (path) => Effect.sync(() => sim.current.has(normalize(path))),
       makeDirectory: (path, options) => mkdir(path, options?.recursive === true),
@@ -329,8 +352,7 @@ export class SimFileSystem {
           if (sim.current.get(parentOf(target)) !== "dir") return fail("NotFound", "rename", target, "no parent directory")
           return Effect.sync(() => {
             sim.power.tick(`rename ${source} ${target}`)
-            sim.namespace({ kind: "link", path: target, entry })
-            sim.namespace({ kind: "unlink", path: source })
+            sim.namespace({ kind: "rename", path: target, from: source, entry })
             sim.trace.record(`fs rename ${source} -> ${target}`)
           })
         }),
@@ -342,6 +364,6 @@ export class SimFileSystem {
           if (entry === undefined) return fail("NotFound", "stat", target, "no such file")
           return Effect.succeed(info(entry, entry === "dir" ? 0 : sim.inodes.get(entry)?.current.length ?? 0))
         })
-    }))
+    })))
   }
 }

@@ -3,7 +3,7 @@
  * power supply, the trace and the seeded Prng that decides every fault. The hardware outlives a
  * boot; `layer` gives the node's software a fresh platform over it for each boot.
  */
-import { Effect, FileSystem, Layer } from "effect"
+import { Effect, FileSystem, Layer, Path } from "effect"
 import type { Slot } from "@keelos/domain"
 import { BlockDevice, BootEnvBlock, Power } from "@keelos/platform"
 import * as Durability from "./Durability.ts"
@@ -19,6 +19,15 @@ export interface HardwareOptions {
   /** Size of each root slot in bytes (small in simulation). */
   readonly slotBytes?: number
   readonly faultRates?: Durability.FaultRates
+}
+
+/**
+ * Service-level rewrites of the platform, for tests that plant a bug the simulator must catch
+ * (for example a write path that never fsyncs).
+ */
+export interface PlatformMutation {
+  readonly fileSystem?: (fs: FileSystem.FileSystem) => FileSystem.FileSystem
+  readonly blockDevices?: (devices: BlockDevice.BlockDevices["Service"]) => BlockDevice.BlockDevices["Service"]
 }
 
 export class SimHardware {
@@ -71,10 +80,15 @@ export class SimHardware {
   }
 
   /** The platform a booted node's software sees. */
-  layer(): Layer.Layer<BlockDevice.BlockDevices | BootEnvBlock.BootEnvBlock | FileSystem.FileSystem | Power.Power> {
+  layer(mutation: PlatformMutation = {}): Layer.Layer<BlockDevice.BlockDevices | BootEnvBlock.BootEnvBlock | FileSystem.FileSystem | Path.Path | Power.Power> {
     const hardware = this
     const power = Layer.succeed(Power.Power)({
-      sync: Effect.sync(() => hardware.trace.record("sync(2)")),
+      sync: Effect.sync(() => {
+        hardware.power.tick("sync(2)")
+        hardware.disk.flushAll()
+        hardware.fs.flushAll()
+        hardware.trace.record("sync(2)")
+      }),
       switchOff: (action) =>
         Effect.suspend(() => {
           hardware.trace.record(`switch off: ${action}`)
@@ -82,6 +96,12 @@ export class SimHardware {
           return Effect.die(new NodeHalted(action))
         })
     })
-    return Layer.mergeAll(this.disk.layer(), SimBootEnv.layer(this.disk), this.fs.layer(), power)
+    const fileSystem = mutation.fileSystem === undefined
+      ? this.fs.layer()
+      : Layer.effect(FileSystem.FileSystem, Effect.map(FileSystem.FileSystem, mutation.fileSystem)).pipe(Layer.provide(this.fs.layer()))
+    const devices = mutation.blockDevices === undefined
+      ? this.disk.layer()
+      : Layer.effect(BlockDevice.BlockDevices, Effect.map(BlockDevice.BlockDevices, mutation.blockDevices)).pipe(Layer.provide(this.disk.layer()))
+    return Layer.mergeAll(devices, SimBootEnv.layer(this.disk), fileSystem, Path.layer, power)
   }
 }
