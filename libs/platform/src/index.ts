@@ -6,6 +6,7 @@
 export * as BlockDevice from "./BlockDevice.ts"
 export * as BootEnvBlock from "./BootEnvBlock.ts"
 export * as Kernel from "./Kernel.ts"
+export * as ModulesDep from "./ModulesDep.ts"
 export * as Mounts from "./Mounts.ts"
 export * as Power from "./Power.ts"
 export * as Reaper from "./Reaper.ts"

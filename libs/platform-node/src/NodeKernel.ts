@@ -1,0 +1,76 @@
+/**
+ * The running kernel: /proc/cmdline, modules loaded with finit_module(2) in modules.dep order
+ * (already loaded counts as success), and sethostname(2).
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Effect, Layer } from "effect"
+import { Kernel, ModulesDep } from "@keelos/platform"
+import { Errno, errnoName, libc } from "./internal/libc.ts"
+
+const kernelError = (operation: "cmdline" | "loadModule" | "setHostname", target: string, errno: number | undefined, detail: string) =>
+  new Kernel.KernelError({
+    operation,
+    target,
+    reason: errno === Errno.ENOENT ? "NotFound" : errno === Errno.EPERM || errno === Errno.EACCES ? "NotPermitted" : errno === Errno.EINVAL ? "Invalid" : "Io",
+    detail
+  })
+
+export interface KernelOptions {
+  /** Defaults to /lib/modules/<release>. */
+  readonly modulesDir?: string
+}
+
+export const make = (options: KernelOptions = {}): Kernel.Kernel["Service"] => {
+  let index: ModulesDep.ModuleIndex | undefined
+  const modulesDir = () => options.modulesDir ?? path.join("/lib/modules", fs.readFileSync("/proc/sys/kernel/osrelease", "utf8").trim())
+  const loadOne = (file: string, name: string) =>
+    Effect.suspend(() => {
+      let fd: number
+      try {
+        fd = fs.openSync(file, "r")
+      } catch (error) {
+        return Effect.fail(kernelError("loadModule", name, Errno.ENOENT, (error as Error).message))
+      }
+      try {
+        const c = libc()
+        const result = c.finitModule(fd, "", 0)
+        const errno = c.errno()
+        if (result === 0 || errno === Errno.EEXIST) return Effect.void
+        return Effect.fail(kernelError("loadModule", name, errno, `finit_module: ${errnoName(errno)}`))
+      } finally {
+        fs.closeSync(fd)
+      }
+    })
+  return {
+    cmdline: Effect.try({
+      try: () => fs.readFileSync("/proc/cmdline", "utf8").trim().split(/\s+/).filter((w) => w.length > 0),
+      catch: (error) => kernelError("cmdline", "/proc/cmdline", Errno.ENOENT, (error as Error).message)
+    }),
+    loadModule: (name) =>
+      Effect.gen(function*() {
+        const dir = yield* Effect.try({ try: modulesDir, catch: (e) => kernelError("loadModule", name, Errno.ENOENT, (e as Error).message) })
+        if (index === undefined) {
+          const text = yield* Effect.try({
+            try: () => fs.readFileSync(path.join(dir, "modules.dep"), "utf8"),
+            catch: (e) => kernelError("loadModule", name, Errno.ENOENT, (e as Error).message)
+          })
+          index = ModulesDep.parse(text)
+        }
+        const order = ModulesDep.loadOrder(index, name)
+        if (order === undefined) return yield* kernelError("loadModule", name, Errno.ENOENT, "not in modules.dep")
+        for (const module of order) yield* loadOne(path.join(dir, index.paths.get(module)!), module)
+      }),
+    setHostname: (name) =>
+      Effect.suspend(() => {
+        const c = libc()
+        const bytes = Buffer.byteLength(name)
+        if (bytes === 0 || bytes > 64) return Effect.fail(kernelError("setHostname", name, Errno.EINVAL, "a hostname is 1 to 64 bytes"))
+        return c.sethostname(name, bytes) === 0
+          ? Effect.void
+          : Effect.fail(kernelError("setHostname", name, c.errno(), `sethostname: ${errnoName(c.errno())}`))
+      })
+  }
+}
+
+export const layer = (options?: KernelOptions): Layer.Layer<Kernel.Kernel> => Layer.succeed(Kernel.Kernel)(make(options))

@@ -1,0 +1,11 @@
+/**
+ * @keelos/platform-node: the real layers. The only package that may use node:* I/O, koffi and
+ * @effect/platform-node (the determinism lint enforces it).
+ */
+export * as NodeBlockDevices from "./NodeBlockDevices.ts"
+export * as NodeBootEnvBlock from "./NodeBootEnvBlock.ts"
+export * as NodeKernel from "./NodeKernel.ts"
+export * as NodeMounts from "./NodeMounts.ts"
+export * as NodePower from "./NodePower.ts"
+export * as NodeReaper from "./NodeReaper.ts"
+export { NodeRuntime, NodeServices } from "@effect/platform-node"

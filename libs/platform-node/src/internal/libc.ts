@@ -1,0 +1,66 @@
+/**
+ * The libc and raw syscalls KeelOS needs, bound through koffi (boot.md G5). Loaded lazily so that
+ * importing platform-node on a machine without koffi's prebuilt binary fails only when a syscall
+ * is really made.
+ */
+import { createRequire } from "node:module"
+
+const require = createRequire(import.meta.url)
+
+export interface Libc {
+  readonly mount: (source: string | null, target: string, fstype: string | null, flags: number, data: string | null) => number
+  readonly umount2: (target: string, flags: number) => number
+  readonly reboot: (cmd: number) => number
+  readonly sync: () => void
+  readonly tcdrain: (fd: number) => number
+  readonly sethostname: (name: string, length: number) => number
+  readonly waitpid: (pid: number, status: Array<number>, options: number) => number
+  readonly prctl: (option: number, arg2: number, arg3: number, arg4: number, arg5: number) => number
+  readonly finitModule: (fd: number, params: string, flags: number) => number
+  readonly errno: () => number
+}
+
+let bound: Libc | undefined
+
+/** Syscall numbers of finit_module(2), which glibc 2.36 does not wrap. */
+const finitModuleNumber: Record<string, number> = { x64: 313, arm64: 273 }
+
+export const libc = (): Libc => {
+  if (bound !== undefined) return bound
+  const koffi = require("koffi") as typeof import("koffi")
+  const lib = koffi.load("libc.so.6")
+  const syscall = lib.func("long syscall(long number, int fd, const char *params, int flags)")
+  const number = finitModuleNumber[process.arch]
+  bound = {
+    mount: lib.func("int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)"),
+    umount2: lib.func("int umount2(const char *target, int flags)"),
+    reboot: lib.func("int reboot(int cmd)"),
+    sync: lib.func("void sync(void)"),
+    tcdrain: lib.func("int tcdrain(int fd)"),
+    sethostname: lib.func("int sethostname(const char *name, size_t len)"),
+    waitpid: lib.func("int waitpid(int pid, _Out_ int *status, int options)"),
+    prctl: lib.func("int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5)"),
+    finitModule: (fd, params, flags) => {
+      if (number === undefined) throw new Error(`finit_module: unsupported architecture ${process.arch}`)
+      return Number(syscall(number, fd, params, flags))
+    },
+    errno: () => koffi.errno()
+  }
+  return bound
+}
+
+/** errno values KeelOS tells apart. */
+export const Errno = {
+  EPERM: 1,
+  ENOENT: 2,
+  ECHILD: 10,
+  EACCES: 13,
+  EBUSY: 16,
+  EEXIST: 17,
+  ENODEV: 19,
+  EINVAL: 22,
+  ENOSPC: 28
+} as const
+
+export const errnoName = (errno: number): string =>
+  Object.entries(Errno).find(([, value]) => value === errno)?.[0] ?? `errno ${errno}`

@@ -1,0 +1,138 @@
+/**
+ * The real layers against the real kernel. Anything that would touch the host runs in its own
+ * namespace (unshare): reboot(2) as PID 1 of a PID namespace, mount(2) in a mount namespace,
+ * sethostname(2) in a UTS namespace.
+ */
+import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { describe, expect, it } from "vitest"
+import { Effect, Exit, Layer } from "effect"
+import { BootControl, EnvBlock } from "@keelos/boot"
+import { BlockDevice } from "@keelos/platform"
+import * as NodeBlockDevices from "../src/NodeBlockDevices.ts"
+import * as NodeBootEnvBlock from "../src/NodeBootEnvBlock.ts"
+import { parseMounts } from "../src/NodeMounts.ts"
+import { parseStat } from "../src/NodeReaper.ts"
+
+const fixture = (name: string) => path.join(import.meta.dirname, "fixtures", name)
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "keel-node-"))
+const unshare = (flags: ReadonlyArray<string>, script: string, ...args: Array<string>) =>
+  spawnSync("unshare", [...flags, process.execPath, fixture(script), ...args], { encoding: "utf8", timeout: 30_000 })
+const lastJson = (stdout: string) => JSON.parse(stdout.trim().split("\n").pop()!)
+
+describe("NodeBootEnvBlock with BootControl", () => {
+  const grub = (file: string, ...args: Array<string>) => spawnSync("grub-editenv", [file, ...args], { encoding: "utf8" })
+
+  it("rewrites a grub-editenv block in place, readable by grub-editenv", async () => {
+    const file = path.join(tmp(), "grubenv")
+    expect(grub(file, "create").status).toBe(0)
+    expect(grub(file, "set", "KEEL_ACTIVE=A", "other=kept").status).toBe(0)
+    const inode = fs.statSync(file).ino
+    const env = await Effect.runPromise(
+      Effect.flatMap(BootControl.BootControl, (c) => c.activate("B")).pipe(
+        Effect.provide(BootControl.BootControl.layer.pipe(Layer.provide(NodeBootEnvBlock.layer(file))))
+      )
+    )
+    expect(env).toMatchObject({ active: "A", next: "B", tries: 3 })
+    expect(grub(file, "list").stdout).toBe("KEEL_ACTIVE=A\nother=kept\nKEEL_NEXT=B\nKEEL_TRIES=3\n")
+    expect(fs.statSync(file).ino).toBe(inode)
+    expect(fs.statSync(file).size).toBe(EnvBlock.blockSize)
+  })
+
+  it("refuses a missing or wrong-size file with a typed error", async () => {
+    const dir = tmp()
+    const missing = await Effect.runPromise(Effect.flip(NodeBootEnvBlock.make(path.join(dir, "none")).read))
+    expect(missing).toMatchObject({ _tag: "BootEnvBlockError", reason: "NotFound" })
+    fs.writeFileSync(path.join(dir, "short"), "# GRUB Environment Block\n")
+    const short = await Effect.runPromise(Effect.flip(NodeBootEnvBlock.make(path.join(dir, "short")).read))
+    expect(short).toMatchObject({ reason: "WrongSize" })
+    const write = await Effect.runPromise(Effect.flip(NodeBootEnvBlock.make(path.join(dir, "short")).write(EnvBlock.create())))
+    expect(write).toMatchObject({ reason: "WrongSize" })
+    expect(fs.statSync(path.join(dir, "short")).size).toBe(25)
+  })
+})
+
+describe("NodeBlockDevices", () => {
+  it("writes, syncs and reads back a partition image, and refuses out-of-range access", async () => {
+    const file = path.join(tmp(), "slot-b.img")
+    fs.writeFileSync(file, Buffer.alloc(1 << 20))
+    const data = new Uint8Array(300_000).map((_, i) => (i * 7) & 0xff)
+    const program = Effect.scoped(Effect.gen(function*() {
+      const device = yield* (yield* BlockDevice.BlockDevices).open("KEELOS_ROOT_B")
+      yield* device.write(4096, data)
+      yield* device.sync
+      const back = yield* device.read(4096, data.length)
+      const beyond = yield* Effect.flip(device.write(device.sizeBytes - 10, new Uint8Array(20)))
+      return { size: device.sizeBytes, same: Buffer.from(back).equals(Buffer.from(data)), beyond: beyond.reason }
+    }))
+    const result = await Effect.runPromise(program.pipe(Effect.provide(NodeBlockDevices.layerFromPaths({ KEELOS_ROOT_B: file }))))
+    expect(result).toEqual({ size: 1 << 20, same: true, beyond: "OutOfRange" })
+    expect(fs.readFileSync(file).subarray(4096, 4096 + data.length).equals(Buffer.from(data))).toBe(true)
+    const unknown = await Effect.runPromiseExit(Effect.scoped(Effect.flatMap(BlockDevice.BlockDevices, (d) => d.open("KEELOS_DATA"))).pipe(
+      Effect.provide(NodeBlockDevices.layerFromPaths({ KEELOS_ROOT_B: file }))
+    ))
+    expect(Exit.isFailure(unknown)).toBe(true)
+  })
+
+  it("finds a partition by GPT label in sysfs", async () => {
+    const sysfs = tmp()
+    for (const [name, label, sectors] of [["vda", undefined, 100], ["vda3", "KEELOS_ROOT_A", 8], ["vda4", "KEELOS_ROOT_B", 16]] as const) {
+      fs.mkdirSync(path.join(sysfs, name))
+      fs.writeFileSync(path.join(sysfs, name, "uevent"), `MAJOR=254\nDEVNAME=${name}\nDEVTYPE=partition\n${label ? `PARTNAME=${label}\n` : ""}`)
+      fs.writeFileSync(path.join(sysfs, name, "size"), `${sectors}\n`)
+    }
+    expect(await NodeBlockDevices.findByLabel("KEELOS_ROOT_B", sysfs)).toEqual({ device: "/dev/vda4", sizeBytes: 16 * 512 })
+    expect(await NodeBlockDevices.findByLabel("KEELOS_DATA", sysfs)).toBeUndefined()
+  })
+})
+
+describe("syscalls through koffi, each in its own namespace", () => {
+  it("reboot(2) as PID 1 ends the PID namespace with SIGHUP; poweroff with SIGINT", () => {
+    const reboot = unshare(["--pid", "--fork", "--mount-proc"], "reboot-in-pid-namespace.ts", "reboot")
+    expect(reboot.stdout).toContain("pid 1 calling reboot")
+    expect(reboot.stdout).not.toContain("still running")
+    expect(reboot.signal ?? reboot.status).toSatisfy((s: unknown) => s === "SIGHUP" || s === 129)
+    const poweroff = unshare(["--pid", "--fork", "--mount-proc"], "reboot-in-pid-namespace.ts", "poweroff")
+    expect(poweroff.signal ?? poweroff.status).toSatisfy((s: unknown) => s === "SIGINT" || s === 130)
+  })
+
+  it("mounts and unmounts a tmpfs, and maps a failing mount to a typed reason", () => {
+    const target = tmp()
+    const result = unshare(["--mount", "--propagation", "private"], "mount-in-namespace.ts", target)
+    expect(result.stderr).toBe("")
+    expect(lastJson(result.stdout)).toMatchObject({
+      mounted: { source: "keeltest", target, fstype: "tmpfs" },
+      failedReason: "NotFound",
+      unmounted: true,
+      probeGone: true
+    })
+  })
+
+  it("sets the hostname", () => {
+    const result = unshare(["--uts"], "hostname-in-namespace.ts")
+    expect(lastJson(result.stdout)).toEqual({ hostname: "keel-node-7", tooLong: "Invalid" })
+    expect(os.hostname()).not.toBe("keel-node-7")
+  })
+
+  it("reaps an orphaned grandchild without stealing the exit of Node's own child", () => {
+    const result = spawnSync(process.execPath, [fixture("reap-orphans.ts")], { encoding: "utf8", timeout: 30_000 })
+    const out = lastJson(result.stdout)
+    expect(out.shellExit).toBe(7)
+    expect(out.reaped).toEqual([{ pid: out.orphan, status: 0 }])
+    expect(out.again).toEqual([])
+  })
+})
+
+describe("parsers", () => {
+  it("reads /proc/<pid>/stat with a hostile comm", () => {
+    expect(parseStat("1234 (a) b (Z c) Z 1 1234 1234 0")).toEqual({ pid: 1234, state: "Z", ppid: 1 })
+  })
+  it("reads /proc/self/mounts with escaped spaces", () => {
+    expect(parseMounts("/dev/vda4 /var/lib/keel ext4 rw,relatime 0 0\nnone /run/a\\040b tmpfs rw 0 0\n")).toEqual([
+      { source: "/dev/vda4", target: "/var/lib/keel", fstype: "ext4", options: ["rw", "relatime"] },
+      { source: "none", target: "/run/a b", fstype: "tmpfs", options: ["rw"] }
+    ])
+  })
+})
