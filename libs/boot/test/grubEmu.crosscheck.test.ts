@@ -26,8 +26,10 @@ interface Case {
 
 const cases: Array<Case> = []
 for (const active of actives) for (const next of nexts) for (const tries of triesValues) for (const booted of booteds) {
-  const vars = ([["KEEL_ACTIVE", active], ["KEEL_NEXT", next], ["KEEL_TRIES", tries], ["KEEL_BOOTED", booted]] as const)
-    .filter((entry): entry is readonly [string, string] => entry[1] !== undefined)
+  const candidates: ReadonlyArray<readonly [string, string | undefined]> = [
+    ["KEEL_ACTIVE", active], ["KEEL_NEXT", next], ["KEEL_TRIES", tries], ["KEEL_BOOTED", booted]
+  ]
+  const vars = candidates.filter((entry): entry is readonly [string, string] => entry[1] !== undefined)
   // Vary the order the variables were written in: GRUB rewrites them where they stand.
   const rotated = vars.map((_, i) => vars[(i + cases.length) % vars.length]!)
   cases.push({ id: `c${String(cases.length).padStart(3, "0")}`, vars: rotated })

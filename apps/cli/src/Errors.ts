@@ -1,0 +1,26 @@
+/**
+ * Turns any failure into one line a person can act on: what failed, why, and what to do. No stack
+ * traces; the exit code says the class of failure.
+ */
+import { Cause } from "effect"
+
+export interface Reported {
+  readonly line: string
+  readonly exitCode: number
+}
+
+const hints: Record<string, string> = {
+  EnvBlockError: "the file is not a valid GRUB environment block; check it with grub-editenv FILE list",
+  BootEnvBlockError: "check the path; the block must be exactly 1024 bytes"
+}
+
+export const report = (cause: Cause.Cause<unknown>): Reported => {
+  const error = Cause.squash(cause)
+  if (typeof error === "object" && error !== null && "_tag" in error) {
+    const tag = String((error as { _tag: unknown })._tag)
+    const message = (error as { message?: unknown }).message
+    const hint = hints[tag]
+    return { line: `error: ${String(message || tag)}${hint ? ` (${hint})` : ""}`, exitCode: 1 }
+  }
+  return { line: `internal error: ${error instanceof Error ? error.message : String(error)}`, exitCode: 70 }
+}

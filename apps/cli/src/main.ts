@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+/** osctl: the composition root. Parses argv, runs the command, reports failures in one line. */
+import { Cause, Console, Effect } from "effect"
+import { Command, CliError } from "effect/cli"
+import { NodeRuntime, NodeServices } from "@keelos/platform-node"
+import { bootenv } from "./commands/bootenv.ts"
+import { osctl } from "./commands/root.ts"
+import * as Errors from "./Errors.ts"
+
+export const version = "0.1.0"
+
+export const cli = osctl.pipe(Command.withSubcommands([bootenv]))
+
+const main = cli.pipe(
+  Command.run({ version }),
+  Effect.catchCause((cause) => {
+    const failure = Cause.squash(cause)
+    // effect/cli has already printed usage and the reason for bad flags and arguments.
+    if (CliError.isCliError(failure)) return Effect.sync(() => void (process.exitCode = 2))
+    const { line, exitCode } = Errors.report(cause)
+    return Effect.andThen(Console.error(line), Effect.sync(() => void (process.exitCode = exitCode)))
+  }),
+  Effect.provide(NodeServices.layer)
+)
+
+NodeRuntime.runMain(main, { disableErrorReporting: true })

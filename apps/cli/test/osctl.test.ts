@@ -1,0 +1,51 @@
+/** osctl end to end: the bundled binary against real grubenv files. */
+import { execFileSync, spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { beforeAll, describe, expect, it } from "vitest"
+
+const root = path.resolve(import.meta.dirname, "..")
+const bundle = path.join(root, "dist", "osctl.js")
+const osctl = (...args: Array<string>) => spawnSync(process.execPath, [bundle, ...args], { encoding: "utf8", timeout: 30_000 })
+
+describe("osctl bootenv", () => {
+  beforeAll(() => {
+    execFileSync("npm", ["run", "build", "--silent"], { cwd: root, stdio: "ignore" })
+  })
+
+  it("explains a block on trial, as text and as JSON", () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "osctl-")), "grubenv")
+    execFileSync("grub-editenv", [file, "create"])
+    execFileSync("grub-editenv", [file, "set", "KEEL_ACTIVE=A", "KEEL_NEXT=B", "KEEL_TRIES=1"])
+    const text = osctl("bootenv", "show", file)
+    expect(text.status).toBe(0)
+    expect(text.stdout).toContain("on trial         B (1 boots left)")
+    expect(text.stdout).toContain("next boot        B: trial boot 3 of 3")
+    const json = osctl("bootenv", "show", file, "-o", "json")
+    expect(JSON.parse(json.stdout)).toMatchObject({ active: "A", next: "B", tries: 1, nextBoot: { slot: "B", trial: true } })
+  })
+
+  it("reports a corrupt block in one line, without a stack trace", () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "osctl-")), "grubenv")
+    fs.writeFileSync(file, Buffer.alloc(1024, 0x41))
+    const result = osctl("bootenv", "show", file)
+    expect(result.status).toBe(1)
+    expect(result.stderr.trim().split("\n")).toHaveLength(1)
+    expect(result.stderr).toContain("BadSignature")
+    expect(result.stderr).not.toMatch(/\bat .*\.(ts|js):\d+/)
+    const missing = osctl("bootenv", "show", "/nonexistent/grubenv")
+    expect(missing.status).toBe(1)
+    expect(missing.stderr).toContain("NotFound")
+  })
+
+  it("refuses bad flags with usage and exit code 2", () => {
+    const result = osctl("bootenv", "show", "x", "--output", "yaml")
+    expect(result.status).toBe(2)
+  })
+
+  it("prints the generated grub.cfg", () => {
+    const result = osctl("bootenv", "grub-cfg")
+    expect(result.stdout).toContain("function keel_choose {")
+  })
+})

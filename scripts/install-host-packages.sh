@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The Debian packages the tests use as independent checkers: grub-editenv (grub-common), the real
+# GRUB script engine (grub-emu), mtools and mkfs.vfat for ESP images, unshare and script
+# (util-linux). Installs only what is missing; needs root (or sudo) on Debian.
+set -euo pipefail
+packages=(grub-common grub-emu mtools dosfstools util-linux)
+missing=()
+for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing Debian packages: ${missing[*]}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+$sudo apt-get update -qq
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
