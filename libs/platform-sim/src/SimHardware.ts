@@ -4,6 +4,8 @@
  * boot; `layer` gives the node's software a fresh platform over it for each boot.
  */
 import { Effect, FileSystem, Layer, Path } from "effect"
+import type { HttpClient } from "effect/http"
+import type { ChildProcessSpawner } from "effect/process"
 import type { Slot } from "@keelos/domain"
 import { BlockDevice, BootEnvBlock, Power } from "@keelos/platform"
 import * as Durability from "./Durability.ts"
@@ -12,6 +14,8 @@ import { Prng } from "./Prng.ts"
 import * as SimBootEnv from "./SimBootEnv.ts"
 import { SimDisk } from "./SimDisk.ts"
 import { SimFileSystem } from "./SimFileSystem.ts"
+import { SimNetwork } from "./SimNetwork.ts"
+import { SimProcesses } from "./SimProcesses.ts"
 import { Trace } from "./Trace.ts"
 
 export interface HardwareOptions {
@@ -19,6 +23,8 @@ export interface HardwareOptions {
   /** Size of each root slot in bytes (small in simulation). */
   readonly slotBytes?: number
   readonly faultRates?: Durability.FaultRates
+  /** The network this machine is attached to; a fleet shares one. */
+  readonly network?: SimNetwork
 }
 
 /**
@@ -37,6 +43,8 @@ export class SimHardware {
   readonly power: PowerSupply
   readonly disk: SimDisk
   readonly fs: SimFileSystem
+  readonly processes: SimProcesses
+  readonly network: SimNetwork
   readonly faultRates: Durability.FaultRates
   private boots = 0
 
@@ -54,6 +62,8 @@ export class SimHardware {
     ]
     this.disk = new SimDisk(layout, this.power, this.trace)
     this.fs = new SimFileSystem(this.power, this.trace)
+    this.processes = new SimProcesses(this.prng.fork(), this.trace)
+    this.network = options.network ?? new SimNetwork(this.prng.fork(), this.trace)
     this.faultRates = options.faultRates ?? Durability.defaultFaultRates
     SimBootEnv.install(this.disk)
   }
@@ -69,6 +79,7 @@ export class SimHardware {
     this.power.cancelCut()
     this.disk.crash(this.prng, this.faultRates)
     this.fs.crash(this.prng, this.faultRates)
+    this.processes.powerLoss()
   }
 
   /** Power on: the firmware chooses a slot from the boot environment. */
@@ -80,7 +91,15 @@ export class SimHardware {
   }
 
   /** The platform a booted node's software sees. */
-  layer(mutation: PlatformMutation = {}): Layer.Layer<BlockDevice.BlockDevices | BootEnvBlock.BootEnvBlock | FileSystem.FileSystem | Path.Path | Power.Power> {
+  layer(mutation: PlatformMutation = {}): Layer.Layer<
+    | BlockDevice.BlockDevices
+    | BootEnvBlock.BootEnvBlock
+    | FileSystem.FileSystem
+    | Path.Path
+    | Power.Power
+    | ChildProcessSpawner.ChildProcessSpawner
+    | HttpClient.HttpClient
+  > {
     const hardware = this
     const power = Layer.succeed(Power.Power)({
       sync: Effect.sync(() => {
@@ -102,6 +121,6 @@ export class SimHardware {
     const devices = mutation.blockDevices === undefined
       ? this.disk.layer()
       : Layer.effect(BlockDevice.BlockDevices, Effect.map(BlockDevice.BlockDevices, mutation.blockDevices)).pipe(Layer.provide(this.disk.layer()))
-    return Layer.mergeAll(devices, SimBootEnv.layer(this.disk), fileSystem, Path.layer, power)
+    return Layer.mergeAll(devices, SimBootEnv.layer(this.disk), fileSystem, Path.layer, power, this.processes.layer(), this.network.layer())
   }
 }
