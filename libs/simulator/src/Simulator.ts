@@ -7,7 +7,8 @@
  * unsynced writes, and checks again. Every decision draws from the seed, and every hardware
  * operation is traced, so a seed replays exactly and two runs can be compared by trace digest.
  */
-import { Cause, Effect, Exit, Layer, Random } from "effect"
+import { Cause, Effect, Exit, Fiber, Layer, Random } from "effect"
+import { TestClock } from "effect/testing"
 import { NodeHalted, type PlatformMutation, PowerLost, SimHardware } from "@keelos/platform-sim"
 import type { Scenario, SimPlatform, Violation } from "./Scenario.ts"
 
@@ -19,6 +20,10 @@ export interface RunOptions {
   /** Probability that a boot has a power cut planned. */
   readonly powerCutRate?: number
   readonly mutatePlatform?: PlatformMutation
+  /** Virtual time a boot may take before the run is declared stuck. */
+  readonly bootTimeoutMillis?: number
+  /** Step of the virtual clock while the node's software waits. */
+  readonly tickMillis?: number
 }
 
 export interface Verdict {
@@ -35,6 +40,24 @@ export interface Verdict {
 
 /** How a boot of the node software ended. */
 type Ending = "halted" | "power-lost" | { readonly unexpected: string }
+
+/**
+ * Runs one boot of the node's software on the virtual clock: the clock advances in ticks while the
+ * software waits, so timers, backoffs and timeouts fire deterministically. Undefined when the boot
+ * is still running after `timeoutMillis` of virtual time.
+ */
+const onVirtualClock = <E>(software: Effect.Effect<void, E>, tickMillis: number, timeoutMillis: number) =>
+  Effect.gen(function*() {
+    const fiber = yield* Effect.forkChild(software)
+    for (let elapsed = 0; elapsed <= timeoutMillis; elapsed += tickMillis) {
+      yield* Effect.yieldNow
+      const done = fiber.pollUnsafe()
+      if (done !== undefined) return done
+      yield* TestClock.adjust(tickMillis)
+    }
+    yield* Fiber.interrupt(fiber)
+    return undefined
+  }).pipe(Effect.provide(TestClock.layer()))
 
 const classify = (exit: Exit.Exit<void, unknown>): Ending => {
   if (Exit.isSuccess(exit)) return { unexpected: "the node software returned instead of halting" }
@@ -66,11 +89,12 @@ export const run = (options: RunOptions): Effect.Effect<Verdict> =>
 
       if (hardware.prng.chance(powerCutRate)) hardware.power.planCut(1 + hardware.prng.int(scenario.operationsPerBoot))
       const platform: Layer.Layer<SimPlatform> = hardware.layer(options.mutatePlatform)
-      const exit = yield* scenarioRun.boot(poweredOn.decision).pipe(
-        Effect.provide(platform),
-        Random.withSeed(hardware.prng.nextU32()),
-        Effect.exit
-      )
+      const software = scenarioRun.boot(poweredOn.decision).pipe(Effect.provide(platform), Random.withSeed(hardware.prng.nextU32()))
+      const exit = yield* onVirtualClock(software, options.tickMillis ?? 100, options.bootTimeoutMillis ?? 600_000)
+      if (exit === undefined) {
+        violations.push({ boot, invariant: "a boot ends (halts or loses power) in bounded time", detail: "still running on the virtual clock" })
+        break
+      }
       const ending = classify(exit)
       if (typeof ending === "object") {
         violations.push({ boot, invariant: "the node software only stops by halting or losing power", detail: ending.unexpected })

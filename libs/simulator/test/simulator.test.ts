@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest"
 import { Effect, FileSystem } from "effect"
+import { Power } from "@keelos/platform"
 import type { PlatformMutation } from "@keelos/platform-sim"
-import { Simulator, scenarios } from "../src/index.ts"
+import { type Scenario, Simulator, scenarios } from "../src/index.ts"
 
 const scenario = scenarios[0]!
 const run = (seed: number, mutatePlatform?: PlatformMutation) =>
@@ -65,5 +66,33 @@ describe("simulator", () => {
     const verdicts = await runSeeds(150, noSlotSync)
     const invariants = new Set(verdicts.filter((v) => !v.ok).flatMap((v) => v.violations.map((x) => x.invariant)))
     expect([...invariants].some((i) => i.includes("verified image"))).toBe(true)
+  })
+})
+
+describe("virtual clock", () => {
+  const sleeper = (sleepMillis: number): Scenario => ({
+    name: "sleeper",
+    description: "sleeps, then reboots",
+    operationsPerBoot: 1,
+    slotBytes: 4096,
+    make: () => ({
+      install: () => {},
+      afterPowerOn: () => [],
+      afterPowerOff: () => [],
+      boot: () => Effect.andThen(Effect.sleep(sleepMillis), Effect.flatMap(Power.Power, (p) => p.switchOff("reboot")))
+    })
+  })
+
+  it("runs timers of the node software on virtual time", async () => {
+    const started = performance.now()
+    const verdict = await Effect.runPromise(Simulator.run({ seed: 1, scenario: sleeper(10 * 60_000), boots: 3, powerCutRate: 0, bootTimeoutMillis: 20 * 60_000 }))
+    expect(verdict.ok).toBe(true)
+    expect(verdict.boots).toBe(3)
+    expect(performance.now() - started).toBeLessThan(5_000)
+  })
+
+  it("reports a boot that never ends", async () => {
+    const verdict = await Effect.runPromise(Simulator.run({ seed: 1, scenario: sleeper(10 * 60_000), boots: 3, powerCutRate: 0, bootTimeoutMillis: 5 * 60_000 }))
+    expect(verdict.violations.map((v) => v.invariant)).toEqual(["a boot ends (halts or loses power) in bounded time"])
   })
 })
