@@ -8,7 +8,7 @@ import { Context, Effect, Schema } from "effect"
 import type { Scope } from "effect"
 import { Slot } from "@keelos/domain"
 
-export const BlockDeviceReason = Schema.Literals(["NotFound", "OutOfRange", "Io", "PowerLost"])
+export const BlockDeviceReason = Schema.Literals(["NotFound", "OutOfRange", "Io"])
 
 export class BlockDeviceError extends Schema.TaggedError<BlockDeviceError>()("BlockDeviceError", {
   operation: Schema.Literals(["open", "read", "write", "sync"]),

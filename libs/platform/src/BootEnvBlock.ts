@@ -7,7 +7,7 @@ import { Context, Effect, Schema } from "effect"
 
 export class BootEnvBlockError extends Schema.TaggedError<BootEnvBlockError>()("BootEnvBlockError", {
   operation: Schema.Literals(["read", "write"]),
-  reason: Schema.Literals(["NotFound", "WrongSize", "Io", "PowerLost"]),
+  reason: Schema.Literals(["NotFound", "WrongSize", "Io"]),
   detail: Schema.String
 }) {
   override get message(): string {
