@@ -1,6 +1,10 @@
 /**
- * Service specifications: the Schema-typed configuration shipped in the image that tells
- * keel-init what to supervise and how (DESIGN §2, OTP child specs plus readiness and backoff).
+ * Supervision specifications: the Schema-typed configuration shipped in the image that tells
+ * keel-init what to supervise and how (DESIGN §2). OTP child specs (restart type, shutdown grace,
+ * strategy and intensity per group) plus what OTP lacks: dependencies, readiness and backoff.
+ *
+ * A group is a nested supervisor: when it exceeds its restart intensity it fails, and its parent
+ * treats that as the group's abnormal exit. The root group exceeding its intensity is a boot failure.
  */
 import { Schema } from "effect"
 
@@ -37,7 +41,8 @@ export const Backoff = Schema.Struct({
 })
 export type Backoff = typeof Backoff.Type
 
-export class ServiceSpec extends Schema.Class<ServiceSpec>("ServiceSpec")({
+export const ServiceSpec = Schema.Struct({
+  kind: Schema.Literal("service"),
   name: ServiceName,
   command: Schema.String.check(Schema.isPattern(/^\//)),
   args: Schema.Array(Schema.String),
@@ -45,18 +50,57 @@ export class ServiceSpec extends Schema.Class<ServiceSpec>("ServiceSpec")({
   restart: RestartType,
   /** Grace period between SIGTERM and SIGKILL on shutdown. */
   shutdownGraceMillis: Millis,
-  /** Services that must be ready before this one starts. */
+  /** Siblings that must be ready before this one starts. */
   dependsOn: Schema.Array(ServiceName),
   readiness: Readiness,
+  /** How long readiness may take before the start counts as a failure. */
+  readyTimeoutMillis: Millis,
   backoff: Backoff,
   /** Skip the service when its command is not in the image (kubelet is optional). */
   optional: Schema.Boolean
-}) {}
+})
+export type ServiceSpec = typeof ServiceSpec.Type
 
-export class SupervisorSpec extends Schema.Class<SupervisorSpec>("SupervisorSpec")({
+export interface GroupSpec {
+  readonly kind: "group"
+  readonly name: ServiceName
+  /** How the parent restarts this group when it fails. */
+  readonly restart: RestartType
+  readonly strategy: Strategy
+  /** Restart intensity: more than `maxRestarts` within `periodMillis` fails the group. */
+  readonly maxRestarts: number
+  readonly periodMillis: number
+  readonly dependsOn: ReadonlyArray<ServiceName>
+  readonly backoff: Backoff
+  /** Children in start order; shutdown goes in reverse. */
+  readonly children: ReadonlyArray<ChildSpec>
+}
+
+export type ChildSpec = ServiceSpec | GroupSpec
+
+export const GroupSpec: Schema.Codec<GroupSpec, GroupSpecEncoded> = Schema.Struct({
+  kind: Schema.Literal("group"),
+  name: ServiceName,
+  restart: RestartType,
   strategy: Strategy,
-  /** Restart intensity: more than `maxRestarts` within `periodMillis` escalates. */
   maxRestarts: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)),
   periodMillis: Millis,
-  services: Schema.Array(ServiceSpec)
-}) {}
+  dependsOn: Schema.Array(ServiceName),
+  backoff: Backoff,
+  children: Schema.Array(Schema.suspend((): Schema.Codec<ChildSpec, ChildSpecEncoded> => ChildSpec))
+})
+
+export interface GroupSpecEncoded {
+  readonly kind: "group"
+  readonly name: string
+  readonly restart: RestartType
+  readonly strategy: Strategy
+  readonly maxRestarts: number
+  readonly periodMillis: number
+  readonly dependsOn: ReadonlyArray<string>
+  readonly backoff: Backoff
+  readonly children: ReadonlyArray<ChildSpecEncoded>
+}
+export type ChildSpecEncoded = typeof ServiceSpec.Encoded | GroupSpecEncoded
+
+export const ChildSpec: Schema.Codec<ChildSpec, ChildSpecEncoded> = Schema.Union([ServiceSpec, GroupSpec])

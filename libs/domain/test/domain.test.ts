@@ -81,12 +81,27 @@ describe("UpdateState", () => {
 })
 
 describe("ServiceSpec", () => {
+  const service = {
+    kind: "service", name: "containerd", command: "/usr/bin/containerd", args: [], env: {}, restart: "permanent",
+    shutdownGraceMillis: 10000, dependsOn: [], readiness: { _tag: "UnixSocket", path: "/run/containerd/containerd.sock" },
+    readyTimeoutMillis: 30000, backoff: { initialMillis: 100, maxMillis: 5000, resetAfterMillis: 60000 }, optional: false
+  }
   it("refuses a relative command", () => {
-    const spec = {
-      name: "containerd", command: "containerd", args: [], env: {}, restart: "permanent", shutdownGraceMillis: 10000,
-      dependsOn: [], readiness: { _tag: "ProcessAlive" }, backoff: { initialMillis: 100, maxMillis: 5000, resetAfterMillis: 60000 }, optional: false
+    expect(Schema.decodeUnknownExit(ServiceSpec.ServiceSpec)({ ...service, command: "containerd" })._tag).toBe("Failure")
+    expect(Schema.decodeUnknownExit(ServiceSpec.ServiceSpec)(service)._tag).toBe("Success")
+  })
+  it("decodes a tree of groups and services", () => {
+    const tree = {
+      kind: "group", name: "root", restart: "permanent", strategy: "one_for_one", maxRestarts: 5, periodMillis: 60000,
+      dependsOn: [], backoff: service.backoff,
+      children: [
+        { kind: "group", name: "runtime", restart: "permanent", strategy: "rest_for_one", maxRestarts: 3, periodMillis: 30000,
+          dependsOn: [], backoff: service.backoff, children: [service, { ...service, name: "kubelet", command: "/usr/bin/kubelet", dependsOn: ["containerd"], optional: true }] },
+        { ...service, name: "keel-agent", command: "/usr/lib/keel/keel-agent" }
+      ]
     }
-    expect(Schema.decodeUnknownExit(ServiceSpec.ServiceSpec)(spec)._tag).toBe("Failure")
-    expect(Schema.decodeUnknownExit(ServiceSpec.ServiceSpec)({ ...spec, command: "/usr/bin/containerd" })._tag).toBe("Success")
+    const decoded = Schema.decodeUnknownSync(ServiceSpec.ChildSpec)(tree)
+    expect(decoded.kind === "group" && decoded.children[0]?.kind === "group" && decoded.children[0].children[1]?.name).toBe("kubelet")
+    expect(Schema.decodeUnknownExit(ServiceSpec.ChildSpec)({ ...tree, strategy: "simple_one_for_one" })._tag).toBe("Failure")
   })
 })

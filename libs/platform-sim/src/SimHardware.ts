@@ -7,7 +7,7 @@ import { Effect, FileSystem, Layer, Path } from "effect"
 import type { HttpClient } from "effect/http"
 import type { ChildProcessSpawner } from "effect/process"
 import type { Slot } from "@keelos/domain"
-import { BlockDevice, BootEnvBlock, Power } from "@keelos/platform"
+import { BlockDevice, BootEnvBlock, Power, Sockets } from "@keelos/platform"
 import * as Durability from "./Durability.ts"
 import { NodeHalted, PowerSupply } from "./Power.ts"
 import { Prng } from "./Prng.ts"
@@ -99,6 +99,7 @@ export class SimHardware {
     | Power.Power
     | ChildProcessSpawner.ChildProcessSpawner
     | HttpClient.HttpClient
+    | Sockets.Sockets
   > {
     const hardware = this
     const power = Layer.succeed(Power.Power)({
@@ -121,6 +122,6 @@ export class SimHardware {
     const devices = mutation.blockDevices === undefined
       ? this.disk.layer()
       : Layer.effect(BlockDevice.BlockDevices, Effect.map(BlockDevice.BlockDevices, mutation.blockDevices)).pipe(Layer.provide(this.disk.layer()))
-    return Layer.mergeAll(devices, SimBootEnv.layer(this.disk), fileSystem, Path.layer, power, this.processes.layer(), this.network.layer())
+    return Layer.mergeAll(devices, SimBootEnv.layer(this.disk), fileSystem, Path.layer, power, this.processes.layer(), this.processes.socketsLayer(), this.network.layer())
   }
 }

@@ -9,6 +9,7 @@
  */
 import { Deferred, Duration, Effect, Fiber, Layer, PlatformError, Sink, Stream } from "effect"
 import { ChildProcessSpawner } from "effect/process"
+import { Sockets } from "@keelos/platform"
 import type { ChildProcess } from "effect/process"
 import type { Prng } from "./Prng.ts"
 import type { Trace } from "./Trace.ts"
@@ -23,6 +24,8 @@ export interface Behaviour {
   readonly termDelayMillis?: number
   /** Lines written to stdout at start. */
   readonly output?: ReadonlyArray<string>
+  /** A unix socket the program starts accepting on after a delay, until it exits. */
+  readonly listen?: { readonly path: string; readonly afterMillis: number }
 }
 
 export interface Launch {
@@ -50,6 +53,8 @@ export class SimProcesses {
   private readonly programs = new Map<string, Program>()
   private readonly running = new Map<number, Running>()
   private readonly starts = new Map<string, number>()
+  /** Unix sockets accepting connections, by path, with the pid listening. */
+  private readonly sockets = new Map<string, number>()
   private nextPid = 100
   private readonly prng: Prng
   private readonly trace: Trace
@@ -74,12 +79,14 @@ export class SimProcesses {
     for (const process of this.running.values()) if (process.lifetime) Effect.runFork(Fiber.interrupt(process.lifetime))
     this.running.clear()
     this.starts.clear()
+    this.sockets.clear()
   }
 
   private finish(process: Running, code: number, why: string): Effect.Effect<void> {
     return Effect.suspend(() => {
       if (!this.running.has(process.pid)) return Effect.void
       this.running.delete(process.pid)
+      for (const [path, pid] of this.sockets) if (pid === process.pid) this.sockets.delete(path)
       this.trace.record(`process ${process.pid} ${process.command} exited ${code} (${why})`)
       return Effect.asVoid(Deferred.succeed(process.exit, ChildProcessSpawner.ExitCode(code)))
     })
@@ -138,6 +145,12 @@ export class SimProcesses {
           Effect.andThen(Effect.sleep(Duration.millis(behaviour.exitAfterMillis)), sim.finish(process, behaviour.exitCode ?? 0, "exited"))
         )
       }
+      const listen = behaviour.listen
+      if (listen !== undefined) {
+        yield* Effect.forkDetach(Effect.andThen(Effect.sleep(Duration.millis(listen.afterMillis)), Effect.sync(() => {
+          if (sim.running.has(process.pid)) sim.sockets.set(listen.path, process.pid)
+        })))
+      }
       const killSignal = command.options.killSignal ?? "SIGTERM"
       const forceKillAfter = command.options.forceKillAfter
       yield* Effect.addFinalizer(() =>
@@ -166,6 +179,11 @@ export class SimProcesses {
         unref: Effect.succeed(Effect.void)
       })
     })
+  }
+
+  /** Unix socket probes against the simulated processes' sockets. */
+  socketsLayer(): Layer.Layer<Sockets.Sockets> {
+    return Layer.succeed(Sockets.Sockets)({ canConnect: (path) => Effect.sync(() => this.sockets.has(path)) })
   }
 
   /** The ChildProcessSpawner of this machine. */

@@ -1,0 +1,20 @@
+/** Unix socket probes with node:net: connect, and close at once. */
+import * as net from "node:net"
+import { Effect, Layer } from "effect"
+import { Sockets } from "@keelos/platform"
+
+export const make: Sockets.Sockets["Service"] = {
+  canConnect: (path) =>
+    Effect.callback<boolean>((resume) => {
+      const socket = net.createConnection({ path })
+      const done = (ok: boolean) => {
+        socket.destroy()
+        resume(Effect.succeed(ok))
+      }
+      socket.once("connect", () => done(true))
+      socket.once("error", () => done(false))
+      return Effect.sync(() => socket.destroy())
+    })
+}
+
+export const layer: Layer.Layer<Sockets.Sockets> = Layer.succeed(Sockets.Sockets)(make)
