@@ -1,0 +1,24 @@
+/**
+ * Every real platform layer of a node in one: Effect's Node services (FileSystem, Path,
+ * ChildProcessSpawner, ...), an HTTP client, socket probes, power, mounts, kernel, reaper and block
+ * devices by label. The boot environment block needs its path and is provided separately.
+ */
+import { Layer } from "effect"
+import { NodeHttpClient, NodeServices } from "@effect/platform-node"
+import * as NodeBlockDevices from "./NodeBlockDevices.ts"
+import * as NodeKernel from "./NodeKernel.ts"
+import * as NodeMounts from "./NodeMounts.ts"
+import * as NodePower from "./NodePower.ts"
+import * as NodeReaper from "./NodeReaper.ts"
+import * as NodeSockets from "./NodeSockets.ts"
+
+export const layer = Layer.mergeAll(
+  NodeServices.layer,
+  NodeHttpClient.layerUndici,
+  NodeSockets.layer,
+  NodePower.layer,
+  NodeMounts.layer,
+  NodeKernel.layer(),
+  NodeReaper.layer,
+  NodeBlockDevices.layer
+)
