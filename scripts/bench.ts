@@ -4,10 +4,15 @@
  */
 import { missing } from "./missing.ts"
 
-const benchmarks: Record<string, string> = {}
+const benchmarks: Record<string, string> = {
+  supervisor: "./bench/supervisor.ts"
+}
 const name = process.argv[2]
-if (name === undefined || benchmarks[name] === undefined) {
+const module = name === undefined ? undefined : benchmarks[name]
+if (module === undefined) {
   missing(`npm run bench: ${name === undefined ? "name a benchmark" : `no benchmark named ${JSON.stringify(name)}`}.`, [
-    `available: ${Object.keys(benchmarks).join(", ") || "none yet (supervisor, boot, rpc, install, oci, delta land with their issues)"}`
+    `available: ${Object.keys(benchmarks).join(", ")} (boot, rpc, install, oci, delta land with their issues)`
   ])
+} else {
+  await import(module)
 }

@@ -347,6 +347,10 @@ export const make = Effect.fn("Supervisor.make")(function*(root: ServiceSpec.Gro
         e.restarts++
         yield* record(e, { _tag: "Restarting", atMillis: at, child: e.spec.name, delayMillis: delay })
       }
+      if (delay === 0) {
+        for (const e of affected) yield* launch(e)
+        return
+      }
       entry.task = yield* Effect.forkDetach(
         Effect.andThen(Effect.sleep(Duration.millis(delay)), send(group, { _tag: "RestartDue", names: affected.map((e) => e.spec.name) }))
       )

@@ -1,0 +1,43 @@
+/**
+ * `npm run bench -- supervisor` (issue #3): crash-to-respawn latency of the supervisor against a
+ * baseline in the same run: a shell `while` loop running the same child (`sh -c 'exit 1'`), each
+ * side timing the interval between consecutive starts over the same number of cycles. Also the
+ * supervising process's steady-state RSS. Last line: one JSON object.
+ */
+import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+
+const cycles = Number(process.env["KEEL_BENCH_CYCLES"] ?? 1000)
+const percentile = (values: ReadonlyArray<number>, p: number) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
+}
+
+// Baseline: bash's $EPOCHREALTIME is a builtin, so timing costs no extra process.
+const script = `i=0; while [ $i -le ${cycles} ]; do echo $EPOCHREALTIME; /bin/sh -c 'exit 1'; i=$((i+1)); done`
+const stamps = execFileSync("bash", ["-c", script], { encoding: "utf8", maxBuffer: 64 << 20 }).trim().split("\n").map((s) => Number(s) * 1000)
+const baseline = stamps.slice(1).map((t, i) => t - stamps[i]!)
+
+// Measured as it ships: one esbuild bundle, like keel-init in the image.
+const work = fs.mkdtempSync(path.join(os.tmpdir(), "keel-bench-"))
+const child = path.join(work, "supervisor-child.js")
+execFileSync(process.execPath, [path.join(import.meta.dirname, "..", "..", "tools", "build", "src", "bundle.ts"), path.join(import.meta.dirname, "supervisor-child.ts"), child], { stdio: "ignore" })
+const output = execFileSync(process.execPath, ["--expose-gc", child, String(cycles)], { encoding: "utf8", maxBuffer: 64 << 20 })
+const ours = JSON.parse(output.trim().split("\n").pop()!) as { intervals: Array<number>; rss: number }
+
+const round = (n: number, digits = 3) => Number(n.toFixed(digits))
+const figures = {
+  cycles,
+  baseline_p50_ms: round(percentile(baseline, 50)),
+  baseline_p99_ms: round(percentile(baseline, 99)),
+  respawn_p50_ms: round(percentile(ours.intervals, 50)),
+  respawn_p99_ms: round(percentile(ours.intervals, 99)),
+  respawn_p99_ratio: round(percentile(ours.intervals, 99) / percentile(baseline, 99), 2),
+  init_rss_mb: round(ours.rss / (1 << 20), 1)
+}
+console.log(`baseline (shell while loop): p50 ${figures.baseline_p50_ms} ms, p99 ${figures.baseline_p99_ms} ms`)
+console.log(`supervisor:                  p50 ${figures.respawn_p50_ms} ms, p99 ${figures.respawn_p99_ms} ms`)
+console.log(`supervising process RSS with three services: ${figures.init_rss_mb} MB (target: under 60)`)
+console.log(JSON.stringify({ respawn_p99_ratio: figures.respawn_p99_ratio, init_rss_mb: figures.init_rss_mb }))
