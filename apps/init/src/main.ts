@@ -1,30 +1,45 @@
 #!/usr/bin/env node
 /**
- * keel-init, the composition root of PID 1. This first cut reads what the kernel and the
- * bootloader handed over (the command line and the slot GRUB chose) through the real platform
- * layers and reports it; mounting, supervision and shutdown are built by the init issue (#3).
+ * keel-init, the composition root of PID 1: read the configuration, wire the real platform, run
+ * the init program. `keel-init [CONFIG]` (default /etc/keel/init.json). In host mode it makes
+ * itself a child subreaper (so orphans of its services come to it, as they would to PID 1), prints
+ * the outcome as JSON and exits; on a node it never returns.
+ *
+ * Not yet here (issue #3 continues): early boot (API filesystems, modules, loopback, hostname, the
+ * data partition), the watchdog, and running without a stage 1 as the initramfs /init.
  */
-import { Console, Effect, Layer } from "effect"
-import { BootControl } from "@keelos/boot"
-import { Kernel } from "@keelos/platform"
-import { NodeBootEnvBlock, NodeKernel, NodeRuntime } from "@keelos/platform-node"
+import * as fs from "node:fs"
+import { Effect, Layer, Schema } from "effect"
+import { NodeSocketServer } from "@effect/platform-node"
+import { Init, InitConfig } from "@keelos/init"
+import { NodePlatform, NodeReaper } from "@keelos/platform-node"
 
-export const version = "0.1.0"
+const configFile = process.argv[2] ?? InitConfig.configPath
 
-/** Where keel-init mounts the ESP and finds the boot environment block. */
-export const envBlockPath = "/run/keel/esp/EFI/keel/grubenv"
-
-const program = Effect.gen(function*() {
-  const words = yield* Kernel.Kernel.use((k) => k.cmdline)
-  const cmdline = Kernel.parseCmdline(words)
-  yield* Console.log(`keel-init ${version}: slot ${cmdline.get("keel.slot") ?? "unknown"} (from the kernel command line)`)
-  const env = yield* BootControl.BootControl.use((c) => c.read).pipe(Effect.option)
-  if (env._tag === "Some") {
-    yield* Console.log(`keel-init: boot environment: active ${env.value.active}, trial ${env.value.next ?? "none"}`)
-  }
-})
-
-program.pipe(
-  Effect.provide(Layer.mergeAll(NodeKernel.layer(), BootControl.BootControl.layer.pipe(Layer.provide(NodeBootEnvBlock.layer(envBlockPath))))),
-  NodeRuntime.runMain
+const load = Effect.try({
+  try: () => JSON.parse(fs.readFileSync(configFile, "utf8")) as unknown,
+  catch: (error) => `cannot read ${configFile}: ${(error as Error).message}`
+}).pipe(
+  Effect.flatMap((json) =>
+    Effect.mapError(Schema.decodeUnknownEffect(InitConfig.InitConfig)(json), (issue) => `invalid ${configFile}: ${String(issue).replace(/\s*\n\s*/g, "; ")}`)
+  )
 )
+
+const main = Effect.gen(function*() {
+  const config = yield* load
+  if (config.mode === "host" && !NodeReaper.becomeSubreaper()) yield* Effect.fail("cannot become a child subreaper")
+  fs.rmSync(config.controlSocket, { force: true })
+  const platform = Layer.mergeAll(NodePlatform.layer, NodeSocketServer.layer({ path: config.controlSocket }))
+  const outcome = yield* Init.runGuarded(config).pipe(Effect.provide(platform))
+  console.log(JSON.stringify({ outcome }))
+}).pipe(
+  Effect.catch((problem: unknown) =>
+    Effect.sync(() => {
+      console.error(`keel-init: ${String(problem)}`)
+      process.exitCode = 2
+    })
+  )
+)
+
+// Not NodeRuntime.runMain: its SIGINT/SIGTERM handlers would end PID 1. Signals are init's to handle.
+Effect.runFork(main)

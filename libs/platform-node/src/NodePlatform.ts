@@ -10,12 +10,14 @@ import * as NodeKernel from "./NodeKernel.ts"
 import * as NodeMounts from "./NodeMounts.ts"
 import * as NodePower from "./NodePower.ts"
 import * as NodeReaper from "./NodeReaper.ts"
+import * as NodeSignals from "./NodeSignals.ts"
 import * as NodeSockets from "./NodeSockets.ts"
 
 export const layer = Layer.mergeAll(
   NodeServices.layer,
   NodeHttpClient.layerUndici,
   NodeSockets.layer,
+  NodeSignals.layer,
   NodePower.layer,
   NodeMounts.layer,
   NodeKernel.layer(),

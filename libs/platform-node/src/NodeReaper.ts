@@ -25,10 +25,10 @@ export const parseStat = (text: string): { readonly pid: number; readonly state:
 export const becomeSubreaper = (): boolean => libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) === 0
 
 export const make: Reaper.Reaper["Service"] = {
-  reapOrphans: (own) =>
+  scan: (own) =>
     Effect.try({
       try: () => {
-        const reaped: Array<Reaper.Reaped> = []
+        const zombies: Array<number> = []
         const self = process.pid
         for (const entry of fs.readdirSync("/proc")) {
           if (!/^\d+$/.test(entry)) continue
@@ -40,13 +40,16 @@ export const make: Reaper.Reaper["Service"] = {
           } catch {
             continue // exited meanwhile
           }
-          if (stat === undefined || stat.state !== "Z" || stat.ppid !== self) continue
-          const status = [0]
-          if (libc().waitpid(pid, status, WNOHANG) === pid) reaped.push({ pid, status: status[0] ?? 0 })
+          if (stat !== undefined && stat.state === "Z" && stat.ppid === self) zombies.push(pid)
         }
-        return reaped
+        return zombies
       },
       catch: (error) => new Reaper.ReaperError({ operation: "scan", reason: "Io", detail: (error as Error).message })
+    }),
+  reap: (pid) =>
+    Effect.sync(() => {
+      const status = [0]
+      return libc().waitpid(pid, status, WNOHANG) === pid ? { pid, status: status[0] ?? 0 } : undefined
     })
 }
 

@@ -1,0 +1,76 @@
+/**
+ * The control socket of keel-init (/run/keel/init.sock): Effect RPC, ndjson over a unix socket that
+ * only root can open. keel-agent is its client: it lists and controls services, follows their
+ * output and the supervision events, and asks for a reboot or poweroff with a recorded reason.
+ */
+import { Schema } from "effect"
+import { Rpc, RpcGroup } from "effect/rpc"
+
+export const socketPath = "/run/keel/init.sock"
+
+export const ChildState = Schema.Literals(["waiting", "starting", "running", "backoff", "stopping", "stopped", "exited", "absent", "failed"])
+export const Health = Schema.Literals(["unknown", "healthy", "unhealthy"])
+
+export const ExitInfo = Schema.Struct({ code: Schema.NullOr(Schema.Int), reason: Schema.String, atMillis: Schema.Number })
+
+export const ServiceStatus = Schema.Struct({
+  name: Schema.String,
+  kind: Schema.Literals(["service", "group"]),
+  group: Schema.String,
+  state: ChildState,
+  health: Health,
+  pid: Schema.NullOr(Schema.Int),
+  restarts: Schema.Int,
+  startedAtMillis: Schema.NullOr(Schema.Number),
+  lastExit: Schema.NullOr(ExitInfo)
+})
+export type ServiceStatus = typeof ServiceStatus.Type
+
+export const LogLine = Schema.Struct({
+  service: Schema.String,
+  atMillis: Schema.Number,
+  stream: Schema.Literals(["stdout", "stderr"]),
+  line: Schema.String
+})
+export type LogLine = typeof LogLine.Type
+
+const at = { atMillis: Schema.Number, child: Schema.String }
+export const SupervisorEvent = Schema.Union([
+  Schema.TaggedStruct("Started", { ...at, pid: Schema.NullOr(Schema.Int) }),
+  Schema.TaggedStruct("Ready", at),
+  Schema.TaggedStruct("Exited", { ...at, code: Schema.NullOr(Schema.Int), reason: Schema.String }),
+  Schema.TaggedStruct("Restarting", { ...at, delayMillis: Schema.Number }),
+  Schema.TaggedStruct("Stopped", at),
+  Schema.TaggedStruct("Absent", at),
+  Schema.TaggedStruct("Escalated", { ...at, reason: Schema.String })
+])
+export type SupervisorEvent = typeof SupervisorEvent.Type
+
+export class UnknownService extends Schema.TaggedError<UnknownService>()("UnknownService", { service: Schema.String }) {
+  override get message(): string {
+    return `no service named ${this.service}`
+  }
+}
+
+export const PowerAction = Schema.Literals(["reboot", "poweroff"])
+export type PowerAction = typeof PowerAction.Type
+
+const byName = { service: Schema.String }
+
+export class InitControl extends RpcGroup.make(
+  Rpc.make("ListServices", { success: Schema.Array(ServiceStatus) }),
+  Rpc.make("StartService", { payload: byName, error: UnknownService }),
+  Rpc.make("StopService", { payload: byName, error: UnknownService }),
+  Rpc.make("RestartService", { payload: byName, error: UnknownService }),
+  /** The last `tail` lines of a service's output, then new ones while `follow`. */
+  Rpc.make("ServiceLogs", {
+    payload: { service: Schema.String, tail: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 10_000 })), follow: Schema.Boolean },
+    success: LogLine,
+    error: UnknownService,
+    stream: true
+  }),
+  /** Supervision events as they happen. */
+  Rpc.make("Events", { success: SupervisorEvent, stream: true }),
+  /** Orderly reboot or poweroff: stop services in reverse order, sync, unmount, reboot(2). */
+  Rpc.make("Power", { payload: { action: PowerAction, reason: Schema.String }, success: Schema.Struct({ accepted: Schema.Boolean }) })
+) {}

@@ -1,0 +1,2 @@
+/** @keelos/api: RPC contracts shared by servers and clients. */
+export * as InitControl from "./InitControl.ts"

@@ -1,0 +1,124 @@
+/**
+ * keel-init's program, over the platform contracts (so the simulator can run it too).
+ *
+ * It starts the supervision tree, serves the control socket, reaps orphaned zombies (on SIGCHLD and
+ * on a timer, skipping what Node spawned), and waits for a reason to stop: SIGINT (Ctrl-Alt-Del) or
+ * SIGTERM asks for a reboot, SIGPWR for a poweroff, the control socket for either with a reason, and
+ * the root supervision group giving up is a reboot too. It then shuts down in order: services in
+ * reverse start order (SIGTERM, grace, SIGKILL), sync, and reboot(2) or poweroff on a node.
+ *
+ * `runGuarded` is the PID 1 contract: it never returns on a node, and a defect anywhere ends in an
+ * emergency reboot, never in PID 1 exiting (which would panic the kernel).
+ */
+import { Cause, Clock, Console, Deferred, Duration, Effect, Layer, Option, PubSub, Ref, Stream } from "effect"
+import type { HttpClient } from "effect/http"
+import type { ChildProcessSpawner } from "effect/process"
+import type { SocketServer } from "effect/socket"
+import type { InitControl } from "@keelos/api"
+import { Power, Reaper, Signals, Sockets } from "@keelos/platform"
+import { Supervisor } from "@keelos/supervisor"
+import * as ControlServer from "./ControlServer.ts"
+import type { InitConfig } from "./InitConfig.ts"
+import * as TrackedSpawner from "./TrackedSpawner.ts"
+
+export interface Outcome extends ControlServer.PowerRequest {
+  /** Orphans reaped while running. */
+  readonly reaped: number
+}
+
+type Requirements =
+  | ChildProcessSpawner.ChildProcessSpawner
+  | Sockets.Sockets
+  | HttpClient.HttpClient
+  | Reaper.Reaper
+  | Signals.Signals
+  | Power.Power
+  | SocketServer.SocketServer
+
+const log = (line: string) => Console.log(`keel-init: ${line}`)
+
+const fromSignal = (signal: Signals.Signal): ControlServer.PowerRequest =>
+  signal === "SIGPWR"
+    ? { action: "poweroff", reason: "SIGPWR: power failure" }
+    : { action: "reboot", reason: signal === "SIGINT" ? "SIGINT: Ctrl-Alt-Del" : `${signal} received` }
+
+/** Runs until a stop is requested and the services are down; returns why it stopped. */
+export const run = (config: InitConfig): Effect.Effect<Outcome, never, Requirements> =>
+  Effect.scoped(Effect.gen(function*() {
+    const context = yield* Layer.build(TrackedSpawner.layer)
+    const signals = yield* Signals.Signals
+    const reaper = yield* Reaper.Reaper
+    const events = yield* PubSub.sliding<InitControl.SupervisorEvent>(1024)
+    const logs = yield* PubSub.sliding<InitControl.LogLine>(4096)
+    const power = yield* Deferred.make<ControlServer.PowerRequest>()
+    const reaped = yield* Ref.make(0)
+
+    const supervisor = yield* Supervisor.make(config.services, {
+      onEvent: (event) => PubSub.publish(events, event),
+      onLogLine: (service, line) => PubSub.publish(logs, { ...line, service })
+    }).pipe(Effect.provide(context), Effect.orDie)
+    yield* log(`supervising ${config.services.children.length} children; control socket ${config.controlSocket}`)
+
+    yield* Layer.build(ControlServer.layer({ supervisor, events, logs, power }))
+
+    // A zombie is reaped only when a scan at least `graceMillis` after it was first seen still
+    // finds it: libuv collects the children Node spawned within one turn of the event loop.
+    const graceMillis = 100
+    const firstSeen = new Map<number, number>()
+    const reap = Effect.gen(function*() {
+      const own = yield* TrackedSpawner.SpawnedPids.use((s) => s.current).pipe(Effect.provide(context))
+      const zombies = yield* Effect.orElseSucceed(reaper.scan(own), (): ReadonlyArray<number> => [])
+      const now = yield* Clock.currentTimeMillis
+      for (const pid of [...firstSeen.keys()]) if (!zombies.includes(pid)) firstSeen.delete(pid)
+      for (const pid of zombies) {
+        const seen = firstSeen.get(pid)
+        if (seen === undefined) firstSeen.set(pid, now)
+        else if (now - seen >= graceMillis) {
+          const done = yield* Effect.orElseSucceed(reaper.reap(pid), () => undefined)
+          firstSeen.delete(pid)
+          if (done !== undefined) yield* Ref.update(reaped, (n) => n + 1)
+        }
+      }
+    })
+    const onChild = signals.receive(["SIGCHLD"]).pipe(Stream.runForEach(() => Effect.andThen(reap, Effect.delay(reap, Duration.millis(graceMillis)))))
+    const periodically = Effect.forever(Effect.andThen(Effect.sleep(Duration.millis(config.reapIntervalMillis)), reap))
+    yield* Effect.forkScoped(Effect.all([onChild, periodically], { concurrency: 2, discard: true }))
+
+    const bySignal = signals.receive(["SIGTERM", "SIGINT", "SIGPWR"]).pipe(
+      Stream.runHead,
+      Effect.map((signal) => Option.match(signal, { onNone: () => ({ action: "reboot" as const, reason: "signal stream ended" }), onSome: fromSignal }))
+    )
+    const byGivingUp = Effect.flip(supervisor.failure).pipe(
+      Effect.map((error): ControlServer.PowerRequest => ({ action: "reboot", reason: `supervision gave up: ${error.message}` }))
+    )
+    const request = yield* Effect.raceAll([bySignal, Deferred.await(power), byGivingUp])
+    yield* log(`${request.action} requested: ${request.reason}; stopping services`)
+    yield* supervisor.shutdown
+    yield* log("services stopped")
+    return { ...request, reaped: yield* Ref.get(reaped) }
+  }))
+
+/**
+ * The whole of PID 1: run, then switch off; any defect ends in an emergency reboot. In host mode
+ * the outcome is returned instead of switching off.
+ */
+export const runGuarded = (config: InitConfig): Effect.Effect<Outcome, never, Requirements> =>
+  run(config).pipe(
+    Effect.catchCause((cause) =>
+      Effect.gen(function*() {
+        const reason = `defect in keel-init: ${String(Cause.squash(cause)).split("\n")[0]}`
+        yield* Console.error(`keel-init: ${reason}; emergency reboot`)
+        return { action: "reboot" as const, reason, reaped: 0 }
+      })
+    ),
+    Effect.tap((outcome) =>
+      config.mode === "host"
+        ? Effect.void
+        : Effect.gen(function*() {
+          const power = yield* Power.Power
+          yield* power.sync
+          yield* log(`${outcome.action} now`)
+          return yield* Effect.ignore(power.switchOff(outcome.action))
+        })
+    )
+  )

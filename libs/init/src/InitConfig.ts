@@ -1,0 +1,18 @@
+/**
+ * keel-init's configuration, shipped in the image as /etc/keel/init.json. `node` mode is PID 1 on
+ * a real node; `host` mode runs the same program as an ordinary process (a child subreaper), for
+ * tests and development: no reboot(2), the process exits instead.
+ */
+import { Schema } from "effect"
+import { ServiceSpec } from "@keelos/domain"
+
+export const InitConfig = Schema.Struct({
+  mode: Schema.Literals(["node", "host"]),
+  controlSocket: Schema.String,
+  /** How often orphans are reaped besides on SIGCHLD. */
+  reapIntervalMillis: Schema.Int.check(Schema.isGreaterThanOrEqualTo(100)),
+  services: ServiceSpec.GroupSpec
+})
+export type InitConfig = typeof InitConfig.Type
+
+export const configPath = "/etc/keel/init.json"

@@ -1,0 +1,5 @@
+/** @keelos/init: keel-init's program. */
+export * as ControlServer from "./ControlServer.ts"
+export * as Init from "./Init.ts"
+export * as InitConfig from "./InitConfig.ts"
+export * as TrackedSpawner from "./TrackedSpawner.ts"
