@@ -130,6 +130,6 @@ describe("keel-init on the host", () => {
     const result = spawnSync(process.execPath, [main, path.join(dir, "init.json")], { encoding: "utf8" })
     expect(result.status).toBe(2)
     expect(result.stderr.trim().split("\n")).toHaveLength(1)
-    expect(result.stderr).toContain("invalid")
+    expect(result.stderr).toContain("Invalid: SchemaError(Missing key; at [\"controlSocket\"])")
   })
 })

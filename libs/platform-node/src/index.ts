@@ -4,6 +4,8 @@
  */
 export * as NodeBlockDevices from "./NodeBlockDevices.ts"
 export * as NodeBootEnvBlock from "./NodeBootEnvBlock.ts"
+export * as NodeConfigFile from "./NodeConfigFile.ts"
+export * as NodeControlSocket from "./NodeControlSocket.ts"
 export * as NodeKernel from "./NodeKernel.ts"
 export * as NodeMounts from "./NodeMounts.ts"
 export * as NodePlatform from "./NodePlatform.ts"
