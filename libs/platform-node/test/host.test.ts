@@ -10,7 +10,7 @@ import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { Effect, Exit, Layer } from "effect"
 import { BootControl, EnvBlock } from "@keelos/boot"
-import { BlockDevice } from "@keelos/platform"
+import { BlockDevice, FilesystemSignature } from "@keelos/platform"
 import * as NodeBlockDevices from "../src/NodeBlockDevices.ts"
 import * as NodeBootEnvBlock from "../src/NodeBootEnvBlock.ts"
 import { parseMounts } from "../src/NodeMounts.ts"
@@ -116,12 +116,46 @@ describe("syscalls through koffi, each in its own namespace", () => {
     expect(os.hostname()).not.toBe("keel-node-7")
   })
 
+  it("brings loopback up in a fresh network namespace, and names a missing link", () => {
+    const result = unshare(["--net"], "loopback-in-namespace.ts")
+    expect(lastJson(result.stdout)).toEqual({ before: "error ENETUNREACH", after: "ping", missing: "NotFound" })
+  })
+
   it("reaps an orphaned grandchild without stealing the exit of Node's own child", () => {
     const result = spawnSync(process.execPath, [fixture("reap-orphans.ts")], { encoding: "utf8", timeout: 30_000 })
     const out = lastJson(result.stdout)
     expect(out.shellExit).toBe(7)
     expect(out.reaped).toEqual([{ pid: out.orphan, status: 0 }])
     expect(out.again).toEqual([])
+  })
+})
+
+describe("filesystem signatures of real tools' output", () => {
+  const image = (make: ReadonlyArray<string> | undefined, size = 4 << 20) => {
+    const file = path.join(tmp(), "part.img")
+    fs.writeFileSync(file, Buffer.alloc(size))
+    if (make !== undefined) {
+      const result = spawnSync(make[0]!, [...make.slice(1), file], { encoding: "utf8" })
+      if (result.status !== 0) throw new Error(`${make.join(" ")}: ${result.stderr}`)
+    }
+    const fd = fs.openSync(file, "r")
+    const bytes = Buffer.alloc(FilesystemSignature.probeBytes)
+    fs.readSync(fd, bytes, 0, bytes.length, 0)
+    fs.closeSync(fd)
+    return FilesystemSignature.detect(bytes)
+  }
+  it.each([
+    [undefined, "empty"],
+    [["mkfs.ext4", "-q", "-F", "-L", "KEELOS_DATA"], "ext"],
+    [["mkfs.vfat"], "vfat"],
+    [["mkswap"], "swap"]
+  ] as const)("%s is %s", (make, expected) => {
+    expect(image(make)).toBe(expected)
+  })
+  it("calls anything else unknown, never empty", () => {
+    const bytes = new Uint8Array(FilesystemSignature.probeBytes)
+    bytes[100_000] = 1
+    expect(FilesystemSignature.detect(bytes)).toBe("unknown")
   })
 })
 

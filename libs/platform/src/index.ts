@@ -5,7 +5,9 @@
  */
 export * as BlockDevice from "./BlockDevice.ts"
 export * as BootEnvBlock from "./BootEnvBlock.ts"
+export * as FilesystemSignature from "./FilesystemSignature.ts"
 export * as Kernel from "./Kernel.ts"
+export * as Links from "./Links.ts"
 export * as ModulesDep from "./ModulesDep.ts"
 export * as Mounts from "./Mounts.ts"
 export * as Power from "./Power.ts"

@@ -17,6 +17,9 @@ export interface Libc {
   readonly waitpid: (pid: number, status: Array<number>, options: number) => number
   readonly prctl: (option: number, arg2: number, arg3: number, arg4: number, arg5: number) => number
   readonly finitModule: (fd: number, params: string, flags: number) => number
+  readonly socket: (domain: number, type: number, protocol: number) => number
+  readonly ioctl: (fd: number, request: number, arg: Buffer) => number
+  readonly close: (fd: number) => number
   readonly errno: () => number
 }
 
@@ -44,6 +47,9 @@ export const libc = (): Libc => {
       if (number === undefined) throw new Error(`finit_module: unsupported architecture ${process.arch}`)
       return Number(syscall(number, fd, params, flags))
     },
+    socket: lib.func("int socket(int domain, int type, int protocol)"),
+    ioctl: lib.func("int ioctl(int fd, unsigned long request, void *arg)"),
+    close: lib.func("int close(int fd)"),
     errno: () => koffi.errno()
   }
   return bound
@@ -58,6 +64,7 @@ export const Errno = {
   EBUSY: 16,
   EEXIST: 17,
   ENODEV: 19,
+  ENXIO: 6,
   EINVAL: 22,
   ENOSPC: 28
 } as const
