@@ -10,14 +10,16 @@
  * `runGuarded` is the PID 1 contract: it never returns on a node, and a defect anywhere ends in an
  * emergency reboot, never in PID 1 exiting (which would panic the kernel).
  */
-import { Cause, Clock, Console, Deferred, Duration, Effect, Layer, Option, PubSub, Ref, Stream } from "effect"
+import { Cause, Clock, Console, Deferred, Duration, Effect, FileSystem, Layer, Option, PubSub, Ref, Stream } from "effect"
 import type { HttpClient } from "effect/http"
 import type { ChildProcessSpawner } from "effect/process"
 import type { SocketServer } from "effect/socket"
 import type { InitControl } from "@keelos/api"
+import type { BlockDevice, Kernel, Links, Mounts } from "@keelos/platform"
 import { Power, Reaper, Signals, Sockets } from "@keelos/platform"
 import { Supervisor } from "@keelos/supervisor"
 import * as ControlServer from "./ControlServer.ts"
+import * as EarlyBoot from "./EarlyBoot.ts"
 import type { InitConfig } from "./InitConfig.ts"
 import * as TrackedSpawner from "./TrackedSpawner.ts"
 
@@ -34,6 +36,11 @@ type Requirements =
   | Signals.Signals
   | Power.Power
   | SocketServer.SocketServer
+  | Mounts.Mounts
+  | Kernel.Kernel
+  | Links.Links
+  | BlockDevice.BlockDevices
+  | FileSystem.FileSystem
 
 const log = (line: string) => Console.log(`keel-init: ${line}`)
 
@@ -45,6 +52,12 @@ const fromSignal = (signal: Signals.Signal): ControlServer.PowerRequest =>
 /** Runs until a stop is requested and the services are down; returns why it stopped. */
 export const run = (config: InitConfig): Effect.Effect<Outcome, never, Requirements> =>
   Effect.scoped(Effect.gen(function*() {
+    if (config.earlyBoot !== undefined) {
+      // Without its data partition the node still boots, so the agent can report why.
+      yield* EarlyBoot.run(config.earlyBoot).pipe(
+        Effect.catchTag("EarlyBootError", (error) => (error.step === "data" ? log(`${error.message}; continuing without it`) : Effect.die(error)))
+      )
+    }
     const context = yield* Layer.build(TrackedSpawner.layer)
     const signals = yield* Signals.Signals
     const reaper = yield* Reaper.Reaper

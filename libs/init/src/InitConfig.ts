@@ -5,13 +5,16 @@
  */
 import { Schema } from "effect"
 import { ServiceSpec } from "@keelos/domain"
+import { EarlyBootConfig } from "./EarlyBoot.ts"
 
 export const InitConfig = Schema.Struct({
   mode: Schema.Literals(["node", "host"]),
   controlSocket: Schema.String,
   /** How often orphans are reaped besides on SIGCHLD. */
   reapIntervalMillis: Schema.Int.check(Schema.isGreaterThanOrEqualTo(100)),
-  services: ServiceSpec.GroupSpec
+  services: ServiceSpec.GroupSpec,
+  /** Early boot on a node; absent in host mode (the host is already up). */
+  earlyBoot: Schema.optional(EarlyBootConfig)
 })
 export type InitConfig = typeof InitConfig.Type
 

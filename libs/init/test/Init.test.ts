@@ -7,8 +7,13 @@ import { Effect, Fiber, Layer, Queue, Stream } from "effect"
 import { SocketServer } from "effect/socket"
 import { TestClock } from "effect/testing"
 import type { ServiceSpec } from "@keelos/domain"
-import { Power, Reaper, Signals } from "@keelos/platform"
-import { Prng, SimNetwork, SimProcesses, Trace } from "@keelos/platform-sim"
+import { BlockDevice, Kernel, Links, Mounts, Power, Reaper, Signals } from "@keelos/platform"
+import { PowerSupply, Prng, SimFileSystem, SimNetwork, SimProcesses, Trace } from "@keelos/platform-sim"
+
+const simFileSystem = () => {
+  const trace = new Trace()
+  return new SimFileSystem(new PowerSupply(trace), trace).layer()
+}
 import { Init } from "../src/index.ts"
 import type { InitConfig } from "../src/InitConfig.ts"
 
@@ -70,7 +75,13 @@ const harness = () => Effect.gen(function*() {
       sync: Effect.sync(() => void powerCalls.push("sync")),
       switchOff: (action) => Effect.andThen(Effect.sync(() => powerCalls.push(action)), Effect.never)
     }),
-    Layer.succeed(SocketServer.SocketServer)({ address: { _tag: "UnixAddress", path: "/run/keel/init.sock" }, run: () => Effect.never } as never)
+    Layer.succeed(SocketServer.SocketServer)({ address: { _tag: "UnixAddress", path: "/run/keel/init.sock" }, run: () => Effect.never } as never),
+    // Early boot has tests of its own; these configurations have none, so these are never called.
+    Layer.succeed(Mounts.Mounts)({ list: Effect.die("unused"), mount: () => Effect.die("unused"), unmount: () => Effect.die("unused") }),
+    Layer.succeed(Kernel.Kernel)({ cmdline: Effect.die("unused"), loadModule: () => Effect.die("unused"), setHostname: () => Effect.die("unused") }),
+    Layer.succeed(Links.Links)({ up: () => Effect.die("unused") }),
+    Layer.succeed(BlockDevice.BlockDevices)({ open: () => Effect.die("unused") }),
+    simFileSystem()
   )
   return { processes, signals, zombies, reaped, scannedOwn, powerCalls, layer }
 })

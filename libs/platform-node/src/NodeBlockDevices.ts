@@ -44,6 +44,7 @@ const openDevice = (label: Slot.PartitionLabel, device: string, sizeBytes: numbe
               : Effect.void
           return {
             label,
+            path: device,
             sizeBytes: size,
             read: (offset, length) =>
               Effect.andThen(range("read", offset, length), Effect.tryPromise({

@@ -115,6 +115,7 @@ export class SimDisk {
         disk.has(label)
           ? Effect.succeed<BlockDevice.BlockDevice>({
             label,
+            path: `/dev/disk/by-partlabel/${label}`,
             sizeBytes: disk.sizeOf(label),
             read: (offset, length) =>
               offset < 0 || offset + length > disk.sizeOf(label)

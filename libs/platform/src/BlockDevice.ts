@@ -24,6 +24,8 @@ export class BlockDeviceError extends Schema.TaggedError<BlockDeviceError>()("Bl
 /** An open partition. Offsets and lengths are in bytes. */
 export interface BlockDevice {
   readonly label: Slot.PartitionLabel
+  /** The device node (`/dev/vda4`), for tools such as mkfs. */
+  readonly path: string
   readonly sizeBytes: number
   readonly read: (offset: number, length: number) => Effect.Effect<Uint8Array, BlockDeviceError>
   readonly write: (offset: number, data: Uint8Array) => Effect.Effect<void, BlockDeviceError>

@@ -1,0 +1,116 @@
+/**
+ * Early boot on a node (DESIGN §2), after stage 1 has mounted the slot's SquashFS as the root and
+ * exec'd keel-init: the API filesystems (what stage 1 moved is kept), the kernel modules the image
+ * lists, loopback, the hostname, and the data partition at /var/lib/keel.
+ *
+ * First boot creates the data filesystem only on the partition that carries the KEELOS_DATA label
+ * (so never a whole disk: only partitions have labels) and only when it holds no filesystem at all
+ * (every probed byte zero). Anything else that is not ext4 is refused with a clear message, never
+ * formatted.
+ */
+import { Console, Effect, FileSystem, Schema } from "effect"
+import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import { Slot } from "@keelos/domain"
+import { BlockDevice, FilesystemSignature, Kernel, Links, Mounts } from "@keelos/platform"
+
+export const EarlyBootConfig = Schema.Struct({
+  hostname: Schema.String,
+  modules: Schema.Array(Schema.String),
+  /** mkfs.ext4 in the image, for the first boot. */
+  mkfs: Schema.String
+})
+export type EarlyBootConfig = typeof EarlyBootConfig.Type
+
+export class EarlyBootError extends Schema.TaggedError<EarlyBootError>()("EarlyBootError", {
+  step: Schema.Literals(["mount", "data"]),
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `early boot, ${this.step}: ${this.reason}`
+  }
+}
+
+/** The API filesystems, in mount order. */
+export const apiFilesystems: ReadonlyArray<Mounts.MountRequest> = [
+  { source: "proc", target: "/proc", fstype: "proc", flags: ["nosuid", "nodev", "noexec"] },
+  { source: "sysfs", target: "/sys", fstype: "sysfs", flags: ["nosuid", "nodev", "noexec"] },
+  { source: "devtmpfs", target: "/dev", fstype: "devtmpfs", flags: ["nosuid"], data: "mode=0755" },
+  { source: "devpts", target: "/dev/pts", fstype: "devpts", flags: ["nosuid", "noexec"], data: "gid=5,mode=0620,ptmxmode=0666" },
+  { source: "tmpfs", target: "/run", fstype: "tmpfs", flags: ["nosuid", "nodev"], data: "mode=0755" },
+  { source: "tmpfs", target: "/tmp", fstype: "tmpfs", flags: ["nosuid", "nodev"], data: "mode=1777" },
+  { source: "cgroup2", target: "/sys/fs/cgroup", fstype: "cgroup2", flags: ["nosuid", "nodev", "noexec"], data: "nsdelegate" }
+]
+
+export type DataOutcome = "mounted" | "formatted"
+
+export interface Report {
+  readonly mounted: ReadonlyArray<string>
+  readonly modulesFailed: ReadonlyArray<string>
+  readonly data: DataOutcome
+}
+
+const log = (line: string) => Console.log(`keel-init: ${line}`)
+
+/** Mounts what is not mounted yet; a mountpoint under /dev is created (devtmpfs is writable). */
+const mountApiFilesystems = Effect.gen(function*() {
+  const mounts = yield* Mounts.Mounts
+  const fs = yield* FileSystem.FileSystem
+  const present = new Set((yield* Effect.orElseSucceed(mounts.list, () => [])).map((m) => m.target))
+  const mounted: Array<string> = []
+  for (const request of apiFilesystems) {
+    if (present.has(request.target)) continue
+    if (request.target.startsWith("/dev/")) yield* Effect.ignore(fs.makeDirectory(request.target, { recursive: true }))
+    yield* mounts.mount(request).pipe(Effect.mapError((e) => new EarlyBootError({ step: "mount", reason: e.message })))
+    mounted.push(request.target)
+  }
+  return mounted
+})
+
+const mountData = (config: EarlyBootConfig) =>
+  Effect.scoped(Effect.gen(function*() {
+    const devices = yield* BlockDevice.BlockDevices
+    const mounts = yield* Mounts.Mounts
+    const refuse = (reason: string) => new EarlyBootError({ step: "data", reason })
+    const device = yield* devices.open("KEELOS_DATA").pipe(Effect.mapError((e) => refuse(`no data partition: ${e.message}`)))
+    const head = yield* device.read(0, Math.min(FilesystemSignature.probeBytes, device.sizeBytes)).pipe(Effect.mapError((e) => refuse(e.message)))
+    const signature = FilesystemSignature.detect(head)
+    let outcome: DataOutcome = "mounted"
+    if (signature === "empty") {
+      yield* log(`first boot: creating the data filesystem on ${device.path}`)
+      const code = yield* Effect.scoped(
+        Effect.flatMap(ChildProcessSpawner.ChildProcessSpawner, (spawner) =>
+          Effect.flatMap(spawner.spawn(ChildProcess.make(config.mkfs, ["-q", "-L", "KEELOS_DATA", device.path])), (h) => h.exitCode))
+      ).pipe(Effect.mapError((e) => refuse(`${config.mkfs}: ${e.message}`)))
+      if (code !== 0) return yield* refuse(`${config.mkfs} exited with ${code}`)
+      outcome = "formatted"
+    } else if (signature !== "ext") {
+      return yield* refuse(
+        `the KEELOS_DATA partition holds ${signature === "unknown" ? "data of an unknown format" : `a ${signature} filesystem`}, not ext4; ` +
+          "KeelOS formats only an empty partition. Wipe it on purpose, or give the data label to the right partition."
+      )
+    }
+    yield* mounts.mount({ source: device.path, target: Slot.dataMountPoint, fstype: "ext4", flags: ["nosuid", "nodev"] }).pipe(
+      Effect.mapError((e) => refuse(e.message))
+    )
+    return outcome
+  }))
+
+export const run = (config: EarlyBootConfig) =>
+  Effect.gen(function*() {
+    const mounted = yield* mountApiFilesystems
+    const kernel = yield* Kernel.Kernel
+    const modulesFailed: Array<string> = []
+    for (const module of config.modules) {
+      const loaded = yield* Effect.result(kernel.loadModule(module))
+      if (loaded._tag === "Failure") {
+        modulesFailed.push(module)
+        yield* log(`module ${module}: ${loaded.failure.message}`)
+      }
+    }
+    yield* Effect.flatMap(Links.Links, (links) => links.up("lo")).pipe(Effect.catch((e) => log(e.message)))
+    yield* kernel.setHostname(config.hostname).pipe(Effect.catch((e) => log(e.message)))
+    const data = yield* mountData(config)
+    yield* log(`early boot done: ${mounted.length} filesystems mounted, data partition ${data}`)
+    const report: Report = { mounted, modulesFailed, data }
+    return report
+  })
