@@ -15,13 +15,14 @@ import type { HttpClient } from "effect/http"
 import type { ChildProcessSpawner } from "effect/process"
 import type { SocketServer } from "effect/socket"
 import type { InitControl } from "@keelos/api"
-import type { BlockDevice, Kernel, Links, Mounts } from "@keelos/platform"
+import type { BlockDevice, Kernel, Links, Mounts, Watchdog } from "@keelos/platform"
 import { Power, Reaper, Signals, Sockets } from "@keelos/platform"
 import { Supervisor } from "@keelos/supervisor"
 import * as ControlServer from "./ControlServer.ts"
 import * as EarlyBoot from "./EarlyBoot.ts"
 import type { InitConfig } from "./InitConfig.ts"
 import * as TrackedSpawner from "./TrackedSpawner.ts"
+import * as WatchdogPetter from "./WatchdogPetter.ts"
 
 export interface Outcome extends ControlServer.PowerRequest {
   /** Orphans reaped while running. */
@@ -41,6 +42,7 @@ type Requirements =
   | Links.Links
   | BlockDevice.BlockDevices
   | FileSystem.FileSystem
+  | Watchdog.Watchdog
 
 const log = (line: string) => Console.log(`keel-init: ${line}`)
 
@@ -71,6 +73,7 @@ export const run = (config: InitConfig): Effect.Effect<Outcome, never, Requireme
       onLogLine: (service, line) => PubSub.publish(logs, { ...line, service })
     }).pipe(Effect.provide(context), Effect.orDie)
     yield* log(`supervising ${config.services.children.length} children; control socket ${config.controlSocket}`)
+    if (config.watchdog !== undefined) yield* Effect.forkScoped(WatchdogPetter.run(supervisor.ping, config.watchdog))
 
     yield* Layer.build(ControlServer.layer({ supervisor, events, logs, power }))
 

@@ -13,6 +13,11 @@ export const InitConfig = Schema.Struct({
   /** How often orphans are reaped besides on SIGCHLD. */
   reapIntervalMillis: Schema.Int.check(Schema.isGreaterThanOrEqualTo(100)),
   services: ServiceSpec.GroupSpec,
+  /** Pet /dev/watchdog while the supervision tree answers; absent: no watchdog. */
+  watchdog: Schema.optional(Schema.Struct({
+    intervalMillis: Schema.Int.check(Schema.isGreaterThanOrEqualTo(100)),
+    answerWithinMillis: Schema.Int.check(Schema.isGreaterThanOrEqualTo(100))
+  })),
   /** Early boot on a node; absent in host mode (the host is already up). */
   earlyBoot: Schema.optional(EarlyBootConfig)
 })

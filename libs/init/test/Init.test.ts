@@ -7,7 +7,7 @@ import { Effect, Fiber, Layer, Queue, Stream } from "effect"
 import { SocketServer } from "effect/socket"
 import { TestClock } from "effect/testing"
 import type { ServiceSpec } from "@keelos/domain"
-import { BlockDevice, Kernel, Links, Mounts, Power, Reaper, Signals } from "@keelos/platform"
+import { BlockDevice, Kernel, Links, Mounts, Power, Reaper, Signals, Watchdog } from "@keelos/platform"
 import { PowerSupply, Prng, SimFileSystem, SimNetwork, SimProcesses, Trace } from "@keelos/platform-sim"
 
 const simFileSystem = () => {
@@ -81,6 +81,7 @@ const harness = () => Effect.gen(function*() {
     Layer.succeed(Kernel.Kernel)({ cmdline: Effect.die("unused"), loadModule: () => Effect.die("unused"), setHostname: () => Effect.die("unused") }),
     Layer.succeed(Links.Links)({ up: () => Effect.die("unused") }),
     Layer.succeed(BlockDevice.BlockDevices)({ open: () => Effect.die("unused") }),
+    Layer.succeed(Watchdog.Watchdog)({ arm: Effect.die("unused") }),
     simFileSystem()
   )
   return { processes, signals, zombies, reaped, scannedOwn, powerCalls, layer }

@@ -13,12 +13,14 @@ import * as NodePower from "./NodePower.ts"
 import * as NodeReaper from "./NodeReaper.ts"
 import * as NodeSignals from "./NodeSignals.ts"
 import * as NodeSockets from "./NodeSockets.ts"
+import * as NodeWatchdog from "./NodeWatchdog.ts"
 
 export const layer = Layer.mergeAll(
   NodeServices.layer,
   NodeHttpClient.layerUndici,
   NodeSockets.layer,
   NodeSignals.layer,
+  NodeWatchdog.layer(),
   NodePower.layer,
   NodeMounts.layer,
   NodeLinks.layer,

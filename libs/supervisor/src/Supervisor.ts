@@ -92,6 +92,8 @@ export interface Supervisor {
   readonly failure: Effect.Effect<never, IntensityExceeded>
   /** Stops everything in reverse start order and waits for it. */
   readonly shutdown: Effect.Effect<void>
+  /** Completes when the root group's loop has processed a message: the tree is not wedged. */
+  readonly ping: Effect.Effect<void>
 }
 
 type Requirements = ChildProcessSpawner.ChildProcessSpawner | Sockets.Sockets | HttpClient.HttpClient
@@ -126,6 +128,7 @@ type Message =
   | { readonly _tag: "RestartDue"; readonly names: ReadonlyArray<string> }
   | { readonly _tag: "Control"; readonly op: "start" | "stop" | "restart"; readonly name: string; readonly done: Deferred.Deferred<void> }
   | { readonly _tag: "StopAll"; readonly done: Deferred.Deferred<void> }
+  | { readonly _tag: "Ping"; readonly done: Deferred.Deferred<void> }
 
 interface Group {
   readonly spec: ServiceSpec.GroupSpec
@@ -413,6 +416,10 @@ export const make = Effect.fn("Supervisor.make")(function*(root: ServiceSpec.Gro
           yield* Deferred.succeed(message.done, undefined)
           return
         }
+        case "Ping": {
+          yield* Deferred.succeed(message.done, undefined)
+          return
+        }
         case "StopAll": {
           for (const entry of [...group.entries].reverse()) yield* stopEntry(entry, "stopped")
           group.dead = true
@@ -450,7 +457,8 @@ export const make = Effect.fn("Supervisor.make")(function*(root: ServiceSpec.Gro
       }))
       ;(group as { entries: ReadonlyArray<Entry> }).entries = entries
       for (const entry of entries) byName.set(entry.spec.name, entry)
-      const loop = Effect.forever(Effect.flatMap(Queue.take(group.mailbox), (message) => group.dead && message._tag !== "StopAll" && message._tag !== "Control" ? Effect.void : handle(group, message)))
+      const loop = Effect.forever(Effect.flatMap(Queue.take(group.mailbox), (message) =>
+        group.dead && message._tag !== "StopAll" && message._tag !== "Control" && message._tag !== "Ping" ? Effect.void : handle(group, message)))
       yield* Effect.forkScoped(loop)
       yield* Effect.addFinalizer(() => Effect.forEach([...entries].reverse(), (e) => stopEntry(e, "stopped"), { discard: true }))
       for (const entry of entries) yield* launch(entry)
@@ -497,7 +505,12 @@ export const make = Effect.fn("Supervisor.make")(function*(root: ServiceSpec.Gro
     journal: (name) => Effect.map(find(name), (entry) => entry.journal.toArray()),
     logs: (name) => Effect.map(find(name), (entry) => entry.logs.toArray()),
     failure: Deferred.await(rootGroup.failed),
-    shutdown: stopAll(rootGroup)
+    shutdown: stopAll(rootGroup),
+    ping: Effect.gen(function*() {
+      const done = yield* Deferred.make<void>()
+      yield* send(rootGroup, { _tag: "Ping", done })
+      yield* Deferred.await(done)
+    })
   }
   return supervisor
 })

@@ -206,6 +206,7 @@ describe("control and logs", () => {
       m.processes.install("/usr/bin/talker", ({ attempt }) => ({ output: [`hello ${attempt}`, "ready"] }))
       const sup = yield* Supervisor.make(group("root", [service("talker")]), { logLines: 3 }).pipe(Effect.provide(m.layer))
       yield* advance(100)
+      yield* sup.ping
       yield* sup.stop("talker")
       assert.strictEqual((yield* sup.statuses)[0]?.state, "stopped")
       yield* sup.start("talker")
