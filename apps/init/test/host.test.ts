@@ -33,6 +33,7 @@ const boot = () => {
     mode: "host",
     controlSocket: socket,
     reapIntervalMillis: 500,
+    logs: { dir: path.join(dir, "logs"), maxBytes: 65536, keep: 2, flushMillis: 200, bufferLines: 1000 },
     services: {
       kind: "group", name: "root", restart: "permanent", strategy: "one_for_one", maxRestarts: 100, periodMillis: 10_000,
       dependsOn: [], backoff: quick,
@@ -112,6 +113,8 @@ describe("keel-init on the host", () => {
     expect(outcome).toMatchObject({ action: "poweroff", reason: "host test" })
     expect(outcome.reaped).toBeGreaterThanOrEqual(1)
     expect(alive(stubbornPid)).toBe(false)
+    const talkerLog = fs.readFileSync(path.join(node.dir, "logs", "talker.log"), "utf8")
+    expect(talkerLog.match(/ stdout hello from talker$/gm)?.length).toBe(2)
   }, 30_000)
 
   it("maps SIGTERM to an orderly stop", async () => {

@@ -10,7 +10,7 @@
  * `runGuarded` is the PID 1 contract: it never returns on a node, and a defect anywhere ends in an
  * emergency reboot, never in PID 1 exiting (which would panic the kernel).
  */
-import { Cause, Clock, Console, Deferred, Duration, Effect, FileSystem, Layer, Option, PubSub, Ref, Stream } from "effect"
+import { Cause, Clock, Console, Deferred, Duration, Effect, FileSystem, Layer, Option, Path, PubSub, Ref, Stream } from "effect"
 import type { HttpClient } from "effect/http"
 import type { ChildProcessSpawner } from "effect/process"
 import type { SocketServer } from "effect/socket"
@@ -20,6 +20,7 @@ import { Power, Reaper, Signals, Sockets } from "@keelos/platform"
 import { Supervisor } from "@keelos/supervisor"
 import * as ControlServer from "./ControlServer.ts"
 import * as EarlyBoot from "./EarlyBoot.ts"
+import * as LogFiles from "./LogFiles.ts"
 import type { InitConfig } from "./InitConfig.ts"
 import * as TrackedSpawner from "./TrackedSpawner.ts"
 import * as WatchdogPetter from "./WatchdogPetter.ts"
@@ -42,6 +43,7 @@ type Requirements =
   | Links.Links
   | BlockDevice.BlockDevices
   | FileSystem.FileSystem
+  | Path.Path
   | Watchdog.Watchdog
 
 const log = (line: string) => Console.log(`keel-init: ${line}`)
@@ -68,9 +70,11 @@ export const run = (config: InitConfig): Effect.Effect<Outcome, never, Requireme
     const power = yield* Deferred.make<ControlServer.PowerRequest>()
     const reaped = yield* Ref.make(0)
 
+    const files = config.logs === undefined ? undefined : yield* LogFiles.make(config.logs)
     const supervisor = yield* Supervisor.make(config.services, {
       onEvent: (event) => PubSub.publish(events, event),
-      onLogLine: (service, line) => PubSub.publish(logs, { ...line, service })
+      onLogLine: (service, line) =>
+        Effect.andThen(PubSub.publish(logs, { ...line, service }), files === undefined ? Effect.void : files.append(service, line))
     }).pipe(Effect.provide(context), Effect.orDie)
     yield* log(`supervising ${config.services.children.length} children; control socket ${config.controlSocket}`)
     if (config.watchdog !== undefined) yield* Effect.forkScoped(WatchdogPetter.run(supervisor.ping, config.watchdog))

@@ -6,6 +6,7 @@
 import { Schema } from "effect"
 import { ServiceSpec } from "@keelos/domain"
 import { EarlyBootConfig } from "./EarlyBoot.ts"
+import { LogFilesConfig } from "./LogFiles.ts"
 
 export const InitConfig = Schema.Struct({
   mode: Schema.Literals(["node", "host"]),
@@ -18,6 +19,8 @@ export const InitConfig = Schema.Struct({
     intervalMillis: Schema.Int.check(Schema.isGreaterThanOrEqualTo(100)),
     answerWithinMillis: Schema.Int.check(Schema.isGreaterThanOrEqualTo(100))
   })),
+  /** Service output in rotated files (on a node, under /var/lib/keel/logs); absent: memory only. */
+  logs: Schema.optional(LogFilesConfig),
   /** Early boot on a node; absent in host mode (the host is already up). */
   earlyBoot: Schema.optional(EarlyBootConfig)
 })

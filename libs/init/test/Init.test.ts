@@ -3,7 +3,7 @@
  * power: what it stops for, what it reaps, and what it does on a node.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Queue, Stream } from "effect"
+import { Effect, Fiber, Layer, Path, Queue, Stream } from "effect"
 import { SocketServer } from "effect/socket"
 import { TestClock } from "effect/testing"
 import type { ServiceSpec } from "@keelos/domain"
@@ -82,7 +82,8 @@ const harness = () => Effect.gen(function*() {
     Layer.succeed(Links.Links)({ up: () => Effect.die("unused") }),
     Layer.succeed(BlockDevice.BlockDevices)({ open: () => Effect.die("unused") }),
     Layer.succeed(Watchdog.Watchdog)({ arm: Effect.die("unused") }),
-    simFileSystem()
+    simFileSystem(),
+    Path.layer
   )
   return { processes, signals, zombies, reaped, scannedOwn, powerCalls, layer }
 })
