@@ -8,17 +8,16 @@
  * Not yet here (issue #3 continues): early boot (API filesystems, modules, loopback, hostname, the
  * data partition), the watchdog, and running without a stage 1 as the initramfs /init.
  */
-import { Console, Effect, Layer } from "effect"
+import { Cause, Console, Effect } from "effect"
 import { Init, InitConfig } from "@keelos/init"
-import { NodeConfigFile, NodeControlSocket, NodePlatform, NodeReaper } from "@keelos/platform-node"
+import { NodeConfigFile, NodePlatform, NodePower, NodeReaper } from "@keelos/platform-node"
 
 const configFile = process.argv[2] ?? InitConfig.configPath
 
 const main = Effect.gen(function*() {
   const config = yield* NodeConfigFile.load(InitConfig.InitConfig, configFile)
   if (config.mode === "host" && !NodeReaper.becomeSubreaper()) return yield* Effect.fail("cannot become a child subreaper")
-  const platform = Layer.mergeAll(NodePlatform.layer, NodeControlSocket.layer(config.controlSocket))
-  const outcome = yield* Init.runGuarded(config).pipe(Effect.provide(platform))
+  const outcome = yield* Init.runGuarded(config).pipe(Effect.provide(NodePlatform.layer))
   yield* Console.log(JSON.stringify({ outcome }))
 }).pipe(
   Effect.catch((problem) =>
@@ -26,7 +25,17 @@ const main = Effect.gen(function*() {
       Console.error(`keel-init: ${typeof problem === "string" ? problem : problem.message}`),
       Effect.sync(() => void (process.exitCode = 2))
     )
-  )
+  ),
+  // PID 1 must never exit (the kernel panics): anything unforeseen ends in an emergency reboot.
+  Effect.catchCause((cause) =>
+    Effect.gen(function*() {
+      yield* Console.error(`keel-init: defect: ${String(Cause.squash(cause)).split("\n")[0]}`)
+      if (process.pid !== 1) return yield* Effect.sync(() => void (process.exitCode = 70))
+      yield* NodePower.make.sync
+      yield* Effect.ignore(NodePower.make.switchOff("reboot"))
+    })
+  ),
+  Effect.andThen(Effect.suspend(() => (process.pid === 1 ? Effect.andThen(Console.error("keel-init: nothing left to run; rebooting"), Effect.ignore(NodePower.make.switchOff("reboot"))) : Effect.void)))
 )
 
 // Not NodeRuntime.runMain: its SIGINT/SIGTERM handlers would end PID 1. Signals are init's to handle.

@@ -13,10 +13,10 @@
 import { Cause, Clock, Console, Deferred, Duration, Effect, FileSystem, Layer, Option, Path, PubSub, Ref, Stream } from "effect"
 import type { HttpClient } from "effect/http"
 import type { ChildProcessSpawner } from "effect/process"
-import type { SocketServer } from "effect/socket"
+import { SocketServer } from "effect/socket"
 import type { InitControl } from "@keelos/api"
 import type { BlockDevice, Kernel, Links, Mounts, Watchdog } from "@keelos/platform"
-import { Power, Reaper, Signals, Sockets } from "@keelos/platform"
+import { ControlSocket, Power, Reaper, Signals, Sockets } from "@keelos/platform"
 import { Supervisor } from "@keelos/supervisor"
 import * as ControlServer from "./ControlServer.ts"
 import * as EarlyBoot from "./EarlyBoot.ts"
@@ -37,7 +37,7 @@ type Requirements =
   | Reaper.Reaper
   | Signals.Signals
   | Power.Power
-  | SocketServer.SocketServer
+  | ControlSocket.ControlSocket
   | Mounts.Mounts
   | Kernel.Kernel
   | Links.Links
@@ -79,7 +79,9 @@ export const run = (config: InitConfig): Effect.Effect<Outcome, never, Requireme
     yield* log(`supervising ${config.services.children.length} children; control socket ${config.controlSocket}`)
     if (config.watchdog !== undefined) yield* Effect.forkScoped(WatchdogPetter.run(supervisor.ping, config.watchdog))
 
-    yield* Layer.build(ControlServer.layer({ supervisor, events, logs, power }))
+    // After early boot: the socket lives on /run, which early boot mounts.
+    const server = yield* Effect.flatMap(ControlSocket.ControlSocket, (c) => c.listen(config.controlSocket)).pipe(Effect.orDie)
+    yield* Layer.build(ControlServer.layer({ supervisor, events, logs, power }).pipe(Layer.provide(Layer.succeed(SocketServer.SocketServer)(server))))
 
     // A zombie is reaped only when a scan at least `graceMillis` after it was first seen still
     // finds it: libuv collects the children Node spawned within one turn of the event loop.

@@ -4,10 +4,9 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Path, Queue, Stream } from "effect"
-import { SocketServer } from "effect/socket"
 import { TestClock } from "effect/testing"
 import type { ServiceSpec } from "@keelos/domain"
-import { BlockDevice, Kernel, Links, Mounts, Power, Reaper, Signals, Watchdog } from "@keelos/platform"
+import { BlockDevice, ControlSocket, Kernel, Links, Mounts, Power, Reaper, Signals, Watchdog } from "@keelos/platform"
 import { PowerSupply, Prng, SimFileSystem, SimNetwork, SimProcesses, Trace } from "@keelos/platform-sim"
 
 const simFileSystem = () => {
@@ -75,7 +74,9 @@ const harness = () => Effect.gen(function*() {
       sync: Effect.sync(() => void powerCalls.push("sync")),
       switchOff: (action) => Effect.andThen(Effect.sync(() => powerCalls.push(action)), Effect.never)
     }),
-    Layer.succeed(SocketServer.SocketServer)({ address: { _tag: "UnixAddress", path: "/run/keel/init.sock" }, run: () => Effect.never } as never),
+    Layer.succeed(ControlSocket.ControlSocket)({
+      listen: (path) => Effect.succeed({ address: { _tag: "UnixAddress", path }, run: () => Effect.never } as never)
+    }),
     // Early boot has tests of its own; these configurations have none, so these are never called.
     Layer.succeed(Mounts.Mounts)({ list: Effect.die("unused"), mount: () => Effect.die("unused"), unmount: () => Effect.die("unused") }),
     Layer.succeed(Kernel.Kernel)({ cmdline: Effect.die("unused"), loadModule: () => Effect.die("unused"), setHostname: () => Effect.die("unused") }),

@@ -1,14 +1,33 @@
 /**
- * The server side of a unix control socket (keel-init's /run/keel/init.sock): removes a stale
- * socket file left by a previous run, listens, and is readable and writable by root only.
+ * The server side of a unix control socket: creates its directory (root only), removes a stale
+ * socket file left by a previous run, listens, and makes the socket readable and writable by root
+ * only.
  */
 import * as fs from "node:fs"
+import * as nodePath from "node:path"
 import { Effect, Layer } from "effect"
 import { NodeSocketServer } from "@effect/platform-node"
-import type { SocketServer } from "effect/socket"
+import { ControlSocket } from "@keelos/platform"
 
-export const layer = (path: string): Layer.Layer<SocketServer.SocketServer, SocketServer.SocketServerError> =>
-  Layer.unwrap(Effect.sync(() => {
-    fs.rmSync(path, { force: true })
-    return NodeSocketServer.layer({ path }).pipe(Layer.tap(() => Effect.sync(() => fs.chmodSync(path, 0o600))))
-  }))
+export const make: ControlSocket.ControlSocket["Service"] = {
+  listen: (path) =>
+    Effect.gen(function*() {
+      yield* Effect.try({
+        try: () => {
+          fs.mkdirSync(nodePath.dirname(path), { recursive: true, mode: 0o700 })
+          fs.rmSync(path, { force: true })
+        },
+        catch: (error) => new ControlSocket.ControlSocketError({ path, detail: (error as Error).message })
+      })
+      const server = yield* NodeSocketServer.make({ path }).pipe(
+        Effect.mapError((error) => new ControlSocket.ControlSocketError({ path, detail: error.message }))
+      )
+      yield* Effect.try({
+        try: () => fs.chmodSync(path, 0o600),
+        catch: (error) => new ControlSocket.ControlSocketError({ path, detail: (error as Error).message })
+      })
+      return server
+    })
+}
+
+export const layer: Layer.Layer<ControlSocket.ControlSocket> = Layer.succeed(ControlSocket.ControlSocket)(make)

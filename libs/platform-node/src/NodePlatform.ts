@@ -7,6 +7,7 @@ import { Layer } from "effect"
 import { NodeHttpClient, NodeServices } from "@effect/platform-node"
 import * as NodeBlockDevices from "./NodeBlockDevices.ts"
 import * as NodeKernel from "./NodeKernel.ts"
+import * as NodeControlSocket from "./NodeControlSocket.ts"
 import * as NodeLinks from "./NodeLinks.ts"
 import * as NodeMounts from "./NodeMounts.ts"
 import * as NodePower from "./NodePower.ts"
@@ -24,6 +25,7 @@ export const layer = Layer.mergeAll(
   NodePower.layer,
   NodeMounts.layer,
   NodeLinks.layer,
+  NodeControlSocket.layer,
   NodeKernel.layer(),
   NodeReaper.layer,
   NodeBlockDevices.layer

@@ -5,6 +5,7 @@
  */
 export * as BlockDevice from "./BlockDevice.ts"
 export * as BootEnvBlock from "./BootEnvBlock.ts"
+export * as ControlSocket from "./ControlSocket.ts"
 export * as FilesystemSignature from "./FilesystemSignature.ts"
 export * as Kernel from "./Kernel.ts"
 export * as Links from "./Links.ts"
