@@ -32,9 +32,7 @@ const vm = new Vm({
   name: "node",
   resultsDir: nodeDir,
   disk,
-  kernel: image.kernel,
-  initrd: image.initrd,
-  append: "console=ttyS0 panic=-1 quiet keel.slot=A"
+  boot: { _tag: "Direct", kernel: image.kernel, initrd: image.initrd, append: "console=ttyS0 panic=-1 quiet keel.slot=A" }
 })
 let shown = 0
 const show = setInterval(() => {

@@ -7,14 +7,16 @@
  * - `os.img`: the slot image, a reproducible SquashFS holding the root tree (Node 24, koffi, the
  *   bundles of keel-init and keel-agent, a module subset, mkfs.ext4, the init configuration) and
  *   the kernel and initrd for GRUB;
- * - `disk.raw`: a GPT disk in the layout of DESIGN §3 with os.img in slot A and an empty data
- *   partition, which keel-init formats on first boot.
+ * - `disk.raw`: a GPT disk in the layout of DESIGN §3: an ESP holding GRUB for UEFI (the grub.cfg
+ *   generated from the boot-counter decision table, libs/boot) and the environment block
+ *   (KEEL_ACTIVE=A), os.img in slot A, and an empty data partition that keel-init formats on
+ *   first boot.
  *
  * `ensureImage` rebuilds only when the inputs changed: the contents of every tracked file under apps/,
  * libs/, images/ and tools/, the lock file, and the pinned versions.
  *
- * Not yet: GRUB (EFI and BIOS) on the ESP, the signed update artifact, qcow2, containerd and runc,
- * the size budget check.
+ * Not yet: GRUB for BIOS, the signed update artifact, qcow2, containerd and runc, the size budget
+ * check.
  *
  * Host tooling: it runs on the build machine, uses its tools, and installs the Debian packages it
  * misses when it runs as root on Debian.
@@ -23,6 +25,8 @@ import { execFileSync, spawnSync } from "node:child_process"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { Result } from "effect"
+import { EnvBlock, GrubConfig } from "@keelos/boot"
 import { ModulesDep } from "@keelos/platform"
 
 const root = path.resolve(import.meta.dirname, "..", "..")
@@ -39,7 +43,10 @@ const tools: ReadonlyArray<readonly [command: string, debianPackage: string]> = 
   ["sgdisk", "gdisk"],
   ["dpkg-deb", "dpkg"],
   ["strip", "binutils"],
-  ["mkfs.ext4", "e2fsprogs"]
+  ["mkfs.ext4", "e2fsprogs"],
+  ["grub-mkstandalone", "grub-efi-amd64-bin"],
+  ["mkfs.vfat", "dosfstools"],
+  ["mcopy", "mtools"]
 ]
 
 const run = (command: string, args: ReadonlyArray<string>, options: { cwd?: string; input?: string } = {}) =>
@@ -209,6 +216,24 @@ export const build = (options: BuildOptions) => {
   run("mksquashfs", [tree, osImage, "-noappend", "-comp", "xz", "-Xbcj", "x86", "-all-root", "-no-xattrs", "-mkfs-time", String(options.sourceDateEpoch), "-all-time", String(options.sourceDateEpoch), "-quiet"])
   copy(path.join(kernelTree, "boot", `vmlinuz-${kernel.release}`), path.join(options.output, "vmlinuz"))
 
+  // The ESP: GRUB for UEFI with the generated grub.cfg embedded, and the environment block.
+  const espTree = path.join(work, "esp")
+  mkdir(espTree)
+  const grubCfg = path.join(work, "grub.cfg")
+  fs.writeFileSync(grubCfg, GrubConfig.bootConfig())
+  const grubModules = "part_gpt fat squash4 xzio gzio lzopio loadenv search search_fs_file regexp test echo linux normal reboot halt configfile"
+  const efi = path.join(work, "BOOTX64.EFI")
+  run("grub-mkstandalone", ["-O", "x86_64-efi", `--modules=${grubModules}`, `--install-modules=${grubModules}`, "--locales=", "--fonts=", "--themes=", "--compress=xz", "-o", efi, `boot/grub/grub.cfg=${grubCfg}`])
+  const envBlock = path.join(work, "grubenv")
+  fs.writeFileSync(envBlock, Result.getOrThrow(EnvBlock.set(EnvBlock.create(), "KEEL_ACTIVE", "A")))
+  const esp = path.join(work, "esp.img")
+  fs.rmSync(esp, { force: true })
+  run("mkfs.vfat", ["--invariant", "-i", "4b45454c", "-n", "EFI-SYSTEM", "-C", esp, String(32 * 1024)])
+  run("mmd", ["-i", esp, "::/EFI", "::/EFI/BOOT", "::/EFI/keel"])
+  run("mcopy", ["-i", esp, efi, "::/EFI/BOOT/BOOTX64.EFI"])
+  run("mcopy", ["-i", esp, envBlock, "::/EFI/keel/grubenv"])
+  copy(efi, path.join(options.output, "BOOTX64.EFI"))
+
   // GPT disk: ESP, BIOS boot, slot A, slot B, data (DESIGN §3); fixed GUIDs for reproducibility.
   const disk = path.join(options.output, "disk.raw")
   const mib = 1 << 20
@@ -221,10 +246,12 @@ export const build = (options: BuildOptions) => {
     args.push(`--new=${i + 1}:0:+${size}M`, `--typecode=${i + 1}:${type}`, `--change-name=${i + 1}:${name}`, `--partition-guid=${i + 1}:${guid(i + 1)}`)
   })
   run("sgdisk", [...args, disk])
-  const slotStart = Number(/First sector: (\d+)/.exec(run("sgdisk", ["-i", "3", disk]))![1]) * 512
+  const start = (partition: number) => Number(/First sector: (\d+)/.exec(run("sgdisk", ["-i", String(partition), disk]))![1]) * 512
   const image = fs.readFileSync(osImage)
   const fd = fs.openSync(disk, "r+")
-  fs.writeSync(fd, image, 0, image.length, slotStart)
+  fs.writeSync(fd, image, 0, image.length, start(3))
+  const espBytes = fs.readFileSync(esp)
+  fs.writeSync(fd, espBytes, 0, espBytes.length, start(1))
   fs.closeSync(fd)
 
   const sizes = Object.fromEntries(["vmlinuz", "initrd", "os.img", "disk.raw"].map((f) => [f, fs.statSync(path.join(options.output, f)).size]))
@@ -248,6 +275,7 @@ export interface Image {
   readonly initrd: string
   readonly osImage: string
   readonly disk: string
+  readonly efi: string
   readonly rebuilt: boolean
 }
 
@@ -257,7 +285,7 @@ export const ensureImage = (version = process.env["KEELOS_VERSION"] ?? "0.1.0"):
   const dir = path.join(root, ".keelos", "images", version)
   const stamp = path.join(dir, ".inputs")
   const wanted = inputHash(version, sourceDateEpoch)
-  const files = { dir, kernel: path.join(dir, "vmlinuz"), initrd: path.join(dir, "initrd"), osImage: path.join(dir, "os.img"), disk: path.join(dir, "disk.raw") }
+  const files = { dir, kernel: path.join(dir, "vmlinuz"), initrd: path.join(dir, "initrd"), osImage: path.join(dir, "os.img"), disk: path.join(dir, "disk.raw"), efi: path.join(dir, "BOOTX64.EFI") }
   const current = fs.existsSync(stamp) ? fs.readFileSync(stamp, "utf8") : ""
   if (current === wanted && Object.values(files).every((f) => fs.existsSync(f))) return { ...files, rebuilt: false }
   fs.rmSync(stamp, { force: true })

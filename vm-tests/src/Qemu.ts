@@ -13,20 +13,39 @@ import * as path from "node:path"
 export const accelerator = (): "kvm" | "tcg" =>
   fs.existsSync("/sys/module/kvm_intel") || fs.existsSync("/sys/module/kvm_amd") ? "kvm" : "tcg"
 
+/** How the VM starts: QEMU's direct kernel boot, or UEFI firmware (OVMF) booting the disk's GRUB. */
+export type Boot =
+  | { readonly _tag: "Direct"; readonly kernel: string; readonly initrd: string; readonly append: string }
+  | { readonly _tag: "Uefi" }
+
+export const ovmf = "/usr/share/ovmf/OVMF.fd"
+
 export interface VmOptions {
   readonly name: string
   readonly resultsDir: string
-  /** Base disk image; the VM writes to an overlay, unless `disk` is already an overlay it owns. */
+  /** A disk image the VM may write (an overlay, or a copy). */
   readonly disk: string
-  readonly kernel: string
-  readonly initrd: string
-  readonly append: string
+  readonly boot: Boot
   readonly memoryMb?: number
 }
 
 export interface SerialLine {
   readonly atMs: number
   readonly text: string
+}
+
+/** mtools' view of the partition that starts at `offset` bytes into a raw disk image. */
+export const partitionImage = (disk: string, offset: number) => `${disk}@@${offset}`
+
+/** Byte offset of GPT partition `n` of a raw disk image. */
+export const partitionOffset = (disk: string, n: number) =>
+  Number(/First sector: (\d+)/.exec(execFileSync("sgdisk", ["-i", String(n), disk], { encoding: "utf8" }))![1]) * 512
+
+/** A sparse copy of a raw disk, for tests that edit the ESP from the host. */
+export const rawCopy = (base: string, file: string) => {
+  fs.mkdirSync(path.dirname(file), { recursive: true })
+  execFileSync("cp", ["--sparse=always", base, file])
+  return file
 }
 
 const strip = (line: string) => line.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "").replace(/\r/g, "")
@@ -56,7 +75,9 @@ export class Vm {
     const args = [
       "-accel", accelerator(), "-cpu", accelerator() === "kvm" ? "host" : "max", "-m", String(options.memoryMb ?? 1024),
       "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot",
-      "-kernel", options.kernel, "-initrd", options.initrd, "-append", options.append,
+      ...(options.boot._tag === "Direct"
+        ? ["-kernel", options.boot.kernel, "-initrd", options.boot.initrd, "-append", options.boot.append]
+        : ["-bios", ovmf]),
       "-drive", `file=${options.disk},if=virtio,format=${options.disk.endsWith(".qcow2") ? "qcow2" : "raw"}`,
       "-qmp", `unix:${this.qmpPath},server=on,wait=off`
     ]

@@ -16,7 +16,8 @@ beforeAll(() => {
   built = image()
 })
 
-const boot = (name: string, disk: string) => new Vm({ name, resultsDir: results, disk, kernel: built.kernel, initrd: built.initrd, append })
+const boot = (name: string, disk: string) =>
+  new Vm({ name, resultsDir: results, disk, boot: { _tag: "Direct", kernel: built.kernel, initrd: built.initrd, append } })
 
 describe(`KeelOS boots in QEMU (${accelerator()})`, () => {
   it("reaches keel-init, formats the data partition once, and keeps it across a power cut", async () => {
