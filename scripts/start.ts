@@ -1,7 +1,7 @@
 /**
- * `npm start`: builds the image if its inputs changed and boots a local KeelOS node in QEMU, with a
- * data disk kept between runs (.keelos/node/disk.qcow2, an overlay of the built disk). The console
- * is shown here.
+ * `npm start`: builds the image if its inputs changed and boots a local KeelOS node in QEMU through
+ * UEFI (OVMF) and GRUB, with a data disk kept between runs (.keelos/node/disk.qcow2, an overlay of
+ * the built disk). The console is shown here.
  *
  * Not yet: the agent API over mutual TLS (issue #7) and the network (issue #4), so osctl cannot
  * reach the node, and no orderly shutdown channel from the host: Ctrl-C pulls the plug (the data
@@ -32,7 +32,8 @@ const vm = new Vm({
   name: "node",
   resultsDir: nodeDir,
   disk,
-  boot: { _tag: "Direct", kernel: image.kernel, initrd: image.initrd, append: "console=ttyS0 panic=-1 quiet keel.slot=A" }
+  // The real boot path: UEFI firmware, GRUB with the boot-counter grub.cfg, stage 1, keel-init.
+  boot: { _tag: "Uefi" }
 })
 let shown = 0
 const show = setInterval(() => {

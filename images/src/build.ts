@@ -44,7 +44,8 @@ const tools: ReadonlyArray<readonly [command: string, debianPackage: string]> = 
   ["dpkg-deb", "dpkg"],
   ["strip", "binutils"],
   ["mkfs.ext4", "e2fsprogs"],
-  ["grub-mkstandalone", "grub-efi-amd64-bin"],
+  ["grub-mkimage", "grub-common"],
+  ["tar", "tar"],
   ["mkfs.vfat", "dosfstools"],
   ["mcopy", "mtools"]
 ]
@@ -221,17 +222,26 @@ export const build = (options: BuildOptions) => {
   mkdir(espTree)
   const grubCfg = path.join(work, "grub.cfg")
   fs.writeFileSync(grubCfg, GrubConfig.bootConfig())
-  const grubModules = "part_gpt fat squash4 xzio gzio lzopio loadenv search search_fs_file regexp test echo linux normal reboot halt configfile"
+  // grub-mkimage with a memdisk tar made reproducibly (grub-mkstandalone stamps the build time).
+  const memdisk = path.join(work, "memdisk")
+  mkdir(path.join(memdisk, "boot", "grub"))
+  copy(grubCfg, path.join(memdisk, "boot", "grub", "grub.cfg"))
+  const memdiskTar = path.join(work, "memdisk.tar")
+  run("tar", ["--sort=name", `--mtime=@${options.sourceDateEpoch}`, "--owner=0", "--group=0", "--numeric-owner", "--format=ustar", "-C", memdisk, "-cf", memdiskTar, "boot"])
+  const grubModules = ["memdisk", "tar", "part_gpt", "fat", "squash4", "xzio", "gzio", "lzopio", "loadenv", "search", "search_fs_file", "regexp", "test", "echo", "linux", "normal", "reboot", "halt", "configfile"]
   const efi = path.join(work, "BOOTX64.EFI")
-  run("grub-mkstandalone", ["-O", "x86_64-efi", `--modules=${grubModules}`, `--install-modules=${grubModules}`, "--locales=", "--fonts=", "--themes=", "--compress=xz", "-o", efi, `boot/grub/grub.cfg=${grubCfg}`])
+  run("grub-mkimage", ["-O", "x86_64-efi", "-o", efi, "-p", "(memdisk)/boot/grub", "-m", memdiskTar, "-C", "xz", ...grubModules])
   const envBlock = path.join(work, "grubenv")
   fs.writeFileSync(envBlock, Result.getOrThrow(EnvBlock.set(EnvBlock.create(), "KEEL_ACTIVE", "A")))
   const esp = path.join(work, "esp.img")
   fs.rmSync(esp, { force: true })
-  run("mkfs.vfat", ["--invariant", "-i", "4b45454c", "-n", "EFI-SYSTEM", "-C", esp, String(32 * 1024)])
-  run("mmd", ["-i", esp, "::/EFI", "::/EFI/BOOT", "::/EFI/keel"])
-  run("mcopy", ["-i", esp, efi, "::/EFI/BOOT/BOOTX64.EFI"])
-  run("mcopy", ["-i", esp, envBlock, "::/EFI/keel/grubenv"])
+  setTimes(work, options.sourceDateEpoch)
+  const epochEnv = { ...process.env, SOURCE_DATE_EPOCH: String(options.sourceDateEpoch) }
+  const mtools = (command: string, args: ReadonlyArray<string>) => execFileSync(command, args, { env: epochEnv, stdio: "pipe" })
+  mtools("mkfs.vfat", ["--invariant", "-i", "4b45454c", "-n", "EFI-SYSTEM", "-C", esp, String(32 * 1024)])
+  mtools("mmd", ["-i", esp, "::/EFI", "::/EFI/BOOT", "::/EFI/keel"])
+  mtools("mcopy", ["-m", "-i", esp, efi, "::/EFI/BOOT/BOOTX64.EFI"])
+  mtools("mcopy", ["-m", "-i", esp, envBlock, "::/EFI/keel/grubenv"])
   copy(efi, path.join(options.output, "BOOTX64.EFI"))
 
   // GPT disk: ESP, BIOS boot, slot A, slot B, data (DESIGN §3); fixed GUIDs for reproducibility.
