@@ -89,17 +89,37 @@ const install = (tree: string, binary: string, at: string) => {
   }
 }
 
+/** Moves a finished directory or file into place; another build that got there first wins. */
+const publish = (temporary: string, final: string) => {
+  try {
+    fs.renameSync(temporary, final)
+  } catch {
+    fs.rmSync(temporary, { recursive: true, force: true })
+  }
+}
+
+/** The pinned kernel package, downloaded and extracted once into the cache (builds may run at once). */
 const fetchKernel = (cache: string) => {
   const deb = path.join(cache, `${kernel.package}_${kernel.version}_amd64.deb`)
   if (!fs.existsSync(deb)) {
     console.log(`downloading ${kernel.package}=${kernel.version}`)
-    run("apt-get", ["download", `${kernel.package}=${kernel.version}`], { cwd: cache })
+    const download = fs.mkdtempSync(path.join(cache, "download-"))
+    const fetch = () => run("apt-get", ["download", `${kernel.package}=${kernel.version}`], { cwd: download })
+    try {
+      fetch()
+    } catch {
+      run("apt-get", ["update", "-qq"]) // a machine whose package lists are empty or stale
+      fetch()
+    }
+    publish(path.join(download, path.basename(deb)), deb)
+    fs.rmSync(download, { recursive: true, force: true })
   }
   const extracted = path.join(cache, `kernel-${kernel.version}`)
   if (!fs.existsSync(path.join(extracted, "lib", "modules", kernel.release, "modules.dep"))) {
-    fs.rmSync(extracted, { recursive: true, force: true })
-    run("dpkg-deb", ["-x", deb, extracted])
-    run("depmod", ["-b", extracted, kernel.release])
+    const temporary = fs.mkdtempSync(path.join(cache, "kernel-"))
+    run("dpkg-deb", ["-x", deb, temporary])
+    run("depmod", ["-b", temporary, kernel.release])
+    publish(temporary, extracted)
   }
   return extracted
 }
@@ -164,9 +184,10 @@ export interface BuildOptions {
 export const build = (options: BuildOptions) => {
   ensureTools()
   const cache = path.join(root, ".keelos", "cache")
-  const work = path.join(root, ".keelos", "work")
   mkdir(cache)
-  fs.rmSync(work, { recursive: true, force: true })
+  mkdir(path.join(root, ".keelos", "work"))
+  // A private work directory: builds may run at the same time (the VM tests and the reproducibility test).
+  const work = fs.mkdtempSync(path.join(root, ".keelos", "work", "build-"))
   mkdir(options.output)
   const kernelTree = fetchKernel(cache)
 
@@ -264,6 +285,7 @@ export const build = (options: BuildOptions) => {
   fs.writeSync(fd, espBytes, 0, espBytes.length, start(1))
   fs.closeSync(fd)
 
+  fs.rmSync(work, { recursive: true, force: true })
   const sizes = Object.fromEntries(["vmlinuz", "initrd", "os.img", "disk.raw"].map((f) => [f, fs.statSync(path.join(options.output, f)).size]))
   return { output: options.output, sizes, osImageSha256: crypto.createHash("sha256").update(image).digest("hex") }
 }
