@@ -15,8 +15,10 @@
  * `ensureImage` rebuilds only when the inputs changed: the contents of every tracked file under apps/,
  * libs/, images/ and tools/, the lock file, and the pinned versions.
  *
- * Not yet: GRUB for BIOS, the signed update artifact, qcow2, containerd and runc, the size budget
- * check.
+ * The same grub.cfg also boots BIOS machines: core.img in the BIOS boot partition and boot.img in the
+ * MBR, installed the way grub-bios-setup would (Debian ships no grub-bios-setup in grub-pc-bin).
+ *
+ * Not yet: the signed update artifact, qcow2, containerd and runc, the size budget check.
  *
  * Host tooling: it runs on the build machine, uses its tools, and installs the Debian packages it
  * misses when it runs as root on Debian.
@@ -45,6 +47,8 @@ const tools: ReadonlyArray<readonly [command: string, debianPackage: string]> = 
   ["strip", "binutils"],
   ["mkfs.ext4", "e2fsprogs"],
   ["grub-mkimage", "grub-common"],
+  ["/usr/lib/grub/i386-pc/boot.img", "grub-pc-bin"],
+  ["/usr/lib/grub/x86_64-efi/memdisk.mod", "grub-efi-amd64-bin"],
   ["tar", "tar"],
   ["mkfs.vfat", "dosfstools"],
   ["mcopy", "mtools"]
@@ -53,7 +57,8 @@ const tools: ReadonlyArray<readonly [command: string, debianPackage: string]> = 
 const run = (command: string, args: ReadonlyArray<string>, options: { cwd?: string; input?: string } = {}) =>
   execFileSync(command, args, { encoding: "utf8", stdio: ["pipe", "pipe", "pipe"], maxBuffer: 64 << 20, ...options })
 
-const has = (command: string) => spawnSync("sh", ["-c", `command -v ${command}`]).status === 0
+const has = (command: string) =>
+  command.startsWith("/") ? fs.existsSync(command) : spawnSync("sh", ["-c", `command -v ${command}`]).status === 0
 
 export const ensureTools = () => {
   const missing = tools.filter(([command]) => !has(command)).map(([, pkg]) => pkg)
@@ -252,6 +257,9 @@ export const build = (options: BuildOptions) => {
   const grubModules = ["memdisk", "tar", "part_gpt", "fat", "squash4", "xzio", "gzio", "lzopio", "loadenv", "search", "search_fs_file", "regexp", "test", "echo", "linux", "normal", "reboot", "halt", "configfile"]
   const efi = path.join(work, "BOOTX64.EFI")
   run("grub-mkimage", ["-O", "x86_64-efi", "-o", efi, "-p", "(memdisk)/boot/grub", "-m", memdiskTar, "-C", "xz", ...grubModules])
+  // GRUB for BIOS: the same memdisk and grub.cfg in a core.img for the BIOS boot partition.
+  const coreImage = path.join(work, "core.img")
+  run("grub-mkimage", ["-O", "i386-pc", "-o", coreImage, "-p", "(memdisk)/boot/grub", "-m", memdiskTar, "-C", "xz", "biosdisk", "serial", "terminal", ...grubModules])
   const envBlock = path.join(work, "grubenv")
   fs.writeFileSync(envBlock, Result.getOrThrow(EnvBlock.set(EnvBlock.create(), "KEEL_ACTIVE", "A")))
   const esp = path.join(work, "esp.img")
@@ -283,11 +291,35 @@ export const build = (options: BuildOptions) => {
   fs.writeSync(fd, image, 0, image.length, start(3))
   const espBytes = fs.readFileSync(esp)
   fs.writeSync(fd, espBytes, 0, espBytes.length, start(1))
+  installBiosGrub(fd, fs.readFileSync(coreImage), start(2), 1 << 20)
   fs.closeSync(fd)
 
   fs.rmSync(work, { recursive: true, force: true })
   const sizes = Object.fromEntries(["vmlinuz", "initrd", "os.img", "disk.raw"].map((f) => [f, fs.statSync(path.join(options.output, f)).size]))
   return { output: options.output, sizes, osImageSha256: crypto.createHash("sha256").update(image).digest("hex") }
+}
+
+/**
+ * What grub-bios-setup does, on an image file: core.img goes into the BIOS boot partition, its first
+ * sector (diskboot) gets the blocklist of the rest, and boot.img's code goes into the MBR (keeping the
+ * protective partition table sgdisk wrote) pointing at core.img's first sector.
+ */
+export const installBiosGrub = (fd: number, core: Uint8Array, partitionOffset: number, partitionBytes: number) => {
+  const sector = 512
+  if (core.length > partitionBytes) throw new Error(`core.img is ${core.length} bytes, the BIOS boot partition ${partitionBytes}`)
+  const padded = Buffer.alloc(Math.ceil(core.length / sector) * sector)
+  padded.set(core)
+  const firstSector = partitionOffset / sector
+  // diskboot's blocklist (struct grub_boot_blocklist at 0x1f4): start LBA (u64), sector count (u16).
+  padded.writeBigUInt64LE(BigInt(firstSector + 1), 0x1f4)
+  padded.writeUInt16LE(padded.length / sector - 1, 0x1fc)
+  fs.writeSync(fd, padded, 0, padded.length, partitionOffset)
+  const boot = Buffer.from(fs.readFileSync("/usr/lib/grub/i386-pc/boot.img"))
+  boot.writeBigUInt64LE(BigInt(firstSector), 0x5c) // GRUB_BOOT_MACHINE_KERNEL_SECTOR
+  const mbr = Buffer.alloc(sector)
+  fs.readSync(fd, mbr, 0, sector, 0)
+  boot.copy(mbr, 0, 0, 440)
+  fs.writeSync(fd, mbr, 0, sector, 0)
 }
 
 /** Hash of everything the image is built from. */

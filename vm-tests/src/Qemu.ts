@@ -13,10 +13,11 @@ import * as path from "node:path"
 export const accelerator = (): "kvm" | "tcg" =>
   fs.existsSync("/sys/module/kvm_intel") || fs.existsSync("/sys/module/kvm_amd") ? "kvm" : "tcg"
 
-/** How the VM starts: QEMU's direct kernel boot, or UEFI firmware (OVMF) booting the disk's GRUB. */
+/** How the VM starts: QEMU's direct kernel boot, or firmware (OVMF or SeaBIOS) booting the disk's GRUB. */
 export type Boot =
   | { readonly _tag: "Direct"; readonly kernel: string; readonly initrd: string; readonly append: string }
   | { readonly _tag: "Uefi" }
+  | { readonly _tag: "Bios" }
 
 export const ovmf = "/usr/share/ovmf/OVMF.fd"
 
@@ -77,7 +78,7 @@ export class Vm {
       "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot",
       ...(options.boot._tag === "Direct"
         ? ["-kernel", options.boot.kernel, "-initrd", options.boot.initrd, "-append", options.boot.append]
-        : ["-bios", ovmf]),
+        : options.boot._tag === "Uefi" ? ["-bios", ovmf] : []),
       "-drive", `file=${options.disk},if=virtio,format=${options.disk.endsWith(".qcow2") ? "qcow2" : "raw"}`,
       "-qmp", `unix:${this.qmpPath},server=on,wait=off`
     ]

@@ -84,6 +84,8 @@ export const bootConfig = (options: BootConfigOptions = defaultBootConfig): stri
     "insmod echo",
     "insmod linux",
     "insmod reboot",
+    "# On BIOS the console is VGA: mirror it to the first serial port, as OVMF does on UEFI.",
+    `if [ "$grub_platform" = "pc" ]; then insmod serial; insmod terminal; serial --unit=0 --speed=115200; terminal_input serial console; terminal_output serial console; fi`,
     "",
     chooser(),
     `search --no-floppy --file --set=keel_esp ${options.envPath}`,
