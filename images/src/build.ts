@@ -180,6 +180,13 @@ const initConfig = {
   }
 }
 
+/** The pinned kernel's configuration file, downloading the package if needed. */
+export const pinnedKernelConfig = (): string => {
+  const cache = path.join(root, ".keelos", "cache")
+  mkdir(cache)
+  return path.join(fetchKernel(cache), "boot", `config-${kernel.release}`)
+}
+
 export interface BuildOptions {
   readonly version: string
   readonly sourceDateEpoch: number
