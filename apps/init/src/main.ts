@@ -14,7 +14,10 @@ import { NodeConfigFile, NodePlatform, NodePower, NodeReaper } from "@keelos/pla
 
 const configFile = process.argv[2] ?? InitConfig.configPath
 
+export const version = "0.1.0"
+
 const main = Effect.gen(function*() {
+  yield* Console.log(`keel-init ${version} starting as pid ${process.pid}`)
   const config = yield* NodeConfigFile.load(InitConfig.InitConfig, configFile)
   if (config.mode === "host" && !NodeReaper.becomeSubreaper()) return yield* Effect.fail("cannot become a child subreaper")
   const outcome = yield* Init.runGuarded(config).pipe(Effect.provide(NodePlatform.layer))
