@@ -10,17 +10,18 @@
  * `runGuarded` is the PID 1 contract: it never returns on a node, and a defect anywhere ends in an
  * emergency reboot, never in PID 1 exiting (which would panic the kernel).
  */
-import { Cause, Clock, Console, Deferred, Duration, Effect, FileSystem, Layer, Option, Path, PubSub, Ref, Stream } from "effect"
+import { Cause, Console, Deferred, Duration, Effect, FileSystem, Layer, Option, Path, PubSub, Ref, Stream } from "effect"
 import type { HttpClient } from "effect/http"
 import type { ChildProcessSpawner } from "effect/process"
 import { SocketServer } from "effect/socket"
 import type { InitControl } from "@keelos/api"
 import type { BlockDevice, Kernel, Links, Mounts, Watchdog } from "@keelos/platform"
-import { ControlSocket, Power, Reaper, Signals, Sockets } from "@keelos/platform"
+import { ControlSocket, Power, type Reaper, Signals, type Sockets } from "@keelos/platform"
 import { Supervisor } from "@keelos/supervisor"
 import * as ControlServer from "./ControlServer.ts"
 import * as EarlyBoot from "./EarlyBoot.ts"
 import * as LogFiles from "./LogFiles.ts"
+import * as OrphanReaper from "./OrphanReaper.ts"
 import type { InitConfig } from "./InitConfig.ts"
 import * as TrackedSpawner from "./TrackedSpawner.ts"
 import * as WatchdogPetter from "./WatchdogPetter.ts"
@@ -64,7 +65,6 @@ export const run = (config: InitConfig): Effect.Effect<Outcome, never, Requireme
     }
     const context = yield* Layer.build(TrackedSpawner.layer)
     const signals = yield* Signals.Signals
-    const reaper = yield* Reaper.Reaper
     const events = yield* PubSub.sliding<InitControl.SupervisorEvent>(1024)
     const logs = yield* PubSub.sliding<InitControl.LogLine>(4096)
     const power = yield* Deferred.make<ControlServer.PowerRequest>()
@@ -83,26 +83,13 @@ export const run = (config: InitConfig): Effect.Effect<Outcome, never, Requireme
     const server = yield* Effect.flatMap(ControlSocket.ControlSocket, (c) => c.listen(config.controlSocket)).pipe(Effect.orDie)
     yield* Layer.build(ControlServer.layer({ supervisor, events, logs, power }).pipe(Layer.provide(Layer.succeed(SocketServer.SocketServer)(server))))
 
-    // A zombie is reaped only when a scan at least `graceMillis` after it was first seen still
-    // finds it: libuv collects the children Node spawned within one turn of the event loop.
-    const graceMillis = 100
-    const firstSeen = new Map<number, number>()
+    const orphans = yield* OrphanReaper.make
     const reap = Effect.gen(function*() {
       const own = yield* TrackedSpawner.SpawnedPids.use((s) => s.current).pipe(Effect.provide(context))
-      const zombies = yield* Effect.orElseSucceed(reaper.scan(own), (): ReadonlyArray<number> => [])
-      const now = yield* Clock.currentTimeMillis
-      for (const pid of [...firstSeen.keys()]) if (!zombies.includes(pid)) firstSeen.delete(pid)
-      for (const pid of zombies) {
-        const seen = firstSeen.get(pid)
-        if (seen === undefined) firstSeen.set(pid, now)
-        else if (now - seen >= graceMillis) {
-          const done = yield* Effect.orElseSucceed(reaper.reap(pid), () => undefined)
-          firstSeen.delete(pid)
-          if (done !== undefined) yield* Ref.update(reaped, (n) => n + 1)
-        }
-      }
+      const count = yield* orphans.scan(own)
+      if (count > 0) yield* Ref.update(reaped, (n) => n + count)
     })
-    const onChild = signals.receive(["SIGCHLD"]).pipe(Stream.runForEach(() => Effect.andThen(reap, Effect.delay(reap, Duration.millis(graceMillis)))))
+    const onChild = signals.receive(["SIGCHLD"]).pipe(Stream.runForEach(() => Effect.andThen(reap, Effect.delay(reap, Duration.millis(OrphanReaper.graceMillis)))))
     const periodically = Effect.forever(Effect.andThen(Effect.sleep(Duration.millis(config.reapIntervalMillis)), reap))
     yield* Effect.forkScoped(Effect.all([onChild, periodically], { concurrency: 2, discard: true }))
 
