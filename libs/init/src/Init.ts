@@ -5,17 +5,20 @@
  * on a timer, skipping what Node spawned), and waits for a reason to stop: SIGINT (Ctrl-Alt-Del) or
  * SIGTERM asks for a reboot, SIGPWR for a poweroff, the control socket for either with a reason, and
  * the root supervision group giving up is a reboot too. It then shuts down in order: services in
- * reverse start order (SIGTERM, grace, SIGKILL), sync, and reboot(2) or poweroff on a node.
+ * reverse start order (SIGTERM, grace, SIGKILL); on a node it records why in a bounded journal on the
+ * data partition, unmounts it, syncs, and calls reboot(2) or poweroff.
  *
  * `runGuarded` is the PID 1 contract: it never returns on a node, and a defect anywhere ends in an
  * emergency reboot, never in PID 1 exiting (which would panic the kernel).
  */
-import { Cause, Console, Deferred, Duration, Effect, FileSystem, Layer, Option, Path, PubSub, Ref, Stream } from "effect"
+import { Cause, Clock, Console, Deferred, Duration, Effect, FileSystem, Layer, Option, Path, PubSub, Ref, Schema, Stream } from "effect"
 import type { HttpClient } from "effect/http"
 import type { ChildProcessSpawner } from "effect/process"
 import { SocketServer } from "effect/socket"
 import type { InitControl } from "@keelos/api"
-import type { BlockDevice, Kernel, Links, Mounts, Watchdog } from "@keelos/platform"
+import { Slot } from "@keelos/domain"
+import { type BlockDevice, type Kernel, type Links, Mounts, type Watchdog } from "@keelos/platform"
+import { Journal } from "@keelos/store"
 import { ControlSocket, Power, type Reaper, Signals, type Sockets } from "@keelos/platform"
 import { Supervisor } from "@keelos/supervisor"
 import * as ControlServer from "./ControlServer.ts"
@@ -107,6 +110,20 @@ export const run = (config: InitConfig): Effect.Effect<Outcome, never, Requireme
     return { ...request, reaped: yield* Ref.get(reaped) }
   }))
 
+/** Where the reasons for the last reboots and poweroffs are kept, newest last. */
+export const powerJournalPath = `${Slot.dataMountPoint}/init/power.json`
+
+const PowerRecord = Schema.Struct({ atMillis: Schema.Number, action: Schema.String, reason: Schema.String })
+
+/** Writes down why the node goes down, then unmounts the data partition; best effort, never blocks power-off. */
+const recordAndUnmount = (outcome: Outcome) =>
+  Effect.gen(function*() {
+    const atMillis = yield* Clock.currentTimeMillis
+    const journal = yield* Journal.make(PowerRecord, powerJournalPath, 32)
+    yield* journal.append({ atMillis, action: outcome.action, reason: outcome.reason })
+    yield* Effect.flatMap(Mounts.Mounts, (mounts) => mounts.unmount(Slot.dataMountPoint))
+  }).pipe(Effect.catch((error: { readonly message: string }) => log(`before ${outcome.action}: ${error.message}`)))
+
 /**
  * The whole of PID 1: run, then switch off; any defect ends in an emergency reboot. In host mode
  * the outcome is returned instead of switching off.
@@ -125,6 +142,7 @@ export const runGuarded = (config: InitConfig): Effect.Effect<Outcome, never, Re
         ? Effect.void
         : Effect.gen(function*() {
           const power = yield* Power.Power
+          if (config.earlyBoot !== undefined) yield* recordAndUnmount(outcome)
           yield* power.sync
           yield* log(`${outcome.action} now`)
           return yield* Effect.ignore(power.switchOff(outcome.action))
