@@ -7,6 +7,10 @@
  * (so never a whole disk: only partitions have labels) and only when it holds no filesystem at all
  * (every probed byte zero). Anything else that is not ext4 is refused with a clear message, never
  * formatted.
+ *
+ * Formatting survives a power cut: a marker written (and synced) into the partition's last MiB
+ * before mkfs, which leaves that MiB out of the filesystem, and cleared after, says the partition
+ * holds nothing but an interrupted format of ours, so the next boot formats it again.
  */
 import { Console, Effect, FileSystem, Schema } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
@@ -66,22 +70,39 @@ const mountApiFilesystems = Effect.gen(function*() {
   return mounted
 })
 
+/** The last MiB of the data partition: outside the filesystem, home of the format-in-progress marker. */
+const markerBytes = 1 << 20
+const marker = new TextEncoder().encode("KEELOS-FORMAT-IN-PROGRESS\n")
+
+const hasMarker = (tail: Uint8Array) => marker.every((byte, i) => tail[i] === byte)
+
 const mountData = (config: EarlyBootConfig) =>
   Effect.scoped(Effect.gen(function*() {
     const devices = yield* BlockDevice.BlockDevices
     const mounts = yield* Mounts.Mounts
     const refuse = (reason: string) => new EarlyBootError({ step: "data", reason })
     const device = yield* devices.open("KEELOS_DATA").pipe(Effect.mapError((e) => refuse(`no data partition: ${e.message}`)))
-    const head = yield* device.read(0, Math.min(FilesystemSignature.probeBytes, device.sizeBytes)).pipe(Effect.mapError((e) => refuse(e.message)))
+    const io = (e: { readonly message: string }) => refuse(e.message)
+    if (device.sizeBytes <= 2 * markerBytes) return yield* refuse(`the data partition is only ${device.sizeBytes} bytes`)
+    const markerOffset = device.sizeBytes - markerBytes
+    const head = yield* device.read(0, Math.min(FilesystemSignature.probeBytes, device.sizeBytes)).pipe(Effect.mapError(io))
+    const interrupted = hasMarker(yield* device.read(markerOffset, marker.length).pipe(Effect.mapError(io)))
     const signature = FilesystemSignature.detect(head)
     let outcome: DataOutcome = "mounted"
-    if (signature === "empty") {
-      yield* log(`first boot: creating the data filesystem on ${device.path}`)
+    if (signature === "empty" || interrupted) {
+      yield* log(interrupted
+        ? `an earlier format of ${device.path} was interrupted; formatting it again`
+        : `first boot: creating the data filesystem on ${device.path}`)
+      yield* device.write(markerOffset, marker).pipe(Effect.mapError(io))
+      yield* device.sync.pipe(Effect.mapError(io))
+      const blocks = String(Math.floor(markerOffset / 4096))
       const code = yield* Effect.scoped(
         Effect.flatMap(ChildProcessSpawner.ChildProcessSpawner, (spawner) =>
-          Effect.flatMap(spawner.spawn(ChildProcess.make(config.mkfs, ["-q", "-L", "KEELOS_DATA", device.path])), (h) => h.exitCode))
+          Effect.flatMap(spawner.spawn(ChildProcess.make(config.mkfs, ["-q", "-F", "-b", "4096", "-L", "KEELOS_DATA", device.path, blocks])), (h) => h.exitCode))
       ).pipe(Effect.mapError((e) => refuse(`${config.mkfs}: ${e.message}`)))
       if (code !== 0) return yield* refuse(`${config.mkfs} exited with ${code}`)
+      yield* device.write(markerOffset, new Uint8Array(marker.length)).pipe(Effect.mapError(io))
+      yield* device.sync.pipe(Effect.mapError(io))
       outcome = "formatted"
     } else if (signature !== "ext") {
       return yield* refuse(

@@ -13,7 +13,7 @@ import { Init } from "../src/index.ts"
 describe("orderly shutdown on a node", () => {
   it.effect("journals the reason on the data partition and unmounts it before switching off", () =>
     Effect.gen(function*() {
-      const hw = new SimHardware({ seed: 9 })
+      const hw = new SimHardware({ seed: 9, dataBytes: 4 << 20 })
       hw.processes.install("/sbin/mkfs.ext4", () => ({ exitAfterMillis: 0 }))
       const signals = yield* Queue.unbounded<Signals.Signal>()
       const calls: Array<string> = []

@@ -22,6 +22,8 @@ export interface HardwareOptions {
   readonly seed: number
   /** Size of each root slot in bytes (small in simulation). */
   readonly slotBytes?: number
+  /** Size of the data partition in bytes. */
+  readonly dataBytes?: number
   readonly faultRates?: Durability.FaultRates
   /** The network this machine is attached to; a fleet shares one. */
   readonly network?: SimNetwork
@@ -58,7 +60,7 @@ export class SimHardware {
       ["EFI-SYSTEM", 64 * 1024],
       ["KEELOS_ROOT_A", slotBytes],
       ["KEELOS_ROOT_B", slotBytes],
-      ["KEELOS_DATA", 1024 * 1024]
+      ["KEELOS_DATA", options.dataBytes ?? 1024 * 1024]
     ]
     this.disk = new SimDisk(layout, this.power, this.trace)
     this.fs = new SimFileSystem(this.power, this.trace)
