@@ -2,7 +2,11 @@
  * `npm run bench -- NAME`: a benchmark measured against a baseline in the same run; its last line
  * is one JSON object of the figures its issue names. Benchmarks register here as they land.
  */
-import { missing } from "./missing.ts"
+
+const refuse = (what: string, detail: string): never => {
+  console.error(`${what}\n  ${detail}`)
+  process.exit(1)
+}
 
 const benchmarks: Record<string, string> = {
   supervisor: "./bench/supervisor.ts",
@@ -11,9 +15,10 @@ const benchmarks: Record<string, string> = {
 const name = process.argv[2]
 const module = name === undefined ? undefined : benchmarks[name]
 if (module === undefined) {
-  missing(`npm run bench: ${name === undefined ? "name a benchmark" : `no benchmark named ${JSON.stringify(name)}`}.`, [
+  refuse(
+    `npm run bench: ${name === undefined ? "name a benchmark" : `no benchmark named ${JSON.stringify(name)}`}.`,
     `available: ${Object.keys(benchmarks).join(", ")} (rpc, install, oci, delta land with their issues)`
-  ])
+  )
 } else {
   await import(module)
 }

@@ -93,14 +93,18 @@ const libraries = (binary: string): ReadonlyArray<string> =>
     return match?.[1] ? [match[1]] : []
   })
 
-/** Copies a binary and its libraries into the tree, at their host paths (merged /usr layout). */
+/** Copies the shared libraries `binary` needs into the tree, at their host paths (merged /usr layout). */
+const installLibraries = (tree: string, binary: string) => {
+  for (const library of libraries(binary)) {
+    const target = path.join(tree, "usr", library.replace(/^\/usr\//, "").replace(/^\//, ""))
+    if (!fs.existsSync(target)) copy(fs.realpathSync(library), target, 0o755)
+  }
+}
+
+/** Copies a binary and its libraries into the tree. */
 const install = (tree: string, binary: string, at: string) => {
   copy(binary, path.join(tree, at), 0o755)
-  for (const library of libraries(binary)) {
-    const real = fs.realpathSync(library)
-    const target = path.join(tree, "usr", library.replace(/^\/usr\//, "").replace(/^\//, ""))
-    if (!fs.existsSync(target)) copy(real, target, 0o755)
-  }
+  installLibraries(tree, binary)
 }
 
 /** Moves a finished directory or file into place; another build that got there first wins. */
@@ -237,11 +241,7 @@ export const build = (options: BuildOptions) => {
   install(tree, node, "usr/bin/node")
   install(tree, "/usr/sbin/mkfs.ext4", "usr/sbin/mkfs.ext4")
   copy("/etc/mke2fs.conf", path.join(tree, "etc", "mke2fs.conf"))
-  const koffiNative = path.join(root, "node_modules", "@koromix", "koffi-linux-x64", "linux_x64", "koffi.node")
-  for (const library of libraries(koffiNative)) {
-    const target = path.join(tree, "usr", library.replace(/^\/usr\//, "").replace(/^\//, ""))
-    if (!fs.existsSync(target)) copy(fs.realpathSync(library), target, 0o755)
-  }
+  installLibraries(tree, path.join(root, "node_modules", "@koromix", "koffi-linux-x64", "linux_x64", "koffi.node"))
   bundles(tree)
   installModules(kernelTree, tree, rootModules)
   for (const file of ["modules.builtin", "modules.builtin.modinfo", "modules.order"]) {

@@ -21,6 +21,13 @@ interface Args {
 
 const usage = "usage: npm run sim -- [--seed N | --seeds K [--from S]] [--scenario NAME] [--boots N] [--json]"
 
+const integerFlags: Record<string, { readonly key: "seed" | "seeds" | "from" | "boots"; readonly positive: boolean }> = {
+  "--seed": { key: "seed", positive: false },
+  "--seeds": { key: "seeds", positive: true },
+  "--from": { key: "from", positive: false },
+  "--boots": { key: "boots", positive: true }
+}
+
 const parse = (argv: ReadonlyArray<string>): Args | string => {
   const args: { -readonly [K in keyof Args]?: Args[K] } = { seeds: 1, from: 1, json: false }
   for (let i = 0; i < argv.length; i++) {
@@ -31,31 +38,14 @@ const parse = (argv: ReadonlyArray<string>): Args | string => {
       i++
       return Number(value)
     }
+    const integer = integerFlags[flag]
+    if (integer !== undefined) {
+      const n = int()
+      if (n === undefined || (integer.positive && n === 0)) return `${flag} needs a ${integer.positive ? "positive" : "non-negative"} integer\n${usage}`
+      args[integer.key] = n
+      continue
+    }
     switch (flag) {
-      case "--seed": {
-        const n = int()
-        if (n === undefined) return `--seed needs a non-negative integer\n${usage}`
-        args.seed = n
-        break
-      }
-      case "--seeds": {
-        const n = int()
-        if (n === undefined || n === 0) return `--seeds needs a positive integer\n${usage}`
-        args.seeds = n
-        break
-      }
-      case "--from": {
-        const n = int()
-        if (n === undefined) return `--from needs a non-negative integer\n${usage}`
-        args.from = n
-        break
-      }
-      case "--boots": {
-        const n = int()
-        if (n === undefined || n === 0) return `--boots needs a positive integer\n${usage}`
-        args.boots = n
-        break
-      }
       case "--scenario":
         if (value === undefined) return `--scenario needs a name: ${scenarios.map((s) => s.name).join(", ")}`
         args.scenario = value
