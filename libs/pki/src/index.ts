@@ -1,0 +1,1 @@
+export * as Pki from "./Pki.ts"
