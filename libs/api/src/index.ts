@@ -1,2 +1,3 @@
 /** @keelos/api: RPC contracts shared by servers and clients. */
 export * as InitControl from "./InitControl.ts"
+export * as NodeApi from "./NodeApi.ts"

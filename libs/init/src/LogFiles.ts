@@ -5,6 +5,7 @@
  * and the drop is written down) and flushed every `flushMillis` and when init stops.
  */
 import { Effect, FileSystem, Path, Schema } from "effect"
+import { RotatingFile } from "@keelos/store"
 
 export const LogFilesConfig = Schema.Struct({
   dir: Schema.String,
@@ -24,7 +25,6 @@ export interface Line {
 interface Pending {
   lines: Array<string>
   dropped: number
-  size: number | undefined
 }
 
 export interface LogFiles {
@@ -40,32 +40,26 @@ export const make = Effect.fn("LogFiles.make")(function*(config: LogFilesConfig)
   const pending = new Map<string, Pending>()
   yield* Effect.ignore(fs.makeDirectory(config.dir, { recursive: true }))
 
-  const rotate = (file: string) =>
+  const files = new Map<string, RotatingFile.RotatingFile>()
+  const fileOf = (service: string) =>
     Effect.gen(function*() {
-      yield* Effect.ignore(fs.remove(`${file}.${config.keep}`, { force: true }))
-      for (let i = config.keep - 1; i >= 1; i--) {
-        if (yield* Effect.orElseSucceed(fs.exists(`${file}.${i}`), () => false)) yield* Effect.ignore(fs.rename(`${file}.${i}`, `${file}.${i + 1}`))
-      }
-      yield* Effect.ignore(fs.rename(file, `${file}.1`))
+      const existing = files.get(service)
+      if (existing !== undefined) return existing
+      const file = yield* RotatingFile.make(path.join(config.dir, `${service}.log`), { maxBytes: config.maxBytes, keep: config.keep }).pipe(
+        Effect.provideService(FileSystem.FileSystem, fs)
+      )
+      files.set(service, file)
+      return file
     })
 
   const flushOne = (service: string, state: Pending) =>
     Effect.gen(function*() {
       if (state.lines.length === 0 && state.dropped === 0) return
       const header = state.dropped > 0 ? `[${state.dropped} lines dropped: output faster than the log files take it]\n` : ""
-      const text = new TextEncoder().encode(header + state.lines.join(""))
+      const text = header + state.lines.join("")
       state.lines = []
       state.dropped = 0
-      const file = path.join(config.dir, `${service}.log`)
-      if (state.size === undefined) {
-        state.size = yield* fs.stat(file).pipe(Effect.map((info) => Number(info.size)), Effect.orElseSucceed(() => 0))
-      }
-      if (state.size + text.length > config.maxBytes && state.size > 0) {
-        yield* rotate(file)
-        state.size = 0
-      }
-      yield* Effect.scoped(Effect.flatMap(fs.open(file, { flag: "a" }), (handle) => handle.writeAll(text))).pipe(Effect.ignore)
-      state.size += text.length
+      yield* Effect.ignore(Effect.flatMap(fileOf(service), (file) => file.append(text)))
     })
 
   const flush = Effect.suspend(() => Effect.forEach([...pending], ([service, state]) => flushOne(service, state), { discard: true }))
@@ -78,7 +72,7 @@ export const make = Effect.fn("LogFiles.make")(function*(config: LogFilesConfig)
       Effect.sync(() => {
         let state = pending.get(service)
         if (state === undefined) {
-          state = { lines: [], dropped: 0, size: undefined }
+          state = { lines: [], dropped: 0 }
           pending.set(service, state)
         }
         state.lines.push(format(line))

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { Cause, Effect, Exit, FileSystem, Schema } from "effect"
 import { PowerLost, SimHardware } from "@keelos/platform-sim"
-import { JsonFile, Journal } from "../src/index.ts"
+import { JsonFile, Journal, RotatingFile } from "../src/index.ts"
 
 const Counter = Schema.Struct({ n: Schema.Int, note: Schema.String })
 type Counter = typeof Counter.Type
@@ -71,5 +71,26 @@ describe("Journal", () => {
       return yield* journal.entries
     }))
     expect(exit).toEqual(Exit.succeed([3, 4, 5]))
+  })
+})
+
+describe("RotatingFile", () => {
+  it("rotates before passing maxBytes, keeps `keep` old files and drops the oldest", () => {
+    const hw = new SimHardware({ seed: 3 })
+    const exit = withHardware(hw, Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      yield* fs.makeDirectory("/var/lib/keel/audit", { recursive: true })
+      const log = yield* RotatingFile.make("/var/lib/keel/audit/audit.log", { maxBytes: 20, keep: 2 })
+      for (const line of ["aaaaaaaa\n", "bbbbbbbb\n", "cccccccc\n", "dddddddd\n", "eeeeeeee\n", "ffffffff\n", "gggggggg\n"]) yield* log.append(line)
+      const read = (name: string) => fs.readFileString(`/var/lib/keel/audit/${name}`)
+      return [yield* log.readCurrent, yield* read("audit.log.1"), yield* read("audit.log.2"), yield* fs.exists("/var/lib/keel/audit/audit.log.3")]
+    }))
+    expect(exit).toEqual(Exit.succeed(["gggggggg\n", "eeeeeeee\nffffffff\n", "cccccccc\ndddddddd\n", false]))
+  })
+
+  it("reads an absent file as empty", () => {
+    const hw = new SimHardware({ seed: 4 })
+    const exit = withHardware(hw, Effect.flatMap(RotatingFile.make("/nowhere/x.log", { maxBytes: 100, keep: 1 }), (log) => log.readCurrent))
+    expect(exit).toEqual(Exit.succeed(""))
   })
 })

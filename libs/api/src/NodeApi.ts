@@ -1,0 +1,172 @@
+/**
+ * The node API: the one RpcGroup keel-agent serves over HTTPS with mutual TLS (ndjson, so streams
+ * stream) and osctl calls. Every operation names the least role that may call it (`minimumRole`);
+ * the agent's authorization middleware enforces it from the verified client certificate only.
+ * Operations whose engine has not landed on this node fail with `NotAvailable`, never with canned
+ * data.
+ */
+import { Context, Schema } from "effect"
+import { Rpc, RpcGroup, RpcMiddleware } from "effect/rpc"
+import { BootEnv, Slot, UpdateState } from "@keelos/domain"
+import { LogLine, PowerAction, ServiceStatus, UnknownService } from "./InitControl.ts"
+
+export const defaultPort = 50051
+
+/** Roles, from the client certificate's Organization (Talos naming), most powerful first. */
+export const Role = Schema.Literals(["os:admin", "os:operator", "os:reader"])
+export type Role = typeof Role.Type
+export const roles: ReadonlyArray<Role> = ["os:admin", "os:operator", "os:reader"]
+
+const rank: Record<Role, number> = { "os:admin": 3, "os:operator": 2, "os:reader": 1 }
+
+/** Whether `role` may call an operation that needs `minimum`. */
+export const allows = (role: Role, minimum: Role): boolean => rank[role] >= rank[minimum]
+
+/** Who is calling, as the TLS stack verified it. */
+export const Caller = Schema.Struct({
+  commonName: Schema.String,
+  role: Role,
+  serial: Schema.String,
+  notAfterMillis: Schema.Number
+})
+export type Caller = typeof Caller.Type
+
+export class CurrentCaller extends Context.Service<CurrentCaller, Caller>()("@keelos/api/CurrentCaller") {}
+
+// ---------------------------------------------------------------------------
+// Errors every client understands
+// ---------------------------------------------------------------------------
+
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", {
+  operation: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `${this.operation} refused: ${this.reason}`
+  }
+}
+
+export class NotAvailable extends Schema.TaggedError<NotAvailable>()("NotAvailable", {
+  operation: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `${this.operation} is not available on this node: ${this.reason}`
+  }
+}
+
+/** The node tried and failed; `reason` says why in one line. */
+export class NodeFailure extends Schema.TaggedError<NodeFailure>()("NodeFailure", {
+  operation: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `${this.operation} failed on the node: ${this.reason}`
+  }
+}
+
+/** Authenticates every call from the verified peer certificate and checks its role. */
+export class Authorization extends RpcMiddleware.Service<Authorization, { provides: CurrentCaller }>()(
+  "@keelos/api/Authorization",
+  { error: Unauthorized }
+) {}
+
+/** The least role an operation needs; every operation in the group sets it. */
+export const MinimumRole = Context.Reference<Role>("@keelos/api/MinimumRole", { defaultValue: () => "os:admin" })
+
+// ---------------------------------------------------------------------------
+// Shapes
+// ---------------------------------------------------------------------------
+
+export const SlotStatus = Schema.Struct({
+  slot: Slot.Slot,
+  /** good: last known good; trial: on trial; inactive: neither. */
+  role: Schema.Literals(["good", "trial", "inactive"]),
+  booted: Schema.Boolean,
+  /** Known for the booted slot; for the other once the update engine records what it wrote. */
+  version: Schema.NullOr(Schema.String)
+})
+export type SlotStatus = typeof SlotStatus.Type
+
+export const CertificateStatus = Schema.Struct({
+  commonName: Schema.String,
+  notAfterMillis: Schema.Number,
+  daysLeft: Schema.Number
+})
+
+export const NodeStatus = Schema.Struct({
+  version: Schema.String,
+  hostname: Schema.String,
+  bootedSlot: Schema.NullOr(Slot.Slot),
+  slots: Schema.Array(SlotStatus),
+  bootEnv: BootEnv.BootEnv,
+  uptimeSeconds: Schema.Number,
+  /** Null until the update engine runs on this node. */
+  update: Schema.NullOr(UpdateState.UpdateState),
+  services: Schema.Array(ServiceStatus),
+  certificate: CertificateStatus,
+  caller: Caller
+})
+export type NodeStatus = typeof NodeStatus.Type
+
+export const AuditEntry = Schema.Struct({
+  atMillis: Schema.Number,
+  commonName: Schema.String,
+  role: Schema.String,
+  operation: Schema.String,
+  arguments: Schema.String,
+  result: Schema.String,
+  durationMillis: Schema.Number
+})
+export type AuditEntry = typeof AuditEntry.Type
+
+const reason = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(512))
+const serviceName = { service: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(64)) }
+const tail = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 10_000 }))
+
+export const UpdateProgress = Schema.Struct({ phase: UpdateState.UpdatePhase, bytes: Schema.Number, totalBytes: Schema.NullOr(Schema.Number) })
+
+// ---------------------------------------------------------------------------
+// The group
+// ---------------------------------------------------------------------------
+
+const failures = Schema.Union([NotAvailable, NodeFailure])
+
+export class NodeApi extends RpcGroup.make(
+  Rpc.make("WhoAmI", { success: Caller }).annotate(MinimumRole, "os:reader"),
+  Rpc.make("GetStatus", { success: NodeStatus, error: NodeFailure }).annotate(MinimumRole, "os:reader"),
+  Rpc.make("GetHealth", { error: failures }).annotate(MinimumRole, "os:reader"),
+  Rpc.make("Reboot", { payload: { reason }, success: Schema.Struct({ accepted: Schema.Boolean }), error: NodeFailure }).annotate(MinimumRole, "os:operator"),
+  Rpc.make("Shutdown", { payload: { reason }, success: Schema.Struct({ accepted: Schema.Boolean }), error: NodeFailure }).annotate(MinimumRole, "os:operator"),
+  Rpc.make("ListServices", { success: Schema.Array(ServiceStatus), error: NodeFailure }).annotate(MinimumRole, "os:reader"),
+  Rpc.make("RestartService", { payload: serviceName, error: Schema.Union([UnknownService, NodeFailure]) }).annotate(MinimumRole, "os:operator"),
+  Rpc.make("StreamLogs", {
+    payload: { ...serviceName, tail, follow: Schema.Boolean },
+    success: LogLine,
+    error: Schema.Union([UnknownService, NodeFailure]),
+    stream: true
+  }).annotate(MinimumRole, "os:reader"),
+  Rpc.make("GetAuditLog", { payload: { tail }, success: Schema.Array(AuditEntry), error: NodeFailure }).annotate(MinimumRole, "os:admin"),
+  Rpc.make("InstallUpdate", {
+    payload: { source: Schema.String, force: Schema.Boolean },
+    success: UpdateProgress,
+    error: failures,
+    stream: true
+  }).annotate(MinimumRole, "os:admin"),
+  Rpc.make("GetUpdateSchedule", { error: failures }).annotate(MinimumRole, "os:reader"),
+  Rpc.make("ScheduleUpdate", { payload: { source: Schema.String, window: Schema.String }, error: failures }).annotate(MinimumRole, "os:admin"),
+  Rpc.make("CancelScheduledUpdate", { payload: { id: Schema.String }, error: failures }).annotate(MinimumRole, "os:admin"),
+  Rpc.make("TriggerRollback", { payload: { reason }, error: failures }).annotate(MinimumRole, "os:admin"),
+  Rpc.make("GetRollbackHistory", { error: failures }).annotate(MinimumRole, "os:reader"),
+  Rpc.make("RotateCertificate", { error: failures }).annotate(MinimumRole, "os:admin"),
+  Rpc.make("GetNetworkConfig", { error: failures }).annotate(MinimumRole, "os:reader"),
+  Rpc.make("GetNetworkStatus", { error: failures }).annotate(MinimumRole, "os:reader"),
+  Rpc.make("ConfigureNetwork", { payload: { config: Schema.String }, error: failures }).annotate(MinimumRole, "os:admin")
+).middleware(Authorization) {}
+
+/** The operation → least role table, read off the group (a test walks all of it). */
+export const permissions: ReadonlyMap<string, Role> = new Map(
+  [...NodeApi.requests.values()].map((rpc) => [rpc._tag, Context.get(rpc.annotations, MinimumRole)])
+)
+
+export type { PowerAction }

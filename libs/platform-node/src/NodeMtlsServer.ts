@@ -1,0 +1,56 @@
+/**
+ * An HTTPS server that speaks TLS 1.3 only and demands a client certificate signed by the given CA:
+ * a connection without one, or with one from another CA or out of its validity, fails in the
+ * handshake and never reaches a handler. Provides the Effect HttpServer and the TlsPeer that reads
+ * the verified certificate off the request's socket.
+ */
+import { randomBytes } from "node:crypto"
+import * as https from "node:https"
+import type { TLSSocket } from "node:tls"
+import { Effect, Layer, Option } from "effect"
+import type { HttpServer } from "effect/http"
+import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
+import { TlsPeer } from "@keelos/platform"
+
+export interface MtlsOptions {
+  readonly ca: string
+  readonly cert: string
+  readonly key: string
+  readonly port: number
+  readonly host: string
+}
+
+const first = (value: string | Array<string> | undefined): ReadonlyArray<string> =>
+  value === undefined ? [] : Array.isArray(value) ? value : [value]
+
+export const identify: TlsPeer.TlsPeer["Service"]["identify"] = (request) =>
+  Effect.sync(() => {
+    const socket = NodeHttpServerRequest.toIncomingMessage(request).socket as TLSSocket
+    if (socket.authorized !== true) return Option.none()
+    const cert = socket.getPeerCertificate()
+    if (cert === null || cert.subject === undefined) return Option.none()
+    return Option.some({
+      commonName: first(cert.subject.CN)[0] ?? "",
+      organizations: [...first(cert.subject.O)],
+      serial: cert.serialNumber,
+      notAfterMillis: Date.parse(cert.valid_to)
+    })
+  })
+
+/** The server and its peer reader. Fails with the listen error (port in use, no permission). */
+export const layer = (options: MtlsOptions): Layer.Layer<HttpServer.HttpServer | TlsPeer.TlsPeer, unknown> =>
+  Layer.merge(
+    NodeHttpServer.layer(
+      () =>
+        https.createServer({
+          ca: options.ca,
+          cert: options.cert,
+          key: options.key,
+          minVersion: "TLSv1.3",
+          requestCert: true,
+          rejectUnauthorized: true
+        }),
+      { port: options.port, host: options.host }
+    ),
+    Layer.sync(TlsPeer.TlsPeer)(() => ({ identify, header: `x-keel-peer-${randomBytes(16).toString("hex")}` }))
+  )
