@@ -1,22 +1,42 @@
 #!/usr/bin/env node
 /**
- * keel-agent, the composition root of the node API. This first cut reports the boot environment
- * it would serve; the RPC server over mutual TLS is built by the agent issue (#7).
+ * keel-agent, the composition root of the node API: `keel-agent [CONFIG]` (default
+ * /etc/keel/agent.json). Until the node's PKI is on the data partition it says what is missing
+ * and waits for it (init would only restart it into the same state).
  */
-import { Console, Effect, Layer } from "effect"
-import { BootControl } from "@keelos/boot"
-import { NodeBootEnvBlock, NodeRuntime } from "@keelos/platform-node"
+import { Console, Effect, FileSystem, Layer, Schedule } from "effect"
+import { NodeConfigFile, NodeRuntime, NodeServices } from "@keelos/platform-node"
+import * as Agent from "./Agent.ts"
+import { AgentConfig, configPath } from "./AgentConfig.ts"
 
-export const version = "0.1.0"
+const configFile = process.argv[2] ?? configPath
 
-const envBlockPath = process.env["KEEL_ENV_BLOCK"] ?? "/run/keel/esp/EFI/keel/grubenv"
+const readPem = (config: AgentConfig) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const read = (file: string) => Effect.mapError(fs.readFileString(file), () => file)
+    return { ca: yield* read(config.tls.caFile), cert: yield* read(config.tls.certFile), key: yield* read(config.tls.keyFile) }
+  })
 
-const program = Effect.gen(function*() {
-  const env = yield* BootControl.BootControl.use((c) => c.read)
-  yield* Console.log(JSON.stringify({ version, bootEnv: env }))
-})
+const waitForPem = (config: AgentConfig) =>
+  readPem(config).pipe(
+    Effect.tapError((missing) => Console.error(`keel-agent: cannot read ${missing}; waiting for the node's PKI to be provisioned`)),
+    Effect.retry(Schedule.spaced("5 seconds"))
+  )
 
-program.pipe(
-  Effect.provide(BootControl.BootControl.layer.pipe(Layer.provide(NodeBootEnvBlock.layer(envBlockPath)))),
-  NodeRuntime.runMain
+const main = Effect.gen(function*() {
+  const config = yield* NodeConfigFile.load(AgentConfig, configFile)
+  const pem = yield* waitForPem(config)
+  yield* Layer.launch(Layer.tap(Agent.layer(config, pem), () =>
+    Console.log(`keel-agent ${Agent.version} serving the node API on ${config.listen.host}:${config.listen.port}`)))
+}).pipe(
+  Effect.catch((error) =>
+    Effect.andThen(
+      Console.error(`keel-agent: ${error instanceof Error ? error.message : String(error)}`),
+      Effect.sync(() => void (process.exitCode = 2))
+    )
+  ),
+  Effect.provide(NodeServices.layer)
 )
+
+NodeRuntime.runMain(main, { disableErrorReporting: true })

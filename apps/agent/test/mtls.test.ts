@@ -1,0 +1,167 @@
+/**
+ * The node API over real mutual TLS on loopback, against a real keel-init: every certificate case
+ * (each role, none, another CA's, expired, no role), a forged role header, the whole role table,
+ * the audit log, and power requests reaching init.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { Cause, Effect, Exit, Stream } from "effect"
+import { RpcClient } from "effect/rpc"
+import { NodeApi, NodeApiClient } from "@keelos/api"
+import { call, type HostInit, makePki, type RunningAgent, startAgent, startInit, type TestPki } from "./fixture.ts"
+
+let pki: TestPki
+let init: HostInit
+let agent: RunningAgent
+
+beforeAll(async () => {
+  pki = await makePki()
+  init = await startInit()
+  agent = await startAgent(init, pki)
+}, 30_000)
+
+afterAll(async () => {
+  await agent?.close()
+  init?.child.kill("SIGKILL")
+})
+
+const failureOf = (exit: Exit.Exit<unknown, unknown>): unknown => (Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined)
+const tagOf = (exit: Exit.Exit<unknown, unknown>): string | undefined => (failureOf(exit) as { _tag?: string } | undefined)?._tag
+
+/** A failure's message, and for transport failures the socket or TLS error code underneath. */
+const describeFailure = (exit: Exit.Exit<unknown, unknown>): string => {
+  const error = failureOf(exit)
+  const { code, message } = NodeApiClient.transportCause(error)
+  return `${String((error as { message?: unknown } | undefined)?.message)} | ${code ?? ""} ${message}`
+}
+
+describe("the node API over mutual TLS", () => {
+  it("tells each caller who they are, from the certificate", async () => {
+    for (const [key, role, cn] of [["admin", "os:admin", "alice"], ["operator", "os:operator", "olga"], ["reader", "os:reader", "rita"]] as const) {
+      const exit = await call(agent.url, pki.ca.cert, pki[key], (c) => c.WhoAmI())
+      expect(exit).toMatchObject({ _tag: "Success", value: { commonName: cn, role } })
+    }
+  })
+
+  it("reports real status: boot environment, init's services, the node certificate", async () => {
+    const exit = await call(agent.url, pki.ca.cert, pki.reader, (c) => c.GetStatus())
+    if (!Exit.isSuccess(exit)) throw new Error(describeFailure(exit))
+    const status = exit.value
+    expect(status.bootEnv.active).toBe("A")
+    expect(status.bootedSlot).toBe("A")
+    expect(status.slots).toEqual([
+      { slot: "A", role: "good", booted: true, version: status.version },
+      { slot: "B", role: "inactive", booted: false, version: null }
+    ])
+    expect(status.services.map((s) => [s.name, s.state]).filter(([n]) => n !== "root")).toEqual([["talker", "running"], ["idler", "running"]])
+    expect(status.certificate.commonName).toBe("node-1")
+    expect(status.certificate.daysLeft).toBeGreaterThanOrEqual(9)
+    expect(status.uptimeSeconds).toBeGreaterThan(0)
+    expect(status.caller.role).toBe("os:reader")
+  })
+
+  it("refuses, in the TLS handshake, a client with no certificate, another CA's, or an expired one", async () => {
+    const none = await call(agent.url, pki.ca.cert, undefined, (c) => c.WhoAmI())
+    expect(tagOf(none)).toBe("RpcClientError")
+    expect(describeFailure(none)).toContain("ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED")
+    for (const credentials of [pki.otherCaAdmin, pki.expired]) {
+      const exit = await call(agent.url, pki.ca.cert, credentials, (c) => c.WhoAmI())
+      expect(tagOf(exit)).toBe("RpcClientError")
+      expect(describeFailure(exit)).toMatch(/ECONNRESET|alert/)
+    }
+    // None of them reached the API: the audit log has no entry for them.
+    const audit = await call(agent.url, pki.ca.cert, pki.admin, (c) => c.GetAuditLog({ tail: 1000 }))
+    expect(Exit.isSuccess(audit) && audit.value.filter((e) => e.commonName === "mallory" || e.commonName === "old")).toEqual([])
+  })
+
+  it("refuses a certificate without a KeelOS role", async () => {
+    const exit = await call(agent.url, pki.ca.cert, pki.noRole, (c) => c.WhoAmI())
+    expect(failureOf(exit)).toBeInstanceOf(NodeApi.Unauthorized)
+    expect(describeFailure(exit)).toContain("carries no KeelOS role")
+  })
+
+  it("ignores role headers a client puts into its messages", async () => {
+    const forged = JSON.stringify({ commonName: "rita", organizations: ["os:admin"], serial: "1", notAfterMillis: 0 })
+    for (const header of ["x-keel-peer", "x-client-role", "x-keel-role", "x-mtls-peer"]) {
+      const exit = await call(agent.url, pki.ca.cert, pki.reader, (c) =>
+        RpcClient.withHeaders(c.GetAuditLog({ tail: 1 }), { [header]: forged, "x-keel-role": "os:admin" }))
+      expect(failureOf(exit)).toBeInstanceOf(NodeApi.Unauthorized)
+    }
+    // The server's own header name is secret and differs on every start.
+    expect(agent.secretHeader).toMatch(/^x-keel-peer-[0-9a-f]{32}$/)
+  })
+
+  it("walks the whole role table: every operation, every role", async () => {
+    const payloads: Record<string, unknown> = {
+      Reboot: { reason: "table" }, Shutdown: { reason: "table" }, RestartService: { service: "idler" },
+      StreamLogs: { service: "talker", tail: 1, follow: false }, GetAuditLog: { tail: 1 },
+      InstallUpdate: { source: "https://example.invalid/latest.json", force: false },
+      ScheduleUpdate: { source: "https://example.invalid/latest.json", window: "Sat 02:00-04:00 UTC" },
+      CancelScheduledUpdate: { id: "x" }, TriggerRollback: { reason: "table" }, ConfigureNetwork: { config: "{}" }
+    }
+    // Every operation states its least role; none falls back to the default.
+    const unstated = [...NodeApi.NodeApi.requests.values()].filter((rpc) => !rpc.annotations.mapUnsafe.has(NodeApi.MinimumRole.key))
+    expect(unstated.map((rpc) => rpc._tag)).toEqual([])
+    const checked: Array<string> = []
+    for (const [operation, minimum] of NodeApi.permissions) {
+      for (const role of NodeApi.roles) {
+        const allowed = NodeApi.allows(role, minimum)
+        // Power operations that are allowed would power init off: that is checked once, last.
+        if (allowed && (operation === "Reboot" || operation === "Shutdown")) continue
+        const credentials = role === "os:admin" ? pki.admin : role === "os:operator" ? pki.operator : pki.reader
+        const exit = await call(agent.url, pki.ca.cert, credentials, (c) => {
+          const method = (c as unknown as Record<string, (p: unknown) => unknown>)[operation]!
+          const result = method(payloads[operation] ?? undefined)
+          return Stream.isStream(result) ? Stream.runCollect(result as Stream.Stream<unknown, unknown>) : (result as Effect.Effect<unknown, unknown>)
+        })
+        const denied = failureOf(exit) instanceof NodeApi.Unauthorized
+        expect({ operation, role, denied }).toEqual({ operation, role, denied: !allowed })
+        if (allowed) expect(["Success", "NotAvailable"]).toContain(Exit.isSuccess(exit) ? "Success" : tagOf(exit))
+        checked.push(`${operation}/${role}`)
+      }
+    }
+    expect(checked.length).toBe(NodeApi.permissions.size * 3 - 4)
+  })
+
+  it("restarts a service and streams its logs for an operator", async () => {
+    const before = await call(agent.url, pki.ca.cert, pki.operator, (c) => c.ListServices())
+    const pidBefore = Exit.isSuccess(before) ? before.value.find((s) => s.name === "talker")?.pid : undefined
+    expect(await call(agent.url, pki.ca.cert, pki.operator, (c) => c.RestartService({ service: "talker" }))).toMatchObject({ _tag: "Success" })
+    await new Promise((r) => setTimeout(r, 500))
+    const after = await call(agent.url, pki.ca.cert, pki.operator, (c) => c.ListServices())
+    const pidAfter = Exit.isSuccess(after) ? after.value.find((s) => s.name === "talker")?.pid : undefined
+    expect(pidAfter).toBeTypeOf("number")
+    expect(pidAfter).not.toBe(pidBefore)
+    const logs = await call(agent.url, pki.ca.cert, pki.reader, (c) => Stream.runCollect(c.StreamLogs({ service: "talker", tail: 2, follow: false })))
+    expect(Exit.isSuccess(logs) && logs.value.map((l) => l.line)).toEqual(["hello from talker", "second line"])
+    const unknown = await call(agent.url, pki.ca.cert, pki.operator, (c) => c.RestartService({ service: "nope" }))
+    expect(tagOf(unknown)).toBe("UnknownService")
+  })
+
+  it("refuses a malformed request by its schema and keeps serving", async () => {
+    const bad = await call(agent.url, pki.ca.cert, pki.reader, (c) => Stream.runCollect(c.StreamLogs({ service: "talker", tail: -5, follow: false })))
+    expect(Exit.isFailure(bad)).toBe(true)
+    expect(await call(agent.url, pki.ca.cert, pki.reader, (c) => c.WhoAmI())).toMatchObject({ _tag: "Success" })
+  })
+
+  it("audits every call, allowed or denied, persisted and with secrets redacted", async () => {
+    const exit = await call(agent.url, pki.ca.cert, pki.admin, (c) => c.GetAuditLog({ tail: 1000 }))
+    if (!Exit.isSuccess(exit)) throw new Error(describeFailure(exit))
+    const entries = exit.value
+    expect(entries.some((e) => e.commonName === "rita" && e.operation === "GetAuditLog" && e.result.startsWith("denied:"))).toBe(true)
+    expect(entries.some((e) => e.commonName === "nobody" && e.result.includes("carries no KeelOS role"))).toBe(true)
+    expect(entries.some((e) => e.commonName === "olga" && e.operation === "RestartService" && e.arguments === "{\"service\":\"talker\"}" && e.result === "ok")).toBe(true)
+    const onDisk = fs.readFileSync(agent.config.audit.file, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { operation: string })
+    // The call that read the log is audited after it answered.
+    expect(onDisk.length).toBe(entries.length + 1)
+    expect(path.basename(agent.config.audit.file)).toBe("audit.log")
+  })
+
+  it("hands a shutdown to init with the caller's name, and init powers off in order", async () => {
+    const exit = await call(agent.url, pki.ca.cert, pki.operator, (c) => c.Shutdown({ reason: "maintenance" }))
+    expect(exit).toMatchObject({ _tag: "Success", value: { accepted: true } })
+    expect(await init.exited).toBe(0)
+    expect(init.stdout()).toContain("maintenance (asked by olga)")
+  })
+})
