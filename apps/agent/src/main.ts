@@ -4,7 +4,8 @@
  * /etc/keel/agent.json). Until the node's PKI is on the data partition it says what is missing
  * and waits for it (init would only restart it into the same state).
  */
-import { Console, Effect, FileSystem, Layer, Schedule } from "effect"
+import { Console, Context, Effect, FileSystem, Layer, Schedule } from "effect"
+import { HttpServer } from "effect/http"
 import { NodeConfigFile, NodeRuntime, NodeServices } from "@keelos/platform-node"
 import * as Agent from "./Agent.ts"
 import { AgentConfig, configPath } from "./AgentConfig.ts"
@@ -27,8 +28,11 @@ const waitForPem = (config: AgentConfig) =>
 const main = Effect.gen(function*() {
   const config = yield* NodeConfigFile.load(AgentConfig, configFile)
   const pem = yield* waitForPem(config)
-  yield* Layer.launch(Layer.tap(Agent.layer(config, pem), () =>
-    Console.log(`keel-agent ${Agent.version} serving the node API on ${config.listen.host}:${config.listen.port}`)))
+  yield* Layer.launch(Layer.tap(Agent.layer(config, pem), (context) => {
+    const address = Context.get(context, HttpServer.HttpServer).address
+    const where = address._tag === "UnixPathAddress" ? address.path : `${config.listen.host}:${address.port}`
+    return Console.log(`keel-agent ${Agent.version} serving the node API on ${where}`)
+  }))
 }).pipe(
   Effect.catch((error) =>
     Effect.andThen(

@@ -10,6 +10,8 @@ export interface Reported {
 }
 
 const hints: Record<string, string> = {
+  ConfigError: "see osctl config --help",
+  CredentialsError: "fix the context with osctl config add",
   EnvBlockError: "the file is not a valid GRUB environment block; check it with grub-editenv FILE list",
   BootEnvBlockError: "check the path; the block must be exactly 1024 bytes"
 }

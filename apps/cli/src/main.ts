@@ -4,12 +4,15 @@ import { Cause, Console, Effect } from "effect"
 import { Command, CliError } from "effect/cli"
 import { NodeRuntime, NodeServices } from "@keelos/platform-node"
 import { bootenv } from "./commands/bootenv.ts"
+import { config } from "./commands/config.ts"
+import { gen } from "./commands/gen.ts"
+import { nodeCommands } from "./commands/node.ts"
 import { osctl } from "./commands/root.ts"
 import * as Errors from "./Errors.ts"
 
 export const version = "0.1.0"
 
-export const cli = osctl.pipe(Command.withSubcommands([bootenv]))
+export const cli = osctl.pipe(Command.withSubcommands([...nodeCommands, config, gen, bootenv]))
 
 const main = cli.pipe(
   Command.run({ version }),

@@ -40,7 +40,7 @@ describe("osctl bootenv", () => {
   })
 
   it("refuses bad flags with usage and exit code 2", () => {
-    const result = osctl("bootenv", "show", "x", "--output", "yaml")
+    const result = osctl("bootenv", "show", "x", "--output", "xml")
     expect(result.status).toBe(2)
   })
 

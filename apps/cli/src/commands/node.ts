@@ -1,0 +1,126 @@
+/**
+ * The node API from the command line: status, services, logs, power, audit, and the operations
+ * whose engines have not landed on nodes yet (they report "not available" from the node itself).
+ */
+import { Console, Duration, Effect, Stream } from "effect"
+import { Argument, Command, Flag } from "effect/cli"
+import type { InitControl, NodeApi } from "@keelos/api"
+import { table } from "../Output.ts"
+import * as Remote from "../Remote.ts"
+import { osctl } from "./root.ts"
+
+const expiryWarningDays = 30
+
+const uptime = (seconds: number) => Duration.format(Duration.seconds(Math.floor(seconds)))
+
+const serviceTable = (services: ReadonlyArray<InitControl.ServiceStatus>) =>
+  table(
+    ["SERVICE", "STATE", "HEALTH", "PID", "RESTARTS", "LAST EXIT"],
+    services.filter((s) => s.kind === "service").map((s) => [
+      s.name,
+      s.state,
+      s.health,
+      s.pid === null ? "-" : String(s.pid),
+      String(s.restarts),
+      s.lastExit === null ? "-" : s.lastExit.reason
+    ])
+  )
+
+const statusText = (s: NodeApi.NodeStatus) => {
+  const slot = (x: NodeApi.SlotStatus) => `${x.slot} ${x.role}${x.booted ? ", booted" : ""}${x.version === null ? "" : `, ${x.version}`}`
+  const days = s.certificate.daysLeft
+  return [
+    `node         ${s.hostname}  KeelOS ${s.version}`,
+    `slots        ${s.slots.map(slot).join("  |  ")}`,
+    `uptime       ${uptime(s.uptimeSeconds)}`,
+    `update       ${s.update === null ? "no update engine on this node yet" : s.update.phase}`,
+    `certificate  ${s.certificate.commonName}, ${days} days left${days < expiryWarningDays ? "  WARNING: rotate it soon" : ""}`,
+    `you          ${s.caller.commonName} (${s.caller.role})`,
+    "",
+    serviceTable(s.services)
+  ].join("\n")
+}
+
+const status = Command.make("status", {}, () =>
+  Effect.gen(function*() {
+    const { output, outcomes } = yield* Remote.onNodes((c) => c.GetStatus(), { timeoutSeconds: 15 })
+    yield* Remote.report(output, outcomes, statusText)
+  })).pipe(Command.withDescription("Show a node's version, slots, boot state, certificate and services\n\nExample: osctl status -n 10.0.0.5"))
+
+const whoami = Command.make("whoami", {}, () =>
+  Effect.gen(function*() {
+    const { output, outcomes } = yield* Remote.onNodes((c) => c.WhoAmI(), { timeoutSeconds: 15 })
+    yield* Remote.report(output, outcomes, (c) => `${c.commonName} (${c.role})`)
+  })).pipe(Command.withDescription("Show who the node thinks you are: your certificate's name and role"))
+
+const list = Command.make("list", {}, () =>
+  Effect.gen(function*() {
+    const { output, outcomes } = yield* Remote.onNodes((c) => c.ListServices(), { timeoutSeconds: 15 })
+    yield* Remote.report(output, outcomes, serviceTable)
+  })).pipe(Command.withDescription("List the services init supervises"))
+
+const restart = Command.make("restart", { service: Argument.String("service") }, ({ service }) =>
+  Effect.gen(function*() {
+    const { output, outcomes } = yield* Remote.onNodes((c) => Effect.as(c.RestartService({ service }), { service, restarted: true }), { timeoutSeconds: 30 })
+    yield* Remote.report(output, outcomes, () => `${service} restarted`)
+  })).pipe(Command.withDescription("Restart a service (role os:operator)\n\nExample: osctl service restart containerd"))
+
+const service = Command.make("service").pipe(Command.withDescription("Services supervised by init"), Command.withSubcommands([list, restart]))
+
+const logs = Command.make(
+  "logs",
+  {
+    service: Argument.String("service"),
+    follow: Flag.Boolean("follow").pipe(Flag.withAlias("f"), Flag.withDescription("Keep printing new lines"), Flag.withDefault(false)),
+    tail: Flag.Int("tail").pipe(Flag.withDescription("How many past lines (at most 10000)"), Flag.withDefault(100))
+  },
+  ({ follow, service, tail }) =>
+    Effect.gen(function*() {
+      const { output } = yield* osctl
+      const { outcomes } = yield* Remote.onNodes((c) =>
+        c.StreamLogs({ service, tail, follow }).pipe(
+          Stream.runForEach((line): Effect.Effect<void> => Console.log(output === "text" ? line.line : JSON.stringify(line)))
+        ))
+      const failed = outcomes.filter((o) => "error" in o)
+      yield* Remote.report("text", failed, () => "")
+    })
+).pipe(Command.withDescription("Print a service's output; -f to follow\n\nExample: osctl logs containerd -f --tail 20"))
+
+const power = (name: "reboot" | "shutdown") =>
+  Command.make(name, { reason: Flag.String("reason").pipe(Flag.withDescription("Why; recorded by init and in the audit log")) }, ({ reason }) =>
+    Effect.gen(function*() {
+      const { output, outcomes } = yield* Remote.onNodes((c) => (name === "reboot" ? c.Reboot({ reason }) : c.Shutdown({ reason })), { timeoutSeconds: 15 })
+      yield* Remote.report(output, outcomes, (r) => (r.accepted ? `${name} accepted: services stop, then the node ${name === "reboot" ? "reboots" : "powers off"}` : `${name} not accepted`))
+    })).pipe(Command.withDescription(`${name === "reboot" ? "Reboot" : "Power off"} a node in order (role os:operator)\n\nExample: osctl ${name} --reason "kernel update"`))
+
+const audit = Command.make("audit", { tail: Flag.Int("tail").pipe(Flag.withDefault(50)) }, ({ tail }) =>
+  Effect.gen(function*() {
+    const { output, outcomes } = yield* Remote.onNodes((c) => c.GetAuditLog({ tail }), { timeoutSeconds: 15 })
+    yield* Remote.report(output, outcomes, (entries) =>
+      table(
+        ["TIME", "WHO", "ROLE", "OPERATION", "RESULT", "MS"],
+        entries.map((e) => [String(e.atMillis), e.commonName, e.role, e.operation, e.result, String(e.durationMillis)])
+      ))
+  })).pipe(Command.withDescription("Show the node's audit log: every API call, allowed or refused (role os:admin)"))
+
+const health = Command.make("health", {}, () =>
+  Effect.gen(function*() {
+    const { output, outcomes } = yield* Remote.onNodes((c) => c.GetHealth(), { timeoutSeconds: 15 })
+    yield* Remote.report(output, outcomes, () => "healthy")
+  })).pipe(Command.withDescription("Run the node's health checks"))
+
+const history = Command.make("history", {}, () =>
+  Effect.gen(function*() {
+    const { output, outcomes } = yield* Remote.onNodes((c) => c.GetRollbackHistory(), { timeoutSeconds: 15 })
+    yield* Remote.report(output, outcomes, () => "")
+  })).pipe(Command.withDescription("Show installs, successes and rollbacks"))
+
+const trigger = Command.make("trigger", { reason: Flag.String("reason") }, ({ reason }) =>
+  Effect.gen(function*() {
+    const { output, outcomes } = yield* Remote.onNodes((c) => c.TriggerRollback({ reason }), { timeoutSeconds: 30 })
+    yield* Remote.report(output, outcomes, () => "rollback requested")
+  })).pipe(Command.withDescription("Roll back to the other slot (role os:admin)"))
+
+const rollback = Command.make("rollback").pipe(Command.withDescription("Rollback to the other slot, and its history"), Command.withSubcommands([history, trigger]))
+
+export const nodeCommands = [status, whoami, service, logs, power("reboot"), power("shutdown"), audit, health, rollback] as const
