@@ -8,7 +8,7 @@
 import { X509Certificate } from "node:crypto"
 import { Clock, Console, Effect, Layer, Option, Schema } from "effect"
 import { NodeApi, NodeApiClient } from "@keelos/api"
-import { NodeMtlsClient } from "@keelos/platform-node"
+import * as NodeMtlsClient from "@keelos/platform-node/NodeMtlsClient"
 import * as OsctlConfig from "./OsctlConfig.ts"
 import { type Format, render } from "./Output.ts"
 import { osctl } from "./commands/root.ts"

@@ -2,7 +2,7 @@
 /** osctl: the composition root. Parses argv, runs the command, reports failures in one line. */
 import { Cause, Console, Effect } from "effect"
 import { Command, CliError } from "effect/cli"
-import { NodeRuntime, NodeServices } from "@keelos/platform-node"
+import { NodeRuntime, NodeServices } from "@keelos/platform-node/NodeMain"
 import { bootenv } from "./commands/bootenv.ts"
 import { config } from "./commands/config.ts"
 import { gen } from "./commands/gen.ts"

@@ -5,7 +5,7 @@
  */
 import type { Layer } from "effect"
 import type { HttpClient } from "effect/http"
-import { NodeHttpClient } from "@effect/platform-node"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 
 export interface ClientTls {
   readonly ca: string

@@ -7,7 +7,7 @@ import { Effect } from "effect"
 import { Argument, Command } from "effect/cli"
 import { BootControl, BootDecision, EnvBlock, GrubConfig } from "@keelos/boot"
 import { BootEnvBlock } from "@keelos/platform"
-import { NodeBootEnvBlock } from "@keelos/platform-node"
+import * as NodeBootEnvBlock from "@keelos/platform-node/NodeBootEnvBlock"
 import { print } from "../Output.ts"
 import { osctl } from "./root.ts"
 

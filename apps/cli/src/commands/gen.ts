@@ -6,7 +6,7 @@
 import { Console, Effect, FileSystem, Path, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import { NodeApi } from "@keelos/api"
-import { Pki } from "@keelos/pki"
+import type { Pki } from "@keelos/pki"
 import { print } from "../Output.ts"
 import { osctl } from "./root.ts"
 
@@ -15,6 +15,9 @@ export class GenError extends Schema.TaggedError<GenError>()("GenError", { path:
     return `${this.path}: ${this.reason}`
   }
 }
+
+/** The PKI library (X.509 and ASN.1 code) loads only when a gen command runs, so other commands start fast. */
+const loadPki = Effect.promise(() => import("@keelos/pki")).pipe(Effect.map((module) => module.Pki))
 
 const out = Flag.String("out").pipe(Flag.withDescription("Directory to write into"), Flag.withDefault("."))
 const force = Flag.Boolean("force").pipe(Flag.withDescription("Overwrite existing files"), Flag.withDefault(false))
@@ -59,6 +62,7 @@ const list = (value: string) => value.split(",").map((v) => v.trim()).filter((v)
 
 const ca = Command.make("ca", { name: Flag.String("name").pipe(Flag.withDefault("keelos cluster CA")), days: days(3650), out, force }, (o) =>
   Effect.gen(function*() {
+    const Pki = yield* loadPki
     const pair = yield* Pki.makeCa({ name: o.name, days: o.days })
     yield* report(yield* write(o.out, "ca", pair, o.force), yield* Pki.inspect(pair.cert))
   })).pipe(Command.withDescription("Make a cluster CA (ca.crt, ca.key)\n\nExample: osctl gen ca --out ./pki"))
@@ -75,6 +79,7 @@ const cert = Command.make(
   },
   (o) =>
     Effect.gen(function*() {
+      const Pki = yield* loadPki
       const pair = yield* Pki.issue(yield* readCa(o.caDir), { usage: "client", commonName: o.name, organization: o.role }, o.days)
       yield* report(yield* write(o.out, o.name, pair, o.force), yield* Pki.inspect(pair.cert))
     })
@@ -93,6 +98,7 @@ const nodeCert = Command.make(
   },
   (o) =>
     Effect.gen(function*() {
+      const Pki = yield* loadPki
       const request = { usage: "server" as const, commonName: o.name, ipAddresses: list(o.ip), dnsNames: list(o.dns) }
       const pair = yield* Pki.issue(yield* readCa(o.caDir), request, o.days)
       const files = yield* write(o.out, o.name, pair, o.force)
