@@ -1,43 +1,242 @@
 /**
- * Bringing a link up with SIOCGIFFLAGS/SIOCSIFFLAGS on a datagram socket (boot.md experiment 1):
- * no `ip`, no netlink, enough for loopback in early boot.
+ * Links through the kernel's own interfaces, no `ip` binary: SIOCGIFFLAGS/SIOCSIFFLAGS to bring a
+ * link up (boot.md experiment 1), and rtnetlink (AF_NETLINK, NETLINK_ROUTE) messages built here
+ * byte by byte for addresses and routes: RTM_NEWADDR, RTM_NEWROUTE, and an RTM_GETADDR dump to read
+ * back what the kernel has. Every request asks for an acknowledgement and reads the errno in it.
  */
 import { Effect, Layer } from "effect"
 import { Links } from "@keelos/platform"
 import { Errno, errnoName, libc } from "./internal/libc.ts"
 
 const AF_INET = 2
+const AF_NETLINK = 16
 const SOCK_DGRAM = 2
+const SOCK_RAW = 3
+const SOCK_CLOEXEC = 0x80000
+const NETLINK_ROUTE = 0
 const SIOCGIFFLAGS = 0x8913
 const SIOCSIFFLAGS = 0x8914
+const SIOCGIFINDEX = 0x8933
 const IFF_UP = 0x1
 const IFNAMSIZ = 16
 
-const failure = (name: string, errno: number, call: string) =>
+const NLMSG_ERROR = 2
+const NLMSG_DONE = 3
+const RTM_NEWADDR = 20
+const RTM_GETADDR = 22
+const RTM_NEWROUTE = 24
+const NLM_F_REQUEST = 0x1
+const NLM_F_ACK = 0x4
+const NLM_F_DUMP = 0x300
+const NLM_F_EXCL = 0x200
+const NLM_F_CREATE = 0x400
+const IFA_ADDRESS = 1
+const IFA_LOCAL = 2
+const RTA_DST = 1
+const RTA_OIF = 4
+const RTA_GATEWAY = 5
+const RT_TABLE_MAIN = 254
+const RTPROT_STATIC = 4
+const RT_SCOPE_UNIVERSE = 0
+const RTN_UNICAST = 1
+
+type Operation = Links.LinkError["operation"]
+
+const failure = (operation: Operation, link: string, errno: number, call: string) =>
   new Links.LinkError({
-    operation: "up",
-    link: name,
-    reason: errno === Errno.ENODEV || errno === Errno.ENXIO ? "NotFound" : errno === Errno.EPERM || errno === Errno.EACCES ? "NotPermitted" : "Io",
+    operation,
+    link,
+    reason: errno === Errno.ENODEV || errno === Errno.ENXIO
+      ? "NotFound"
+      : errno === Errno.EPERM || errno === Errno.EACCES
+      ? "NotPermitted"
+      : errno === Errno.EEXIST
+      ? "Exists"
+      : errno === Errno.EINVAL
+      ? "Invalid"
+      : "Io",
     detail: `${call}: ${errnoName(errno)}`
   })
 
+const invalid = (operation: Operation, link: string, detail: string) => new Links.LinkError({ operation, link, reason: "Invalid", detail })
+
+/** Run `f` with a fresh socket, closed afterwards whatever happens. */
+const withSocket = <A>(operation: Operation, link: string, domain: number, type: number, protocol: number, f: (fd: number) => Effect.Effect<A, Links.LinkError>) =>
+  Effect.suspend(() => {
+    const c = libc()
+    const fd = c.socket(domain, type | SOCK_CLOEXEC, protocol)
+    if (fd < 0) return Effect.fail(failure(operation, link, c.errno(), "socket"))
+    return Effect.ensuring(f(fd), Effect.sync(() => c.close(fd)))
+  })
+
+const ifreq = (name: string) => {
+  const buffer = Buffer.alloc(40)
+  buffer.write(name, 0, "utf8")
+  return buffer
+}
+
+const linkIndex = (operation: Operation, name: string) =>
+  Buffer.byteLength(name) >= IFNAMSIZ
+    ? Effect.fail(failure(operation, name, Errno.ENODEV, "name too long"))
+    : withSocket(operation, name, AF_INET, SOCK_DGRAM, 0, (fd) =>
+      Effect.suspend(() => {
+        const request = ifreq(name)
+        if (libc().ioctl(fd, SIOCGIFINDEX, request) !== 0) return Effect.fail(failure(operation, name, libc().errno(), "SIOCGIFINDEX"))
+        return Effect.succeed(request.readInt32LE(IFNAMSIZ))
+      }))
+
+const parseIpv4 = (text: string): Buffer | undefined => {
+  const parts = text.split(".").map(Number)
+  return parts.length === 4 && parts.every((p) => Number.isInteger(p) && p >= 0 && p <= 255) ? Buffer.from(parts) : undefined
+}
+
+const parseCidr = (text: string): { readonly address: Buffer; readonly prefix: number } | undefined => {
+  const [address, prefix] = text.split("/")
+  const bytes = address === undefined ? undefined : parseIpv4(address)
+  const length = Number(prefix)
+  return bytes === undefined || !Number.isInteger(length) || length < 0 || length > 32 ? undefined : { address: bytes, prefix: length }
+}
+
+const attribute = (type: number, data: Buffer) => {
+  const length = 4 + data.length
+  const buffer = Buffer.alloc((length + 3) & ~3)
+  buffer.writeUInt16LE(length, 0)
+  buffer.writeUInt16LE(type, 2)
+  data.copy(buffer, 4)
+  return buffer
+}
+
+const u32 = (value: number) => {
+  const buffer = Buffer.alloc(4)
+  buffer.writeUInt32LE(value, 0)
+  return buffer
+}
+
+const message = (type: number, flags: number, sequence: number, body: ReadonlyArray<Buffer>) => {
+  const payload = Buffer.concat(body)
+  const header = Buffer.alloc(16)
+  header.writeUInt32LE(16 + payload.length, 0)
+  header.writeUInt16LE(type, 4)
+  header.writeUInt16LE(flags, 6)
+  header.writeUInt32LE(sequence, 8)
+  return Buffer.concat([header, payload])
+}
+
+interface Reply {
+  readonly type: number
+  readonly body: Buffer
+}
+
+/** Send one request on a bound rtnetlink socket and collect the replies up to the ack or the end of the dump. */
+const exchange = (operation: Operation, link: string, request: Buffer, sequence: number) =>
+  withSocket(operation, link, AF_NETLINK, SOCK_RAW, NETLINK_ROUTE, (fd) =>
+    Effect.suspend(() => {
+      const c = libc()
+      const address = Buffer.alloc(12)
+      address.writeUInt16LE(AF_NETLINK, 0)
+      if (c.bind(fd, address, address.length) !== 0) return Effect.fail(failure(operation, link, c.errno(), "bind"))
+      if (Number(c.send(fd, request, request.length, 0)) !== request.length) return Effect.fail(failure(operation, link, c.errno(), "send"))
+      const replies: Array<Reply> = []
+      const buffer = Buffer.alloc(65536)
+      for (let reads = 0; reads < 1024; reads++) {
+        const received = Number(c.recv(fd, buffer, buffer.length, 0))
+        if (received < 0) return Effect.fail(failure(operation, link, c.errno(), "recv"))
+        for (let offset = 0; offset + 16 <= received;) {
+          const length = buffer.readUInt32LE(offset)
+          const type = buffer.readUInt16LE(offset + 4)
+          if (length < 16 || offset + length > received) return Effect.fail(invalid(operation, link, "truncated netlink reply"))
+          if (buffer.readUInt32LE(offset + 8) === sequence) {
+            if (type === NLMSG_ERROR) {
+              const errno = -buffer.readInt32LE(offset + 16)
+              return errno === 0 ? Effect.succeed(replies) : Effect.fail(failure(operation, link, errno, "rtnetlink"))
+            }
+            if (type === NLMSG_DONE) return Effect.succeed(replies)
+            replies.push({ type, body: Buffer.from(buffer.subarray(offset + 16, offset + length)) })
+          }
+          offset += (length + 3) & ~3
+        }
+      }
+      return Effect.fail(invalid(operation, link, "no end to the netlink reply"))
+    }))
+
+let sequences = 0
+const nextSequence = () => (sequences = (sequences + 1) % 0x7fffffff) + 1
+
+const ignoreExists = <A>(effect: Effect.Effect<A, Links.LinkError>) =>
+  Effect.catchIf(effect, (error) => error.reason === "Exists", () => Effect.void)
+
 export const make: Links.Links["Service"] = {
   up: (name) =>
-    Effect.suspend(() => {
-      if (Buffer.byteLength(name) >= IFNAMSIZ) return Effect.fail(failure(name, Errno.ENODEV, "name too long"))
-      const c = libc()
-      const fd = c.socket(AF_INET, SOCK_DGRAM, 0)
-      if (fd < 0) return Effect.fail(failure(name, c.errno(), "socket"))
-      try {
-        const ifreq = Buffer.alloc(40)
-        ifreq.write(name, 0, "utf8")
-        if (c.ioctl(fd, SIOCGIFFLAGS, ifreq) !== 0) return Effect.fail(failure(name, c.errno(), "SIOCGIFFLAGS"))
-        ifreq.writeUInt16LE(ifreq.readUInt16LE(IFNAMSIZ) | IFF_UP, IFNAMSIZ)
-        if (c.ioctl(fd, SIOCSIFFLAGS, ifreq) !== 0) return Effect.fail(failure(name, c.errno(), "SIOCSIFFLAGS"))
-        return Effect.void
-      } finally {
-        c.close(fd)
+    Buffer.byteLength(name) >= IFNAMSIZ
+      ? Effect.fail(failure("up", name, Errno.ENODEV, "name too long"))
+      : withSocket("up", name, AF_INET, SOCK_DGRAM, 0, (fd) =>
+        Effect.suspend(() => {
+          const c = libc()
+          const request = ifreq(name)
+          if (c.ioctl(fd, SIOCGIFFLAGS, request) !== 0) return Effect.fail(failure("up", name, c.errno(), "SIOCGIFFLAGS"))
+          request.writeUInt16LE(request.readUInt16LE(IFNAMSIZ) | IFF_UP, IFNAMSIZ)
+          if (c.ioctl(fd, SIOCSIFFLAGS, request) !== 0) return Effect.fail(failure("up", name, c.errno(), "SIOCSIFFLAGS"))
+          return Effect.void
+        })),
+
+  addAddress: (name, cidr) =>
+    Effect.gen(function*() {
+      const parsed = parseCidr(cidr)
+      if (parsed === undefined) return yield* invalid("addAddress", name, `${JSON.stringify(cidr)} is not an IPv4 address with a prefix length`)
+      const index = yield* linkIndex("addAddress", name)
+      const ifaddrmsg = Buffer.alloc(8)
+      ifaddrmsg.writeUInt8(AF_INET, 0)
+      ifaddrmsg.writeUInt8(parsed.prefix, 1)
+      ifaddrmsg.writeUInt8(RT_SCOPE_UNIVERSE, 3)
+      ifaddrmsg.writeUInt32LE(index, 4)
+      const sequence = nextSequence()
+      const request = message(RTM_NEWADDR, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, sequence, [
+        ifaddrmsg,
+        attribute(IFA_LOCAL, parsed.address),
+        attribute(IFA_ADDRESS, parsed.address)
+      ])
+      yield* ignoreExists(exchange("addAddress", name, request, sequence))
+    }),
+
+  addRoute: (route) =>
+    Effect.gen(function*() {
+      const destination = parseCidr(route.destination)
+      const gateway = parseIpv4(route.gateway)
+      if (destination === undefined || gateway === undefined) {
+        return yield* invalid("addRoute", route.link, `route ${route.destination} via ${route.gateway} is not IPv4`)
       }
+      const index = yield* linkIndex("addRoute", route.link)
+      const rtmsg = Buffer.from([AF_INET, destination.prefix, 0, 0, RT_TABLE_MAIN, RTPROT_STATIC, RT_SCOPE_UNIVERSE, RTN_UNICAST, 0, 0, 0, 0])
+      const sequence = nextSequence()
+      const request = message(RTM_NEWROUTE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, sequence, [
+        rtmsg,
+        ...(destination.prefix > 0 ? [attribute(RTA_DST, destination.address)] : []),
+        attribute(RTA_GATEWAY, gateway),
+        attribute(RTA_OIF, u32(index))
+      ])
+      yield* ignoreExists(exchange("addRoute", route.link, request, sequence))
+    }),
+
+  addresses: (name) =>
+    Effect.gen(function*() {
+      const index = yield* linkIndex("addresses", name)
+      const ifaddrmsg = Buffer.alloc(8)
+      ifaddrmsg.writeUInt8(AF_INET, 0)
+      const sequence = nextSequence()
+      const replies = yield* exchange("addresses", name, message(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, sequence, [ifaddrmsg]), sequence)
+      const found: Array<string> = []
+      for (const reply of replies) {
+        if (reply.type !== RTM_NEWADDR || reply.body.readUInt32LE(4) !== index) continue
+        const prefix = reply.body.readUInt8(1)
+        for (let offset = 8; offset + 4 <= reply.body.length;) {
+          const length = reply.body.readUInt16LE(offset)
+          const type = reply.body.readUInt16LE(offset + 2)
+          if (length < 4) break
+          if (type === IFA_LOCAL && length === 8) found.push(`${[...reply.body.subarray(offset + 4, offset + 8)].join(".")}/${prefix}`)
+          offset += (length + 3) & ~3
+        }
+      }
+      return found
     })
 }
 

@@ -121,6 +121,18 @@ describe("syscalls through koffi, each in its own namespace", () => {
     expect(lastJson(result.stdout)).toEqual({ before: "error ENETUNREACH", after: "ping", missing: "NotFound" })
   })
 
+  it("adds addresses and routes over rtnetlink, as iproute2 reads them back", () => {
+    const result = unshare(["--net"], "netlink-in-namespace.ts")
+    expect(result.stderr).toBe("")
+    expect(lastJson(result.stdout)).toEqual({
+      ours: ["10.9.8.7/24", "192.168.50.1/16"],
+      addresses: ["10.9.8.7/24", "192.168.50.1/16"],
+      routes: ["default via 10.9.8.1 proto static", "172.16.0.0/12 via 10.9.8.254 proto static"],
+      // v1 is down and has no address: the kernel refuses a gateway it cannot reach.
+      errors: ["addAddress:NotFound", "addAddress:Invalid", "addRoute:Io"]
+    })
+  })
+
   it("reaps an orphaned grandchild without stealing the exit of Node's own child", () => {
     const result = spawnSync(process.execPath, [fixture("reap-orphans.ts")], { encoding: "utf8", timeout: 30_000 })
     const out = lastJson(result.stdout)

@@ -20,6 +20,9 @@ export interface Libc {
   readonly socket: (domain: number, type: number, protocol: number) => number
   readonly ioctl: (fd: number, request: number, arg: Buffer) => number
   readonly close: (fd: number) => number
+  readonly bind: (fd: number, address: Buffer, length: number) => number
+  readonly send: (fd: number, buffer: Buffer, length: number, flags: number) => number
+  readonly recv: (fd: number, buffer: Buffer, length: number, flags: number) => number
   readonly errno: () => number
 }
 
@@ -50,6 +53,9 @@ export const libc = (): Libc => {
     socket: lib.func("int socket(int domain, int type, int protocol)"),
     ioctl: lib.func("int ioctl(int fd, unsigned long request, void *arg)"),
     close: lib.func("int close(int fd)"),
+    bind: lib.func("int bind(int fd, const void *addr, int len)"),
+    send: lib.func("long send(int fd, const void *buf, size_t len, int flags)"),
+    recv: lib.func("long recv(int fd, void *buf, size_t len, int flags)"),
     errno: () => koffi.errno()
   }
   return bound
