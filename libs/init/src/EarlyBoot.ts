@@ -16,12 +16,15 @@ import { Console, Effect, FileSystem, Schema } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import { Slot } from "@keelos/domain"
 import { BlockDevice, FilesystemSignature, Kernel, Links, Mounts } from "@keelos/platform"
+import * as StaticNetwork from "./StaticNetwork.ts"
 
 export const EarlyBootConfig = Schema.Struct({
   hostname: Schema.String,
   modules: Schema.Array(Schema.String),
   /** mkfs.ext4 in the image, for the first boot. */
-  mkfs: Schema.String
+  mkfs: Schema.String,
+  /** The static network configuration on the data partition (default StaticNetwork.networkFile). */
+  networkFile: Schema.optional(Schema.String)
 })
 export type EarlyBootConfig = typeof EarlyBootConfig.Type
 
@@ -51,6 +54,7 @@ export interface Report {
   readonly mounted: ReadonlyArray<string>
   readonly modulesFailed: ReadonlyArray<string>
   readonly data: DataOutcome
+  readonly network: "not configured" | "configured" | "failed"
 }
 
 const log = (line: string) => Console.log(`keel-init: ${line}`)
@@ -116,6 +120,16 @@ const mountData = (config: EarlyBootConfig) =>
     return outcome
   }))
 
+/** The static network from the data partition; a failure is logged, never fatal (the node still boots, the console says why). */
+const configureNetwork = (file: string) =>
+  Effect.gen(function*() {
+    const config = yield* StaticNetwork.load(file)
+    if (config === undefined) return "not configured" as const
+    const lines = yield* StaticNetwork.apply(config)
+    for (const line of lines) yield* log(`network: ${line}`)
+    return "configured" as const
+  }).pipe(Effect.catch((error) => Effect.as(log(`network: ${error.message}`), "failed" as const)))
+
 export const run = (config: EarlyBootConfig) =>
   Effect.gen(function*() {
     const mounted = yield* mountApiFilesystems
@@ -131,7 +145,8 @@ export const run = (config: EarlyBootConfig) =>
     yield* Effect.flatMap(Links.Links, (links) => links.up("lo")).pipe(Effect.catch((e) => log(e.message)))
     yield* kernel.setHostname(config.hostname).pipe(Effect.catch((e) => log(e.message)))
     const data = yield* mountData(config)
-    yield* log(`early boot done: ${mounted.length} filesystems mounted, data partition ${data}`)
-    const report: Report = { mounted, modulesFailed, data }
+    const network = yield* configureNetwork(config.networkFile ?? StaticNetwork.networkFile)
+    yield* log(`early boot done: ${mounted.length} filesystems mounted, data partition ${data}, network ${network}`)
+    const report: Report = { mounted, modulesFailed, data, network }
     return report
   })

@@ -1,7 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer } from "effect"
-import { Kernel, Links, Mounts } from "@keelos/platform"
-import { SimHardware } from "@keelos/platform-sim"
+import { Effect, Fiber, FileSystem, Layer } from "effect"
+import { TestClock } from "effect/testing"
+import { Kernel, Mounts } from "@keelos/platform"
+import { SimHardware, SimLinks } from "@keelos/platform-sim"
 import { EarlyBoot } from "../src/index.ts"
 
 const config = { hostname: "node-1", modules: ["virtio_net", "missing_mod"], mkfs: "/sbin/mkfs.ext4" }
@@ -16,6 +17,7 @@ const harness = (dataContent?: Uint8Array) => {
   })
   const mounted: Array<Mounts.MountRequest> = []
   const calls: Array<string> = []
+  const links = SimLinks.make(["lo", "eth0"])
   const layer = Layer.mergeAll(
     hw.layer(),
     Layer.succeed(Mounts.Mounts)({
@@ -32,9 +34,16 @@ const harness = (dataContent?: Uint8Array) => {
           : Effect.sync(() => void calls.push(`module ${name}`)),
       setHostname: (name) => Effect.sync(() => void calls.push(`hostname ${name}`))
     }),
-    Layer.succeed(Links.Links)({ up: (name) => Effect.sync(() => void calls.push(`up ${name}`)) })
+    links.layer
   )
-  return { hw, layer, mounted, calls, mkfsRuns }
+  return { hw, layer, mounted, calls, mkfsRuns, links }
+}
+
+const ext4 = () => {
+  const ext = new Uint8Array(2048)
+  ext[1080] = 0x53
+  ext[1081] = 0xef
+  return ext
 }
 
 describe("early boot", () => {
@@ -42,8 +51,9 @@ describe("early boot", () => {
     Effect.gen(function*() {
       const h = harness()
       const report = yield* EarlyBoot.run(config).pipe(Effect.provide(h.layer))
-      assert.deepStrictEqual(report, { mounted: ["/dev/pts", "/tmp", "/sys/fs/cgroup"], modulesFailed: ["missing_mod"], data: "formatted" })
-      assert.deepStrictEqual(h.calls, ["module virtio_net", "up lo", "hostname node-1"])
+      assert.deepStrictEqual(report, { mounted: ["/dev/pts", "/tmp", "/sys/fs/cgroup"], modulesFailed: ["missing_mod"], data: "formatted", network: "not configured" })
+      assert.deepStrictEqual(h.calls, ["module virtio_net", "hostname node-1"])
+      assert.deepStrictEqual(h.links.links.get("lo"), { up: true, addresses: [] })
       // the filesystem leaves the partition's last MiB to the format marker
       assert.deepStrictEqual(h.mkfsRuns, [["-q", "-F", "-b", "4096", "-L", "KEELOS_DATA", "/dev/disk/by-partlabel/KEELOS_DATA", String((h.hw.disk.sizeOf("KEELOS_DATA") - (1 << 20)) / 4096)]])
       const tail = h.hw.disk.read("KEELOS_DATA", h.hw.disk.sizeOf("KEELOS_DATA") - (1 << 20), 64)
@@ -63,6 +73,42 @@ describe("early boot", () => {
       assert.strictEqual(report.data, "mounted")
       assert.deepStrictEqual(h.mkfsRuns, [])
       assert.deepStrictEqual(h.mounted.at(-1)?.target, "/var/lib/keel")
+    }))
+
+  it.effect("applies the static network on the data partition: link up, addresses, default route", () =>
+    Effect.gen(function*() {
+      const h = harness(ext4())
+      const network = { interfaces: [{ name: "eth0", addresses: ["10.0.2.15/24"], gateway: "10.0.2.2" }] }
+      const report = yield* Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        yield* fs.makeDirectory("/var/lib/keel/config", { recursive: true })
+        yield* fs.writeFileString("/var/lib/keel/config/network.json", JSON.stringify(network))
+        return yield* EarlyBoot.run(config)
+      }).pipe(Effect.provide(h.layer))
+      assert.strictEqual(report.network, "configured")
+      assert.deepStrictEqual(h.links.links.get("eth0"), { up: true, addresses: ["10.0.2.15/24"] })
+      assert.deepStrictEqual(h.links.routes, [{ destination: "0.0.0.0/0", gateway: "10.0.2.2", link: "eth0" }])
+    }))
+
+  it.effect("boots on when the network configuration is invalid or names a link that never appears", () =>
+    Effect.gen(function*() {
+      for (const [content, expected] of [
+        ["{\"interfaces\": [{\"name\": \"eth0\", \"addresses\": [\"10.0.2.300/24\"]}]}", "failed"],
+        ["{\"interfaces\": [{\"name\": \"eth9\", \"addresses\": [\"10.0.2.15/24\"]}]}", "failed"],
+        ["{\"interfaces\": [{\"name\": \"eth0\", \"addresses\": [\"10.0.2.15/24\"], \"gateway\": \"10.1.0.1\"}]}", "failed"]
+      ] as const) {
+        const h = harness(ext4())
+        const fiber = yield* Effect.gen(function*() {
+          const fs = yield* FileSystem.FileSystem
+          yield* fs.makeDirectory("/var/lib/keel/config", { recursive: true })
+          yield* fs.writeFileString("/var/lib/keel/config/network.json", content)
+          return yield* EarlyBoot.run(config)
+        }).pipe(Effect.provide(h.layer), Effect.forkChild)
+        yield* TestClock.adjust("10 seconds")
+        const report = yield* Fiber.join(fiber)
+        assert.strictEqual(report.network, expected)
+        assert.strictEqual(report.data, "mounted")
+      }
     }))
 
   it.effect("formats again when an earlier format was interrupted, whatever mkfs left behind", () =>

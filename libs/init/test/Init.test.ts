@@ -6,8 +6,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Path, Queue, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import type { ServiceSpec } from "@keelos/domain"
-import { BlockDevice, ControlSocket, Kernel, Links, Mounts, Power, Reaper, Signals, Watchdog } from "@keelos/platform"
-import { PowerSupply, Prng, SimFileSystem, SimNetwork, SimProcesses, Trace } from "@keelos/platform-sim"
+import { BlockDevice, ControlSocket, Kernel, Mounts, Power, Reaper, Signals, Watchdog } from "@keelos/platform"
+import { PowerSupply, Prng, SimFileSystem, SimLinks, SimNetwork, SimProcesses, Trace } from "@keelos/platform-sim"
 
 const simFileSystem = () => {
   const trace = new Trace()
@@ -80,7 +80,7 @@ const harness = () => Effect.gen(function*() {
     // Early boot has tests of its own; these configurations have none, so these are never called.
     Layer.succeed(Mounts.Mounts)({ list: Effect.die("unused"), mount: () => Effect.die("unused"), unmount: () => Effect.die("unused") }),
     Layer.succeed(Kernel.Kernel)({ cmdline: Effect.die("unused"), loadModule: () => Effect.die("unused"), setHostname: () => Effect.die("unused") }),
-    Layer.succeed(Links.Links)({ up: () => Effect.die("unused") }),
+    SimLinks.make([]).layer,
     Layer.succeed(BlockDevice.BlockDevices)({ open: () => Effect.die("unused") }),
     Layer.succeed(Watchdog.Watchdog)({ arm: Effect.die("unused") }),
     simFileSystem(),

@@ -6,8 +6,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, FileSystem, Layer, Queue, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import type { ServiceSpec } from "@keelos/domain"
-import { ControlSocket, Kernel, Links, Mounts, Power, Reaper, Signals, Watchdog } from "@keelos/platform"
-import { SimHardware } from "@keelos/platform-sim"
+import { ControlSocket, Kernel, Mounts, Power, Reaper, Signals, Watchdog } from "@keelos/platform"
+import { SimHardware, SimLinks } from "@keelos/platform-sim"
 import { Init } from "../src/index.ts"
 
 describe("orderly shutdown on a node", () => {
@@ -25,7 +25,7 @@ describe("orderly shutdown on a node", () => {
           unmount: (target) => Effect.sync(() => void calls.push(`unmount ${target}`))
         }),
         Layer.succeed(Kernel.Kernel)({ cmdline: Effect.succeed([]), loadModule: () => Effect.void, setHostname: () => Effect.void }),
-        Layer.succeed(Links.Links)({ up: () => Effect.void }),
+        SimLinks.make(["lo"]).layer,
         Layer.succeed(Signals.Signals)({ receive: (wanted) => Stream.fromQueue(signals).pipe(Stream.filter((s) => wanted.includes(s))) }),
         Layer.succeed(Reaper.Reaper)({ scan: () => Effect.succeed([]), reap: () => Effect.succeed(undefined) }),
         Layer.succeed(Power.Power)({

@@ -1,0 +1,59 @@
+/**
+ * Simulated network links with the kernel's rules that matter to KeelOS: an unknown link is
+ * NotFound, an address or route already there is success, and a route's gateway must be inside a
+ * subnet of an address on a link that is up (otherwise the kernel answers ENETUNREACH).
+ */
+import { Effect, Layer } from "effect"
+import { Links } from "@keelos/platform"
+
+export interface LinkState {
+  up: boolean
+  readonly addresses: Array<string>
+}
+
+export interface SimLinks {
+  readonly links: Map<string, LinkState>
+  readonly routes: Array<Links.Route>
+  readonly layer: Layer.Layer<Links.Links>
+}
+
+const toNumber = (address: string) => address.split(".").reduce((n, part) => n * 256 + Number(part), 0)
+
+const contains = (cidr: string, address: string) => {
+  const [network, prefix] = cidr.split("/")
+  const bits = Number(prefix)
+  const mask = bits === 0 ? 0 : 2 ** 32 - 2 ** (32 - bits)
+  const masked = (n: number) => Math.floor(n / 2 ** (32 - bits)) * 2 ** (32 - bits) & mask
+  return bits === 0 || masked(toNumber(network!)) === masked(toNumber(address))
+}
+
+const isCidr = (text: string) => /^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/.test(text) && text.split("/")[0]!.split(".").every((p) => Number(p) <= 255) && Number(text.split("/")[1]) <= 32
+
+export const make = (names: ReadonlyArray<string>): SimLinks => {
+  const links = new Map<string, LinkState>(names.map((name) => [name, { up: false, addresses: [] }]))
+  const routes: Array<Links.Route> = []
+  const find = (operation: Links.LinkError["operation"], name: string) => {
+    const link = links.get(name)
+    return link === undefined
+      ? Effect.fail(new Links.LinkError({ operation, link: name, reason: "NotFound", detail: "SIOCGIFINDEX: ENODEV" }))
+      : Effect.succeed(link)
+  }
+  const service: Links.Links["Service"] = {
+    up: (name) => Effect.map(find("up", name), (link) => void (link.up = true)),
+    addAddress: (name, address) =>
+      Effect.flatMap(find("addAddress", name), (link) => {
+        if (!isCidr(address)) return Effect.fail(new Links.LinkError({ operation: "addAddress", link: name, reason: "Invalid", detail: address }))
+        if (!link.addresses.includes(address)) link.addresses.push(address)
+        return Effect.void
+      }),
+    addRoute: (route) =>
+      Effect.flatMap(find("addRoute", route.link), (link) => {
+        const reachable = link.up && link.addresses.some((cidr) => contains(cidr, route.gateway))
+        if (!reachable) return Effect.fail(new Links.LinkError({ operation: "addRoute", link: route.link, reason: "Io", detail: "rtnetlink: ENETUNREACH" }))
+        if (!routes.some((r) => r.destination === route.destination && r.gateway === route.gateway && r.link === route.link)) routes.push(route)
+        return Effect.void
+      }),
+    addresses: (name) => Effect.map(find("addresses", name), (link) => [...link.addresses])
+  }
+  return { links, routes, layer: Layer.succeed(Links.Links)(service) }
+}
