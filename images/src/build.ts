@@ -30,6 +30,7 @@ import * as path from "node:path"
 import { Result } from "effect"
 import { EnvBlock, GrubConfig } from "@keelos/boot"
 import { ModulesDep } from "@keelos/platform"
+import * as AgentConfig from "../../apps/agent/src/AgentConfig.ts"
 
 const root = path.resolve(import.meta.dirname, "..", "..")
 const kernel = { package: "linux-image-6.1.0-56-cloud-amd64", version: "6.1.192-2", release: "6.1.0-56-cloud-amd64" }
@@ -189,7 +190,16 @@ const initConfig = {
   logs: { dir: "/var/lib/keel/logs", maxBytes: 4 << 20, keep: 3, flushMillis: 1000, bufferLines: 10000 },
   services: {
     kind: "group", name: "root", restart: "permanent", strategy: "one_for_one", maxRestarts: 10, periodMillis: 60000,
-    dependsOn: [], backoff: { initialMillis: 500, maxMillis: 30000, resetAfterMillis: 60000 }, children: []
+    dependsOn: [], backoff: { initialMillis: 500, maxMillis: 30000, resetAfterMillis: 60000 },
+    children: [
+      {
+        kind: "service", name: "keel-agent", command: "/usr/bin/node", args: ["/usr/lib/keel/keel-agent.js", AgentConfig.configPath],
+        // The compile cache lives on the data partition: every boot after the first starts the agent faster.
+        env: { NODE_COMPILE_CACHE: "/var/lib/keel/cache/node-compile" },
+        restart: "permanent", shutdownGraceMillis: 5000, dependsOn: [], readiness: { _tag: "ProcessAlive" }, readyTimeoutMillis: 30000,
+        backoff: { initialMillis: 1000, maxMillis: 30000, resetAfterMillis: 60000 }, optional: false
+      }
+    ]
   }
 }
 
@@ -252,6 +262,7 @@ export const build = (options: BuildOptions) => {
   copy(path.join(kernelTree, "boot", `vmlinuz-${kernel.release}`), path.join(tree, "boot", "vmlinuz"))
   copy(initrd, path.join(tree, "boot", "initrd"))
   fs.writeFileSync(path.join(tree, "etc", "keel", "init.json"), JSON.stringify(initConfig, null, 2) + "\n")
+  fs.writeFileSync(path.join(tree, "etc", "keel", "agent.json"), JSON.stringify(AgentConfig.nodeDefaults, null, 2) + "\n")
   fs.writeFileSync(path.join(tree, "etc", "os-release"), `NAME=KeelOS\nID=keelos\nVERSION_ID=${options.version}\nPRETTY_NAME="KeelOS ${options.version}"\n`)
   setTimes(tree, options.sourceDateEpoch)
   const osImage = path.join(options.output, "os.img")
@@ -341,7 +352,7 @@ export const installBiosGrub = (fd: number, core: Uint8Array, partitionOffset: n
 /** Hash of everything the image is built from. */
 export const inputHash = (version: string, sourceDateEpoch: number): string => {
   const files = run("git", ["ls-files", "apps", "libs", "images", "tools", "package-lock.json"], { cwd: root }).split("\n").filter((f) => f.length > 0).sort()
-  const hash = crypto.createHash("sha256").update(JSON.stringify({ version, sourceDateEpoch, kernel, rootModules, stage1Modules, initConfig, compression }))
+  const hash = crypto.createHash("sha256").update(JSON.stringify({ version, sourceDateEpoch, kernel, rootModules, stage1Modules, initConfig, agentConfig: AgentConfig.nodeDefaults, compression }))
   for (const file of files) {
     const full = path.join(root, file)
     if (fs.existsSync(full)) hash.update(file).update(fs.readFileSync(full))

@@ -28,7 +28,20 @@ export interface VmOptions {
   readonly disk: string
   readonly boot: Boot
   readonly memoryMb?: number
+  /** TCP ports forwarded from the host's loopback to the guest (QEMU user networking, guest 10.0.2.15). */
+  readonly forwards?: ReadonlyArray<{ readonly host: number; readonly guest: number }>
 }
+
+/** A TCP port on the host's loopback that nothing listens on now. */
+export const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.on("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
 
 export interface SerialLine {
   readonly atMs: number
@@ -80,7 +93,11 @@ export class Vm {
         ? ["-kernel", options.boot.kernel, "-initrd", options.boot.initrd, "-append", options.boot.append]
         : options.boot._tag === "Uefi" ? ["-bios", ovmf] : []),
       "-drive", `file=${options.disk},if=virtio,format=${options.disk.endsWith(".qcow2") ? "qcow2" : "raw"}`,
-      "-qmp", `unix:${this.qmpPath},server=on,wait=off`
+      "-qmp", `unix:${this.qmpPath},server=on,wait=off`,
+      ...(options.forwards === undefined ? [] : [
+        "-netdev", `user,id=n0,${options.forwards.map((f) => `hostfwd=tcp:127.0.0.1:${f.host}-:${f.guest}`).join(",")}`,
+        "-device", "virtio-net-pci,netdev=n0"
+      ])
     ]
     this.process = spawn("qemu-system-x86_64", args, { stdio: ["ignore", "pipe", "pipe"] })
     const onData = (chunk: Buffer) => {

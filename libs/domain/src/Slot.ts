@@ -28,3 +28,6 @@ export const rootLabel = (slot: Slot): PartitionLabel => (slot === "A" ? "KEELOS
 
 /** Where the data partition is mounted: the only writable place on a node. */
 export const dataMountPoint = "/var/lib/keel"
+
+/** Where keel-init mounts the EFI system partition, home of the GRUB environment block. */
+export const espMountPoint = "/run/keel/esp"

@@ -54,6 +54,7 @@ export interface Report {
   readonly mounted: ReadonlyArray<string>
   readonly modulesFailed: ReadonlyArray<string>
   readonly data: DataOutcome
+  readonly esp: "mounted" | "failed"
   readonly network: "not configured" | "configured" | "failed"
 }
 
@@ -120,6 +121,21 @@ const mountData = (config: EarlyBootConfig) =>
     return outcome
   }))
 
+/**
+ * The EFI system partition at /run/keel/esp, for the agent to read and update the GRUB environment
+ * block. vfat needs nls_cp437 and nls_ascii loaded first (boot.md G6). A failure is logged: the node
+ * still boots, and the agent reports the boot environment as unreadable.
+ */
+const mountEsp = Effect.gen(function*() {
+  const devices = yield* BlockDevice.BlockDevices
+  const mounts = yield* Mounts.Mounts
+  const fs = yield* FileSystem.FileSystem
+  const device = yield* Effect.scoped(Effect.map(devices.open("EFI-SYSTEM"), (d) => d.path))
+  yield* Effect.ignore(fs.makeDirectory(Slot.espMountPoint, { recursive: true }))
+  yield* mounts.mount({ source: device, target: Slot.espMountPoint, fstype: "vfat", flags: ["nosuid", "nodev", "noexec"], data: "umask=0077" })
+  return "mounted" as const
+}).pipe(Effect.catch((error: { readonly message: string }) => Effect.as(log(`EFI system partition: ${error.message}`), "failed" as const)))
+
 /** The static network from the data partition; a failure is logged, never fatal (the node still boots, the console says why). */
 const configureNetwork = (file: string) =>
   Effect.gen(function*() {
@@ -145,8 +161,9 @@ export const run = (config: EarlyBootConfig) =>
     yield* Effect.flatMap(Links.Links, (links) => links.up("lo")).pipe(Effect.catch((e) => log(e.message)))
     yield* kernel.setHostname(config.hostname).pipe(Effect.catch((e) => log(e.message)))
     const data = yield* mountData(config)
+    const esp = yield* mountEsp
     const network = yield* configureNetwork(config.networkFile ?? StaticNetwork.networkFile)
-    yield* log(`early boot done: ${mounted.length} filesystems mounted, data partition ${data}, network ${network}`)
-    const report: Report = { mounted, modulesFailed, data, network }
+    yield* log(`early boot done: ${mounted.length} filesystems mounted, data partition ${data}, ESP ${esp}, network ${network}`)
+    const report: Report = { mounted, modulesFailed, data, esp, network }
     return report
   })

@@ -115,13 +115,15 @@ export const powerJournalPath = `${Slot.dataMountPoint}/init/power.json`
 
 const PowerRecord = Schema.Struct({ atMillis: Schema.Number, action: Schema.String, reason: Schema.String })
 
-/** Writes down why the node goes down, then unmounts the data partition; best effort, never blocks power-off. */
+/** Writes down why the node goes down, then unmounts the ESP and the data partition; best effort, never blocks power-off. */
 const recordAndUnmount = (outcome: Outcome) =>
   Effect.gen(function*() {
     const atMillis = yield* Clock.currentTimeMillis
     const journal = yield* Journal.make(PowerRecord, powerJournalPath, 32)
     yield* journal.append({ atMillis, action: outcome.action, reason: outcome.reason })
-    yield* Effect.flatMap(Mounts.Mounts, (mounts) => mounts.unmount(Slot.dataMountPoint))
+    const mounts = yield* Mounts.Mounts
+    yield* Effect.ignore(mounts.unmount(Slot.espMountPoint))
+    yield* mounts.unmount(Slot.dataMountPoint)
   }).pipe(Effect.catch((error: { readonly message: string }) => log(`before ${outcome.action}: ${error.message}`)))
 
 /**

@@ -51,7 +51,7 @@ describe("early boot", () => {
     Effect.gen(function*() {
       const h = harness()
       const report = yield* EarlyBoot.run(config).pipe(Effect.provide(h.layer))
-      assert.deepStrictEqual(report, { mounted: ["/dev/pts", "/tmp", "/sys/fs/cgroup"], modulesFailed: ["missing_mod"], data: "formatted", network: "not configured" })
+      assert.deepStrictEqual(report, { mounted: ["/dev/pts", "/tmp", "/sys/fs/cgroup"], modulesFailed: ["missing_mod"], data: "formatted", esp: "mounted", network: "not configured" })
       assert.deepStrictEqual(h.calls, ["module virtio_net", "hostname node-1"])
       assert.deepStrictEqual(h.links.links.get("lo"), { up: true, addresses: [] })
       // the filesystem leaves the partition's last MiB to the format marker
@@ -59,7 +59,7 @@ describe("early boot", () => {
       const tail = h.hw.disk.read("KEELOS_DATA", h.hw.disk.sizeOf("KEELOS_DATA") - (1 << 20), 64)
       assert.isTrue(tail.every((b) => b === 0), "the marker is cleared after mkfs")
       assert.deepStrictEqual(h.mounted.map((m) => [m.target, m.fstype]), [
-        ["/dev/pts", "devpts"], ["/tmp", "tmpfs"], ["/sys/fs/cgroup", "cgroup2"], ["/var/lib/keel", "ext4"]
+        ["/dev/pts", "devpts"], ["/tmp", "tmpfs"], ["/sys/fs/cgroup", "cgroup2"], ["/var/lib/keel", "ext4"], ["/run/keel/esp", "vfat"]
       ])
     }))
 
@@ -72,7 +72,7 @@ describe("early boot", () => {
       const report = yield* EarlyBoot.run(config).pipe(Effect.provide(h.layer))
       assert.strictEqual(report.data, "mounted")
       assert.deepStrictEqual(h.mkfsRuns, [])
-      assert.deepStrictEqual(h.mounted.at(-1)?.target, "/var/lib/keel")
+      assert.deepStrictEqual(h.mounted.slice(-2).map((m) => [m.target, m.fstype]), [["/var/lib/keel", "ext4"], ["/run/keel/esp", "vfat"]])
     }))
 
   it.effect("applies the static network on the data partition: link up, addresses, default route", () =>

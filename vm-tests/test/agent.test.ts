@@ -1,0 +1,99 @@
+/**
+ * The node API on a booted node: the image boots through SeaBIOS and GRUB, keel-init applies the
+ * static network from the provisioned data partition, supervises keel-agent, and the host reaches
+ * the agent over mutual TLS through QEMU's forwarded port: status from the real boot environment,
+ * roles enforced, the agent's own logs through init, and a reboot asked through the API ending in
+ * init's orderly shutdown.
+ */
+import * as path from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { Effect, Exit, Layer, Schedule, Stream } from "effect"
+import { NodeApi, NodeApiClient } from "@keelos/api"
+import { Pki } from "@keelos/pki"
+import * as NodeMtlsClient from "@keelos/platform-node/NodeMtlsClient"
+import { provisionDisk, qemuUserNetwork } from "../../images/src/provision.ts"
+import { image, resultsDir } from "../src/Image.ts"
+import { accelerator, freePort, rawCopy, Vm } from "../src/Qemu.ts"
+
+const results = resultsDir("agent")
+
+interface Credentials {
+  readonly ca: Pki.CertifiedKey
+  readonly admin: Pki.CertifiedKey
+  readonly reader: Pki.CertifiedKey
+}
+
+let vm: Vm
+let port = 0
+let pki: Credentials
+
+const call = <A, E>(credentials: Pki.CertifiedKey, f: (client: NodeApiClient.NodeApiClient["Service"]) => Effect.Effect<A, E>) =>
+  Effect.runPromiseExit(
+    Effect.scoped(Effect.flatMap(NodeApiClient.NodeApiClient, f)).pipe(
+      Effect.provide(NodeApiClient.NodeApiClient.layer(`https://127.0.0.1:${port}/rpc`).pipe(
+        Layer.provide(NodeMtlsClient.layer({ ca: pki.ca.cert, ...credentials }))
+      )),
+      Effect.timeout("20 seconds")
+    )
+  )
+
+beforeAll(async () => {
+  const built = image()
+  pki = await Effect.runPromise(Effect.gen(function*() {
+    const ca = yield* Pki.makeCa({ name: "vm-test cluster", days: 30 })
+    return {
+      ca,
+      admin: yield* Pki.issue(ca, { usage: "client", commonName: "alice", organization: "os:admin" }, 30),
+      reader: yield* Pki.issue(ca, { usage: "client", commonName: "rita", organization: "os:reader" }, 30),
+      node: yield* Pki.issue(ca, { usage: "server", commonName: "node-1", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1", "10.0.2.15"] }, 30)
+    }
+  })).then((p) => {
+    const disk = rawCopy(built.disk, path.join(results, "disk.raw"))
+    provisionDisk(disk, { pki: { ca: p.ca.cert, ...p.node }, network: qemuUserNetwork })
+    return p
+  })
+  port = await freePort()
+  vm = new Vm({ name: "agent", resultsDir: results, disk: path.join(results, "disk.raw"), boot: { _tag: "Bios" }, forwards: [{ host: port, guest: NodeApi.defaultPort }] })
+  await vm.waitFor(/keel-init: network: eth0 10\.0\.2\.15\/24 via 10\.0\.2\.2/, 120_000)
+  await vm.waitFor(/keel-init: supervising/, 60_000)
+  // The agent answers once it has started: poll through the forwarded port.
+  await Effect.runPromise(
+    Effect.tryPromise(() => call(pki.reader, (c) => c.WhoAmI()).then((exit) => (Exit.isSuccess(exit) ? exit.value : Promise.reject(exit)))).pipe(
+      Effect.retry({ schedule: Schedule.spaced("500 millis"), times: 180 })
+    )
+  )
+}, 600_000)
+
+afterAll(() => vm?.kill())
+
+describe(`the node API on a booted node (${accelerator()})`, () => {
+  it("reports status from the node's real boot environment, init and certificate", async () => {
+    const exit = await call(pki.admin, (c) => c.GetStatus())
+    if (!Exit.isSuccess(exit)) throw new Error(String(exit.cause))
+    const status = exit.value
+    expect(status.bootEnv.active).toBe("A")
+    expect(status.bootedSlot).toBe("A")
+    expect(status.hostname).toBe("keelos")
+    expect(status.certificate.commonName).toBe("node-1")
+    expect(status.caller).toMatchObject({ commonName: "alice", role: "os:admin" })
+    expect(status.services.find((s) => s.name === "keel-agent")).toMatchObject({ state: "running", restarts: 0 })
+  })
+
+  it("enforces roles from the client certificate", async () => {
+    const denied = await call(pki.reader, (c) => c.Reboot({ reason: "not allowed" }))
+    expect(Exit.isFailure(denied) && String(denied.cause)).toContain("Unauthorized")
+  })
+
+  it("streams the agent's own output, captured by init", async () => {
+    const exit = await call(pki.reader, (c) => Stream.runCollect(c.StreamLogs({ service: "keel-agent", tail: 20, follow: false })))
+    expect(Exit.isSuccess(exit) && exit.value.map((l) => l.line)).toContainEqual(expect.stringMatching(/keel-agent 0\.1\.0 serving the node API on 0\.0\.0\.0:50051/))
+  })
+
+  it("reboots in order when an operator asks, with the reason on the console", async () => {
+    const exit = await call(pki.admin, (c) => c.Reboot({ reason: "vm test" }))
+    expect(exit).toMatchObject({ _tag: "Success", value: { accepted: true } })
+    await vm.waitFor(/vm test \(asked by alice\)/, 60_000)
+    // -no-reboot: QEMU exits when the guest reboots.
+    expect(await vm.exited).toBe(0)
+  })
+})
