@@ -1,55 +1,121 @@
 /**
  * `npm start`: builds the image if its inputs changed and boots a local KeelOS node in QEMU through
- * UEFI (OVMF) and GRUB, with a data disk kept between runs (.keelos/node/disk.qcow2, an overlay of
- * the built disk). The console is shown here.
- *
- * Not yet: the agent API over mutual TLS (issue #7) and the network (issue #4), so osctl cannot
- * reach the node, and no orderly shutdown channel from the host: Ctrl-C pulls the plug (the data
- * partition is ext4 with a journal, and the boot suite proves it survives that).
+ * UEFI (OVMF) and GRUB. The node is kept between runs in .keelos/node: its disk (the data partition
+ * persists), its PKI (a cluster CA, the node's certificate, an admin client certificate) and an
+ * osctl config whose context reaches the agent through a port forwarded by QEMU. A new image makes
+ * a new node. Ctrl-C asks the node to power off in order through the API (a second Ctrl-C, or a
+ * node that does not answer, pulls the plug).
  */
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { Effect, Exit, Layer } from "effect"
+import { NodeApi, NodeApiClient } from "@keelos/api"
+import { Pki } from "@keelos/pki"
+import * as NodeMtlsClient from "@keelos/platform-node/NodeMtlsClient"
 import { ensureImage } from "../images/src/build.ts"
-import { accelerator, overlay, Vm } from "../vm-tests/src/Qemu.ts"
+import { provisionDisk, qemuUserNetwork } from "../images/src/provision.ts"
+import { accelerator, freePort, rawCopy, Vm } from "../vm-tests/src/Qemu.ts"
 
 const root = path.resolve(import.meta.dirname, "..")
 const nodeDir = path.join(root, ".keelos", "node")
-console.log("keelos: checking the image (built only when its inputs changed) ...")
+const pkiDir = path.join(nodeDir, "pki")
+const say = (line: string) => console.log(`keelos: ${line}`)
+
+say("checking the image (built only when its inputs changed) ...")
 const image = ensureImage()
-console.log(`keelos: image ${image.rebuilt ? "built" : "up to date"} in ${path.relative(root, image.dir)}`)
-const disk = path.join(nodeDir, "disk.qcow2")
+say(`image ${image.rebuilt ? "built" : "up to date"} in ${path.relative(root, image.dir)}`)
+
+const read = (name: string) => fs.readFileSync(path.join(pkiDir, name), "utf8")
+const write = (name: string, pair: Pki.CertifiedKey) => {
+  fs.writeFileSync(path.join(pkiDir, `${name}.crt`), pair.cert)
+  fs.writeFileSync(path.join(pkiDir, `${name}.key`), pair.key, { mode: 0o600 })
+}
+
+/** A new node: a fresh PKI, a copy of the built disk, provisioned with the node's certificate and network. */
+const makeNode = async (disk: string) => {
+  fs.rmSync(nodeDir, { recursive: true, force: true })
+  fs.mkdirSync(pkiDir, { recursive: true, mode: 0o700 })
+  await Effect.runPromise(Effect.gen(function*() {
+    const ca = yield* Pki.makeCa({ name: "keelos local cluster", days: 3650 })
+    write("ca", ca)
+    write("node", yield* Pki.issue(ca, { usage: "server", commonName: "keelos-local", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1", "10.0.2.15"] }, 365))
+    write("admin", yield* Pki.issue(ca, { usage: "client", commonName: "local-admin", organization: "os:admin" }, 365))
+  }))
+  rawCopy(image.disk, disk)
+  provisionDisk(disk, { pki: { ca: read("ca.crt"), cert: read("node.crt"), key: read("node.key") }, network: qemuUserNetwork })
+  fs.writeFileSync(path.join(nodeDir, "base"), fs.readFileSync(path.join(image.dir, ".inputs")))
+}
+
+const disk = path.join(nodeDir, "disk.raw")
 const stamp = path.join(nodeDir, "base")
 if (!fs.existsSync(disk) || !fs.existsSync(stamp) || fs.readFileSync(stamp, "utf8") !== fs.readFileSync(path.join(image.dir, ".inputs"), "utf8")) {
-  // A new image means a new node: its data disk starts empty (first boot formats it).
-  overlay(image.disk, disk)
-  fs.writeFileSync(stamp, fs.readFileSync(path.join(image.dir, ".inputs")))
-  console.log(`keelos: new node disk ${path.relative(root, disk)}`)
+  await makeNode(disk)
+  say(`new node in ${path.relative(root, nodeDir)}: disk, PKI (cluster CA, node and admin certificates)`)
 } else {
-  console.log(`keelos: reusing the node disk ${path.relative(root, disk)} (its data partition persists)`)
+  say(`reusing the node in ${path.relative(root, nodeDir)} (its data partition persists)`)
 }
-console.log(`keelos: booting under ${accelerator().toUpperCase()}; Ctrl-C powers the VM off (no orderly shutdown channel yet)`)
-const vm = new Vm({
-  name: "node",
-  resultsDir: nodeDir,
-  disk,
-  // The real boot path: UEFI firmware, GRUB with the boot-counter grub.cfg, stage 1, keel-init.
-  boot: { _tag: "Uefi" }
+
+const port = await freePort()
+const osctlConfig = path.join(nodeDir, "osctl.json")
+execFileSync(process.execPath, [path.join(root, "apps", "cli", "src", "main.ts"), "config", "add", "local", "-n", `127.0.0.1:${port}`,
+  "--ca", path.join(pkiDir, "ca.crt"), "--cert", path.join(pkiDir, "admin.crt"), "--key", path.join(pkiDir, "admin.key")], {
+  env: { ...process.env, OSCTLCONFIG: osctlConfig },
+  stdio: "ignore"
 })
+
+say(`booting under ${accelerator().toUpperCase()} (UEFI, GRUB, stage 1, keel-init); the node API is forwarded to 127.0.0.1:${port}`)
+const vm = new Vm({ name: "node", resultsDir: nodeDir, disk, boot: { _tag: "Uefi" }, forwards: [{ host: port, guest: NodeApi.defaultPort }] })
+
+const client = NodeApiClient.NodeApiClient.layer(`https://127.0.0.1:${port}/rpc`).pipe(
+  Layer.provide(NodeMtlsClient.layer({ ca: read("ca.crt"), cert: read("admin.crt"), key: read("admin.key") }))
+)
+const call = <A, E>(f: (c: NodeApiClient.NodeApiClient["Service"]) => Effect.Effect<A, E>) =>
+  Effect.runPromiseExit(Effect.scoped(Effect.flatMap(NodeApiClient.NodeApiClient, f)).pipe(Effect.provide(client), Effect.timeout("5 seconds")))
+
 let shown = 0
 const show = setInterval(() => {
   for (; shown < vm.lines.length; shown++) console.log(vm.lines[shown]!.text)
 }, 100)
-vm.waitFor(/keel-init: supervising/, 120_000).then(
-  (line) => console.log(`keelos: keel-init is up after ${(line.atMs / 1000).toFixed(1)} s. osctl cannot reach it yet: the agent API lands with issue #7.`),
-  (error: Error) => console.error(`keelos: the node did not come up: ${error.message.split("\n")[0]} (console in ${path.relative(root, nodeDir)}/node.serial.log)`)
-)
+
+const waitForAgent = async () => {
+  for (let i = 0; i < 600; i++) {
+    if (vm.lines.length > 0 && (await call((c) => c.WhoAmI()))._tag === "Success") return true
+    if (await Promise.race([vm.exited.then(() => true), new Promise((r) => setTimeout(() => r(false), 500))])) return false
+  }
+  return false
+}
+void waitForAgent().then((up) => {
+  if (!up) return say(`the agent did not answer (console in ${path.relative(root, nodeDir)}/node.serial.log)`)
+  const osctl = `OSCTLCONFIG=${path.relative(root, osctlConfig)} npx osctl`
+  say(`the node is up after ${((performance.now() - vm.started) / 1000).toFixed(1)} s. Reach it with osctl:`)
+  console.log(`\n    ${osctl} status\n    ${osctl} logs keel-agent\n    ${osctl} reboot --reason "trying it"\n`)
+  say("Ctrl-C powers the node off in order")
+})
+
+let stopping = false
 process.on("SIGINT", () => {
-  console.log("\nkeelos: powering the VM off")
-  vm.powerCut().finally(() => process.exit(0))
+  if (stopping) {
+    say("pulling the plug")
+    void vm.powerCut().finally(() => process.exit(1))
+    return
+  }
+  stopping = true
+  say("asking the node to power off (Ctrl-C again to pull the plug)")
+  void call((c) => c.Shutdown({ reason: "npm start: Ctrl-C on the host" })).then((exit) => {
+    if (Exit.isFailure(exit)) {
+      say("the node did not take the request; pulling the plug")
+      void vm.powerCut().finally(() => process.exit(1))
+    }
+  })
+  setTimeout(() => {
+    say("the node did not power off within 60 s; pulling the plug")
+    void vm.powerCut().finally(() => process.exit(1))
+  }, 60_000).unref()
 })
 vm.exited.then((code) => {
   clearInterval(show)
   for (; shown < vm.lines.length; shown++) console.log(vm.lines[shown]!.text)
-  console.log(`keelos: QEMU exited (${code})`)
+  say(`QEMU exited (${code})`)
   process.exit(code === 0 ? 0 : 1)
 })

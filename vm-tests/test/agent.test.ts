@@ -82,11 +82,15 @@ describe(`the node API on a booted node (${accelerator()})`, () => {
   it("enforces roles from the client certificate", async () => {
     const denied = await call(pki.reader, (c) => c.Reboot({ reason: "not allowed" }))
     expect(Exit.isFailure(denied) && String(denied.cause)).toContain("Unauthorized")
+    const audit = await call(pki.admin, (c) => c.GetAuditLog({ tail: 100 }))
+    expect(Exit.isSuccess(audit) && audit.value.find((e) => e.commonName === "rita" && e.operation === "Reboot")?.result).toMatch(/^denied: /)
   })
 
-  it("streams the agent's own output, captured by init", async () => {
+  it("streams the agent's own output, captured by init, with no warnings in it", async () => {
     const exit = await call(pki.reader, (c) => Stream.runCollect(c.StreamLogs({ service: "keel-agent", tail: 20, follow: false })))
-    expect(Exit.isSuccess(exit) && exit.value.map((l) => l.line)).toContainEqual(expect.stringMatching(/keel-agent 0\.1\.0 serving the node API on 0\.0\.0\.0:50051/))
+    const lines = Exit.isSuccess(exit) ? exit.value.map((l) => l.line) : []
+    expect(lines).toContainEqual(expect.stringMatching(/keel-agent 0\.1\.0 serving the node API on 0\.0\.0\.0:50051/))
+    expect(lines.filter((l) => /WARN|ERROR/.test(l))).toEqual([])
   })
 
   it("reboots in order when an operator asks, with the reason on the console", async () => {

@@ -114,7 +114,6 @@ export const startAgent = async (init: HostInit, pki: TestPki): Promise<RunningA
     envBlock: makeEnvBlock(init.dir),
     audit: { file: path.join(init.dir, "audit", "audit.log"), maxBytes: 65536, keep: 2, memoryEntries: 500 }
   }
-  fs.mkdirSync(path.join(init.dir, "audit"), { recursive: true })
   const scope = Effect.runSync(Scope.make())
   const context = await Effect.runPromise(Layer.buildWithScope(Agent.layer(config, { ca: pki.ca.cert, ...pki.server }), scope))
   const address = Context.get(context, HttpServer.HttpServer).address

@@ -4,7 +4,7 @@
  * long it took. Persisted as JSON lines in a size-capped rotated file on the data partition, with
  * the newest entries kept in memory (bounded) for `GetAuditLog`.
  */
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Effect, FileSystem, Layer, Path, Schema } from "effect"
 import { NodeApi } from "@keelos/api"
 import { RotatingFile } from "@keelos/store"
 
@@ -35,6 +35,11 @@ export class Audit extends Context.Service<Audit, {
 }>()("@keelos/agent/Audit") {
   static readonly layer = (config: AuditConfig) =>
     Layer.effect(Audit)(Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
+      yield* fs.makeDirectory(path.dirname(config.file), { recursive: true, mode: 0o700 }).pipe(
+        Effect.catch((error) => Effect.logWarning(`audit log directory: ${error.message}`))
+      )
       const file = yield* RotatingFile.make(config.file, { maxBytes: config.maxBytes, keep: config.keep })
       const recent: Array<NodeApi.AuditEntry> = []
       for (const line of (yield* Effect.orElseSucceed(file.readCurrent, () => "")).split("\n")) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { Effect, Exit, FileSystem } from "effect"
+import { Effect, Exit, Path } from "effect"
 import { SimHardware } from "@keelos/platform-sim"
 import { Audit, Authorization } from "../src/index.ts"
 
@@ -18,10 +18,8 @@ describe("audit", () => {
     const entry = (n: number) => ({ atMillis: n, commonName: "alice", role: "os:admin", operation: `Op${n}`, arguments: "{}", result: "ok", durationMillis: 1 })
     const run = <A>(effect: Effect.Effect<A, never, Audit.Audit>) =>
       Effect.runSyncExit(Effect.scoped(Effect.gen(function*() {
-        const fs = yield* FileSystem.FileSystem
-        yield* Effect.orDie(fs.makeDirectory("/var/lib/keel/audit", { recursive: true }))
         return yield* Effect.provide(effect, Audit.Audit.layer(config))
-      })).pipe(Effect.provide(hw.layer())) as Effect.Effect<A>)
+      })).pipe(Effect.provide(hw.layer()), Effect.provide(Path.layer)) as Effect.Effect<A>)
     const first = run(Effect.gen(function*() {
       const audit = yield* Audit.Audit
       for (let n = 1; n <= 5; n++) yield* audit.record(entry(n))
