@@ -6,7 +6,8 @@
  */
 import { Console, Context, Effect, FileSystem, Layer, Schedule } from "effect"
 import { HttpServer } from "effect/http"
-import { NodeConfigFile, NodeRuntime, NodeServices } from "@keelos/platform-node"
+import * as NodeConfigFile from "@keelos/platform-node/NodeConfigFile"
+import { NodeRuntime, NodeServices } from "@keelos/platform-node/NodeMain"
 import * as Agent from "./Agent.ts"
 import { AgentConfig, configPath } from "./AgentConfig.ts"
 

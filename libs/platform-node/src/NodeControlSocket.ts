@@ -6,7 +6,7 @@
 import * as fs from "node:fs"
 import * as nodePath from "node:path"
 import { Effect, Layer } from "effect"
-import { NodeSocketServer } from "@effect/platform-node"
+import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import { ControlSocket } from "@keelos/platform"
 
 export const make: ControlSocket.ControlSocket["Service"] = {

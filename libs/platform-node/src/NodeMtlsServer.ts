@@ -9,7 +9,8 @@ import * as https from "node:https"
 import type { TLSSocket } from "node:tls"
 import { Effect, Layer, Option } from "effect"
 import type { HttpServer } from "effect/http"
-import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { TlsPeer } from "@keelos/platform"
 
 export interface MtlsOptions {

@@ -4,7 +4,8 @@
  * devices by label. The boot environment block needs its path and is provided separately.
  */
 import { Layer } from "effect"
-import { NodeHttpClient, NodeServices } from "@effect/platform-node"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import * as NodeBlockDevices from "./NodeBlockDevices.ts"
 import * as NodeKernel from "./NodeKernel.ts"
 import * as NodeControlSocket from "./NodeControlSocket.ts"
