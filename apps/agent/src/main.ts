@@ -7,6 +7,7 @@
 import { Console, Context, Effect, FileSystem, Layer, Schedule } from "effect"
 import { HttpServer } from "effect/http"
 import * as NodeConfigFile from "@keelos/platform-node/NodeConfigFile"
+import * as NodeMain from "@keelos/platform-node/NodeMain"
 import { NodeRuntime, NodeServices } from "@keelos/platform-node/NodeMain"
 import * as Agent from "./Agent.ts"
 import { AgentConfig, configPath } from "./AgentConfig.ts"
@@ -27,12 +28,13 @@ const waitForPem = (config: AgentConfig) =>
   )
 
 const main = Effect.gen(function*() {
+  yield* Console.log(`keel-agent ${Agent.version} starting`)
   const config = yield* NodeConfigFile.load(AgentConfig, configFile)
   const pem = yield* waitForPem(config)
   yield* Layer.launch(Layer.tap(Agent.layer(config, pem), (context) => {
     const address = Context.get(context, HttpServer.HttpServer).address
     const where = address._tag === "UnixPathAddress" ? address.path : `${config.listen.host}:${address.port}`
-    return Console.log(`keel-agent ${Agent.version} serving the node API on ${where}`)
+    return Effect.andThen(Console.log(`keel-agent ${Agent.version} serving the node API on ${where}`), NodeMain.flushCompileCache)
   }))
 }).pipe(
   Effect.catch((error) =>

@@ -10,7 +10,10 @@
  */
 import { Cause, Console, Effect } from "effect"
 import { Init, InitConfig } from "@keelos/init"
-import { NodeConfigFile, NodePlatform, NodePower, NodeReaper } from "@keelos/platform-node"
+import * as NodeConfigFile from "@keelos/platform-node/NodeConfigFile"
+import * as NodePlatform from "@keelos/platform-node/NodePlatform"
+import * as NodePower from "@keelos/platform-node/NodePower"
+import * as NodeReaper from "@keelos/platform-node/NodeReaper"
 
 const configFile = process.argv[2] ?? InitConfig.configPath
 
