@@ -5,6 +5,7 @@
  * roles enforced, the agent's own logs through init, and a reboot asked through the API ending in
  * init's orderly shutdown.
  */
+import { spawnSync } from "node:child_process"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Effect, Exit, Layer, Schedule, Stream } from "effect"
@@ -25,6 +26,7 @@ interface Credentials {
 
 let vm: Vm
 let port = 0
+let metricsPort = 0
 let pki: Credentials
 
 const call = <A, E>(credentials: Pki.CertifiedKey, f: (client: NodeApiClient.NodeApiClient["Service"]) => Effect.Effect<A, E>) =>
@@ -53,7 +55,14 @@ beforeAll(async () => {
     return p
   })
   port = await freePort()
-  vm = new Vm({ name: "agent", resultsDir: results, disk: path.join(results, "disk.raw"), boot: { _tag: "Bios" }, forwards: [{ host: port, guest: NodeApi.defaultPort }] })
+  metricsPort = await freePort()
+  vm = new Vm({
+    name: "agent",
+    resultsDir: results,
+    disk: path.join(results, "disk.raw"),
+    boot: { _tag: "Bios" },
+    forwards: [{ host: port, guest: NodeApi.defaultPort }, { host: metricsPort, guest: 9100 }]
+  })
   await vm.waitFor(/keel-init: network: eth0 10\.0\.2\.15\/24 via 10\.0\.2\.2/, 120_000)
   await vm.waitFor(/keel-init: supervising/, 60_000)
   // The agent answers once it has started: poll through the forwarded port.
@@ -91,6 +100,16 @@ describe(`the node API on a booted node (${accelerator()})`, () => {
     const lines = Exit.isSuccess(exit) ? exit.value.map((l) => l.line) : []
     expect(lines).toContainEqual(expect.stringMatching(/keel-agent 0\.1\.0 serving the node API on 0\.0\.0\.0:50051/))
     expect(lines.filter((l) => /WARN|ERROR/.test(l))).toEqual([])
+  })
+
+  it("serves metrics promtool accepts, with the boot count from the data partition", async () => {
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
+    const check = spawnSync("promtool", ["check", "metrics"], { input: text, encoding: "utf8" })
+    expect([check.status, check.stdout + check.stderr]).toEqual([0, ""])
+    const lines = text.split("\n")
+    expect(lines).toContain("keelos_boots_total 1")
+    expect(lines).toContain("keelos_os_info{version=\"0.1.0\",slot=\"A\"} 1")
+    expect(lines).toContain("keelos_service_state{service=\"keel-agent\",state=\"running\"} 1")
   })
 
   it("reboots in order when an operator asks, with the reason on the console", async () => {

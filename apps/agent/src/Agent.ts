@@ -1,12 +1,14 @@
 /**
  * The agent wired from its configuration: the mutual-TLS server, the node API handlers and their
- * authorization, the audit log, init's control socket and the boot environment, all real.
+ * authorization, the audit log, the metrics server, init's control socket and the boot
+ * environment, all real.
  */
 import { X509Certificate } from "node:crypto"
 import { Effect, Layer, Schema } from "effect"
-import { Audit, Authorization, Handlers, InitClient, NodeIdentity, Server } from "@keelos/agent"
+import { Audit, Authorization, Handlers, InitClient, MetricsServer, NodeFacts, NodeIdentity, Server } from "@keelos/agent"
 import { BootControl } from "@keelos/boot"
 import * as NodeBootEnvBlock from "@keelos/platform-node/NodeBootEnvBlock"
+import * as NodeHttpListener from "@keelos/platform-node/NodeHttpListener"
 import { NodeServices, NodeSocket } from "@keelos/platform-node/NodeMain"
 import * as NodeMtlsServer from "@keelos/platform-node/NodeMtlsServer"
 import type { AgentConfig } from "./AgentConfig.ts"
@@ -35,15 +37,19 @@ export const layer = (config: AgentConfig, pem: Pem) =>
       },
       catch: () => new NodeCertificateError({ reason: "the node certificate is not a PEM certificate" })
     })
-    const api = Server.layer.pipe(
-      Layer.provide([Handlers.layer, Authorization.layer]),
-      Layer.provide(Audit.Audit.layer(config.audit)),
-      Layer.provide(InitClient.InitClient.layer.pipe(Layer.provide(NodeSocket.layerNet({ path: config.initSocket })))),
+    // One connection to init, one reader of the node's facts, shared by the API and the metrics.
+    const initClient = InitClient.InitClient.layer.pipe(Layer.provide(NodeSocket.layerNet({ path: config.initSocket })))
+    const facts = NodeFacts.NodeFacts.layer.pipe(
       Layer.provide(BootControl.BootControl.layer.pipe(Layer.provide(NodeBootEnvBlock.layer(config.envBlock)))),
       Layer.provide(Layer.succeed(NodeIdentity.NodeIdentity)({ version, certificate }))
     )
-    return api.pipe(
-      Layer.provideMerge(NodeMtlsServer.layer({ ...pem, host: config.listen.host, port: config.listen.port })),
-      Layer.provide(NodeServices.layer)
+    const api = Server.layer.pipe(
+      Layer.provide([Handlers.layer, Authorization.layer]),
+      Layer.provide([Audit.Audit.layer(config.audit), facts]),
+      Layer.provideMerge(NodeMtlsServer.layer({ ...pem, host: config.listen.host, port: config.listen.port }))
     )
+    const metrics = config.metrics === undefined
+      ? Layer.empty
+      : MetricsServer.layer.pipe(Layer.provide(facts), Layer.provide(NodeHttpListener.layer(config.metrics)))
+    return Layer.merge(api, metrics).pipe(Layer.provide(initClient), Layer.provide(NodeServices.layer))
   }))

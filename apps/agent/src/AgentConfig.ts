@@ -11,7 +11,9 @@ export const AgentConfig = Schema.Struct({
   tls: Schema.Struct({ caFile: Schema.String, certFile: Schema.String, keyFile: Schema.String }),
   initSocket: Schema.String,
   envBlock: Schema.String,
-  audit: Audit.AuditConfig
+  audit: Audit.AuditConfig,
+  /** Prometheus text on GET /metrics, plain HTTP; absent: no metrics server. */
+  metrics: Schema.optional(Schema.Struct({ host: Schema.String, port: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 })) }))
 })
 export type AgentConfig = typeof AgentConfig.Type
 
@@ -20,5 +22,6 @@ export const nodeDefaults: AgentConfig = {
   tls: { caFile: "/var/lib/keel/pki/ca.crt", certFile: "/var/lib/keel/pki/node.crt", keyFile: "/var/lib/keel/pki/node.key" },
   initSocket: "/run/keel/init.sock",
   envBlock: "/run/keel/esp/EFI/keel/grubenv",
-  audit: { file: "/var/lib/keel/audit/audit.log", maxBytes: 4 * 1024 * 1024, keep: 3, memoryEntries: 2000 }
+  audit: { file: "/var/lib/keel/audit/audit.log", maxBytes: 4 * 1024 * 1024, keep: 3, memoryEntries: 2000 },
+  metrics: { host: "0.0.0.0", port: 9100 }
 }

@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Context, Effect, Exit, Layer, Scope } from "effect"
@@ -98,8 +99,20 @@ export const makeEnvBlock = (dir: string): string => {
   return file
 }
 
+/** A TCP port on loopback that nothing listens on now. */
+export const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.on("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
+
 export interface RunningAgent {
   readonly url: string
+  readonly metricsUrl: string
   readonly secretHeader: string
   readonly config: AgentConfig
   readonly close: () => Promise<void>
@@ -112,7 +125,8 @@ export const startAgent = async (init: HostInit, pki: TestPki): Promise<RunningA
     tls: { caFile: "", certFile: "", keyFile: "" },
     initSocket: init.socket,
     envBlock: makeEnvBlock(init.dir),
-    audit: { file: path.join(init.dir, "audit", "audit.log"), maxBytes: 65536, keep: 2, memoryEntries: 500 }
+    audit: { file: path.join(init.dir, "audit", "audit.log"), maxBytes: 65536, keep: 2, memoryEntries: 500 },
+    metrics: { host: "127.0.0.1", port: await freePort() }
   }
   const scope = Effect.runSync(Scope.make())
   const context = await Effect.runPromise(Layer.buildWithScope(Agent.layer(config, { ca: pki.ca.cert, ...pki.server }), scope))
@@ -120,6 +134,7 @@ export const startAgent = async (init: HostInit, pki: TestPki): Promise<RunningA
   if (address._tag === "UnixPathAddress") throw new Error("expected a TCP address")
   return {
     url: `https://127.0.0.1:${address.port}/rpc`,
+    metricsUrl: `http://127.0.0.1:${config.metrics!.port}/metrics`,
     secretHeader: Context.get(context, TlsPeer.TlsPeer).header,
     config,
     close: () => Effect.runPromise(Scope.close(scope, Exit.void))

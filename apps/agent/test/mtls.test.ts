@@ -3,6 +3,8 @@
  * (each role, none, another CA's, expired, no role), a forged role header, the whole role table,
  * the audit log, and power requests reaching init.
  */
+import { spawnSync } from "node:child_process"
+import { X509Certificate } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -156,6 +158,29 @@ describe("the node API over mutual TLS", () => {
     // The call that read the log is audited after it answered.
     expect(onDisk.length).toBe(entries.length + 1)
     expect(path.basename(agent.config.audit.file)).toBe("audit.log")
+  })
+
+  it("serves Prometheus metrics that promtool accepts, from the same facts as the status", async () => {
+    const response = await fetch(agent.metricsUrl)
+    expect(response.headers.get("content-type")).toContain("text/plain; version=0.0.4")
+    const text = await response.text()
+    const check = spawnSync("promtool", ["check", "metrics"], { input: text, encoding: "utf8" })
+    expect(check.stdout + check.stderr).toBe("")
+    expect(check.status).toBe(0)
+    const lines = text.split("\n")
+    expect(lines).toContain("keelos_os_info{version=\"0.1.0\",slot=\"A\"} 1")
+    expect(lines).toContain("keelos_booted_slot{slot=\"A\"} 1")
+    expect(lines).toContain("keelos_booted_slot{slot=\"B\"} 0")
+    expect(lines).toContain("keelos_service_state{service=\"idler\",state=\"running\"} 1")
+    expect(lines).toContain("keelos_service_state{service=\"idler\",state=\"backoff\"} 0")
+    expect(lines.filter((l) => l.startsWith("keelos_update_phase{"))).toHaveLength(9)
+    expect(lines).toContain("keelos_update_phase{phase=\"idle\"} 1")
+    const listed = await call(agent.url, pki.ca.cert, pki.reader, (c) => c.ListServices())
+    for (const service of Exit.isSuccess(listed) ? listed.value.filter((s) => s.kind === "service") : []) {
+      expect(lines).toContain(`keelos_service_restarts_total{service="${service.name}"} ${service.restarts}`)
+    }
+    const expiry = Number(lines.find((l) => l.startsWith("keelos_certificate_expiry_timestamp_seconds{common_name=\"node-1\"}"))?.split(" ")[1])
+    expect(expiry * 1000).toBe(Math.floor(new X509Certificate(pki.server.cert).validToDate.getTime() / 1000) * 1000)
   })
 
   it("hands a shutdown to init with the caller's name, and init powers off in order", async () => {

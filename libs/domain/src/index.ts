@@ -1,4 +1,5 @@
 /** @keelos/domain: Schemas only. */
+export * as BootCount from "./BootCount.ts"
 export * as BootEnv from "./BootEnv.ts"
 export * as Events from "./Events.ts"
 export * as ReleaseMetadata from "./ReleaseMetadata.ts"

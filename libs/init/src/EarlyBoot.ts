@@ -14,7 +14,8 @@
  */
 import { Console, Effect, FileSystem, Schema } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
-import { Slot } from "@keelos/domain"
+import { BootCount, Slot } from "@keelos/domain"
+import { JsonFile } from "@keelos/store"
 import { BlockDevice, FilesystemSignature, Kernel, Links, Mounts } from "@keelos/platform"
 import * as StaticNetwork from "./StaticNetwork.ts"
 
@@ -55,6 +56,8 @@ export interface Report {
   readonly modulesFailed: ReadonlyArray<string>
   readonly data: DataOutcome
   readonly esp: "mounted" | "failed"
+  /** This boot's number (1 on the first boot), 0 when it could not be counted. */
+  readonly boots: number
   readonly network: "not configured" | "configured" | "failed"
 }
 
@@ -136,6 +139,14 @@ const mountEsp = Effect.gen(function*() {
   return "mounted" as const
 }).pipe(Effect.catch((error: { readonly message: string }) => Effect.as(log(`EFI system partition: ${error.message}`), "failed" as const)))
 
+/** One more boot in the count on the data partition; 0 when it cannot be counted (logged). */
+const countBoot = Effect.gen(function*() {
+  const fs = yield* FileSystem.FileSystem
+  yield* Effect.ignore(fs.makeDirectory(BootCount.file.slice(0, BootCount.file.lastIndexOf("/")), { recursive: true }))
+  const store = yield* JsonFile.make(BootCount.BootCount, BootCount.file, BootCount.initial)
+  return (yield* store.update((count) => ({ boots: count.boots + 1 }))).boots
+}).pipe(Effect.catch((error: { readonly message: string }) => Effect.as(log(`boot count: ${error.message}`), 0)))
+
 /** The static network from the data partition; a failure is logged, never fatal (the node still boots, the console says why). */
 const configureNetwork = (file: string) =>
   Effect.gen(function*() {
@@ -162,8 +173,9 @@ export const run = (config: EarlyBootConfig) =>
     yield* kernel.setHostname(config.hostname).pipe(Effect.catch((e) => log(e.message)))
     const data = yield* mountData(config)
     const esp = yield* mountEsp
+    const boots = yield* countBoot
     const network = yield* configureNetwork(config.networkFile ?? StaticNetwork.networkFile)
-    yield* log(`early boot done: ${mounted.length} filesystems mounted, data partition ${data}, ESP ${esp}, network ${network}`)
-    const report: Report = { mounted, modulesFailed, data, esp, network }
+    yield* log(`early boot done: ${mounted.length} filesystems mounted, data partition ${data}, ESP ${esp}, network ${network}, boot ${boots}`)
+    const report: Report = { mounted, modulesFailed, data, esp, network, boots }
     return report
   })

@@ -51,7 +51,7 @@ describe("early boot", () => {
     Effect.gen(function*() {
       const h = harness()
       const report = yield* EarlyBoot.run(config).pipe(Effect.provide(h.layer))
-      assert.deepStrictEqual(report, { mounted: ["/dev/pts", "/tmp", "/sys/fs/cgroup"], modulesFailed: ["missing_mod"], data: "formatted", esp: "mounted", network: "not configured" })
+      assert.deepStrictEqual(report, { mounted: ["/dev/pts", "/tmp", "/sys/fs/cgroup"], modulesFailed: ["missing_mod"], data: "formatted", esp: "mounted", network: "not configured", boots: 1 })
       assert.deepStrictEqual(h.calls, ["module virtio_net", "hostname node-1"])
       assert.deepStrictEqual(h.links.links.get("lo"), { up: true, addresses: [] })
       // the filesystem leaves the partition's last MiB to the format marker
@@ -72,6 +72,9 @@ describe("early boot", () => {
       const report = yield* EarlyBoot.run(config).pipe(Effect.provide(h.layer))
       assert.strictEqual(report.data, "mounted")
       assert.deepStrictEqual(h.mkfsRuns, [])
+      // the boot count lives on the data partition and goes up by one per boot
+      assert.strictEqual(report.boots, 1)
+      assert.strictEqual((yield* EarlyBoot.run(config).pipe(Effect.provide(h.layer))).boots, 2)
       assert.deepStrictEqual(h.mounted.slice(-2).map((m) => [m.target, m.fstype]), [["/var/lib/keel", "ext4"], ["/run/keel/esp", "vfat"]])
     }))
 
