@@ -3,9 +3,8 @@
  * authorization, the audit log, the metrics server, init's control socket and the boot
  * environment, all real.
  */
-import { X509Certificate } from "node:crypto"
 import { Effect, Layer, Schema } from "effect"
-import { Audit, Authorization, Handlers, InitClient, MetricsServer, NodeFacts, NodeIdentity, Server } from "@keelos/agent"
+import { Audit, Authorization, Handlers, InitClient, MetricsServer, NodeCertificate, NodeFacts, NodeIdentity, Server } from "@keelos/agent"
 import { BootControl } from "@keelos/boot"
 import * as NodeBootEnvBlock from "@keelos/platform-node/NodeBootEnvBlock"
 import * as NodeHttpListener from "@keelos/platform-node/NodeHttpListener"
@@ -29,24 +28,23 @@ export interface Pem {
 
 export const layer = (config: AgentConfig, pem: Pem) =>
   Layer.unwrap(Effect.gen(function*() {
-    // node:crypto reads the certificate: the X.509 library stays out of the agent (it starts faster).
-    const certificate = yield* Effect.try({
-      try: () => {
-        const parsed = new X509Certificate(pem.cert)
-        return { commonName: /(?:^|\n)CN=([^\n]*)/.exec(parsed.subject)?.[1] ?? "", notAfterMillis: Date.parse(parsed.validTo) }
-      },
-      catch: () => new NodeCertificateError({ reason: "the node certificate is not a PEM certificate" })
-    })
-    // One connection to init, one reader of the node's facts, shared by the API and the metrics.
+    if (NodeCertificate.summarize(pem.cert) === undefined) {
+      return yield* new NodeCertificateError({ reason: "the node certificate is not a PEM certificate" })
+    }
+    // Layers are built once however many times they are provided: one TLS server, one connection to
+    // init, one reader of the node's facts, shared by the API and the metrics.
+    const server = NodeMtlsServer.layer({ ...pem, host: config.listen.host, port: config.listen.port })
     const initClient = InitClient.InitClient.layer.pipe(Layer.provide(NodeSocket.layerNet({ path: config.initSocket })))
+    const certificate = NodeCertificate.NodeCertificate.layer(config.tls, pem).pipe(Layer.provide(server))
     const facts = NodeFacts.NodeFacts.layer.pipe(
+      Layer.provide(certificate),
       Layer.provide(BootControl.BootControl.layer.pipe(Layer.provide(NodeBootEnvBlock.layer(config.envBlock)))),
-      Layer.provide(Layer.succeed(NodeIdentity.NodeIdentity)({ version, certificate }))
+      Layer.provide(Layer.succeed(NodeIdentity.NodeIdentity)({ version }))
     )
     const api = Server.layer.pipe(
       Layer.provide([Handlers.layer, Authorization.layer]),
-      Layer.provide([Audit.Audit.layer(config.audit), facts]),
-      Layer.provideMerge(NodeMtlsServer.layer({ ...pem, host: config.listen.host, port: config.listen.port }))
+      Layer.provide([Audit.Audit.layer(config.audit), facts, certificate]),
+      Layer.provideMerge(server)
     )
     const metrics = config.metrics === undefined
       ? Layer.empty

@@ -9,6 +9,7 @@ import { HttpServer } from "effect/http"
 import * as NodeConfigFile from "@keelos/platform-node/NodeConfigFile"
 import * as NodeMain from "@keelos/platform-node/NodeMain"
 import { NodeRuntime, NodeServices } from "@keelos/platform-node/NodeMain"
+import { NodeCertificate } from "@keelos/agent"
 import * as Agent from "./Agent.ts"
 import { AgentConfig, configPath } from "./AgentConfig.ts"
 
@@ -16,6 +17,7 @@ const configFile = process.argv[2] ?? configPath
 
 const readPem = (config: AgentConfig) =>
   Effect.gen(function*() {
+    if (yield* NodeCertificate.recover(config.tls)) yield* Console.log("keel-agent: completed a certificate rotation a crash had interrupted")
     const fs = yield* FileSystem.FileSystem
     const read = (file: string) => Effect.mapError(fs.readFileString(file), () => file)
     return { ca: yield* read(config.tls.caFile), cert: yield* read(config.tls.certFile), key: yield* read(config.tls.keyFile) }

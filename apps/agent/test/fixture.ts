@@ -122,12 +122,15 @@ export interface RunningAgent {
 export const startAgent = async (init: HostInit, pki: TestPki): Promise<RunningAgent> => {
   const config: AgentConfig = {
     listen: { host: "127.0.0.1", port: 0 },
-    tls: { caFile: "", certFile: "", keyFile: "" },
+    tls: { caFile: path.join(init.dir, "ca.crt"), certFile: path.join(init.dir, "node.crt"), keyFile: path.join(init.dir, "node.key") },
     initSocket: init.socket,
     envBlock: makeEnvBlock(init.dir),
     audit: { file: path.join(init.dir, "audit", "audit.log"), maxBytes: 65536, keep: 2, memoryEntries: 500 },
     metrics: { host: "127.0.0.1", port: await freePort() }
   }
+  fs.writeFileSync(config.tls.caFile, pki.ca.cert)
+  fs.writeFileSync(config.tls.certFile, pki.server.cert)
+  fs.writeFileSync(config.tls.keyFile, pki.server.key, { mode: 0o600 })
   const scope = Effect.runSync(Scope.make())
   const context = await Effect.runPromise(Layer.buildWithScope(Agent.layer(config, { ca: pki.ca.cert, ...pki.server }), scope))
   const address = Context.get(context, HttpServer.HttpServer).address

@@ -135,6 +135,16 @@ describe("osctl against a node", () => {
     expect(tls.stderr).toContain("TLS handshake rejected: the node's certificate is not signed by this context's CA")
   })
 
+  it("rotates the node's certificate", () => {
+    const pki = path.join(dir, "pki")
+    ok("gen", "node-cert", "--ip", "127.0.0.1", "--name", "node-rotated", "--ca-dir", pki, "--out", path.join(dir, "new"))
+    const text = ok("cert", "rotate", "--cert", path.join(dir, "new", "node-rotated.crt"), "--key", path.join(dir, "new", "node-rotated.key"))
+    expect(text).toContain("the node now serves node-rotated")
+    expect(ok("status")).toContain("certificate  node-rotated, 364 days left")
+    const wrong = osctl("cert", "rotate", "--cert", path.join(dir, "new", "node-rotated.crt"), "--key", path.join(pki, "alice.key"))
+    expect([wrong.status, wrong.stderr.trim()]).toEqual([1, `127.0.0.1:${port}: error: RotateCertificate failed on the node: the key does not belong to the certificate`])
+  })
+
   it("shows the audit log of every call", () => {
     const json = JSON.parse(ok("audit", "-o", "json", "--tail", "500")) as Array<{ result: Array<{ commonName: string; operation: string; result: string }> }>
     const entries = json[0]!.result

@@ -19,9 +19,16 @@ export type AuditConfig = typeof AuditConfig.Type
 const secretKey = /token|secret|password|passphrase|key|credential/i
 const maxArguments = 256
 
-/** A one-line summary of a payload: secrets replaced, long values cut. */
+const redact = (key: string, value: unknown): unknown => {
+  if (key !== "" && secretKey.test(key)) return "[redacted]"
+  if (typeof value === "string" && value.includes("PRIVATE KEY-----")) return "[redacted]"
+  if (typeof value === "string" && value.includes("-----BEGIN ")) return `[PEM, ${value.length} bytes]`
+  return value
+}
+
+/** A one-line summary of a payload: secrets (by name, and any private key) replaced, PEM shortened, long values cut. */
 export const summarize = (payload: unknown): string => {
-  const text = JSON.stringify(payload ?? {}, (key, value) => (key !== "" && secretKey.test(key) ? "[redacted]" : value)) ?? ""
+  const text = JSON.stringify(payload ?? {}, redact) ?? ""
   return text.length > maxArguments ? `${text.slice(0, maxArguments - 1)}…` : text
 }
 

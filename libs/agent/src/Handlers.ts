@@ -1,13 +1,15 @@
 /**
  * The node API's handlers: status from the node's facts (NodeFacts); service control
- * and logs through init's control socket; power through init's orderly shutdown path. Engines that
- * have not landed yet (update, schedule, rollback, network, certificate rotation, health gate)
+ * and logs through init's control socket; power through init's orderly shutdown path; rotation of
+ * the agent's certificate. Engines that have not landed yet (update, schedule, rollback, network,
+ * health gate)
  * answer `NotAvailable`; none of them pretends.
  */
 import { Effect, Stream } from "effect"
 import { NodeApi } from "@keelos/api"
 import { Audit } from "./Audit.ts"
 import { InitClient, nodeFailure } from "./InitClient.ts"
+import { NodeCertificate } from "./NodeCertificate.ts"
 import { NodeFacts } from "./NodeFacts.ts"
 
 const notYet = (operation: string, engine: string) =>
@@ -16,6 +18,7 @@ const notYet = (operation: string, engine: string) =>
 export const layer = NodeApi.NodeApi.toLayer(Effect.gen(function*() {
   const init = yield* InitClient
   const nodeFacts = yield* NodeFacts
+  const nodeCertificate = yield* NodeCertificate
   const audit = yield* Audit
 
   const power = (operation: string, action: "reboot" | "poweroff", reason: string) =>
@@ -61,7 +64,11 @@ export const layer = NodeApi.NodeApi.toLayer(Effect.gen(function*() {
     CancelScheduledUpdate: () => notYet("CancelScheduledUpdate", "update scheduler"),
     TriggerRollback: () => notYet("TriggerRollback", "update engine"),
     GetRollbackHistory: () => notYet("GetRollbackHistory", "update engine"),
-    RotateCertificate: () => notYet("RotateCertificate", "certificate rotation"),
+    RotateCertificate: ({ certificate, key }) =>
+      Effect.map(nodeCertificate.rotate({ cert: certificate, key }), (summary) => ({
+        commonName: summary.commonName,
+        notAfterMillis: summary.notAfterMillis
+      })),
     GetNetworkConfig: () => notYet("GetNetworkConfig", "network configuration"),
     GetNetworkStatus: () => notYet("GetNetworkStatus", "network configuration"),
     ConfigureNetwork: () => notYet("ConfigureNetwork", "network configuration")

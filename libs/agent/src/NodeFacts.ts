@@ -1,7 +1,7 @@
 /**
  * What the node is right now, gathered from where each fact lives: the boot environment block,
  * init's control socket, the kernel (/proc), the boot count on the data partition and the agent's
- * own certificate. GetStatus and the metrics both read it, so they never disagree.
+ * own certificate (as rotated). GetStatus and the metrics both read it, so they never disagree.
  */
 import { Clock, Context, Effect, FileSystem, Layer, Path } from "effect"
 import { type InitControl, NodeApi } from "@keelos/api"
@@ -9,6 +9,7 @@ import { BootControl } from "@keelos/boot"
 import { BootCount, type BootEnv, Slot } from "@keelos/domain"
 import { JsonFile } from "@keelos/store"
 import { InitClient, nodeFailure } from "./InitClient.ts"
+import { NodeCertificate } from "./NodeCertificate.ts"
 import { NodeIdentity } from "./NodeIdentity.ts"
 
 const dayMillis = 24 * 3600_000
@@ -32,6 +33,7 @@ export class NodeFacts extends Context.Service<NodeFacts, {
     const init = yield* InitClient
     const boot = yield* BootControl.BootControl
     const identity = yield* NodeIdentity
+    const certificate = yield* NodeCertificate
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const readTrimmed = (file: string) => fs.readFileString(file).pipe(Effect.map((text) => text.trim()), Effect.option)
@@ -49,6 +51,7 @@ export class NodeFacts extends Context.Service<NodeFacts, {
           const uptime = yield* readTrimmed("/proc/uptime")
           const hostname = yield* readTrimmed("/proc/sys/kernel/hostname")
           const now = yield* Clock.currentTimeMillis
+          const own = yield* certificate.current
           return {
             version: identity.version,
             hostname: hostname._tag === "Some" ? hostname.value : "unknown",
@@ -62,7 +65,7 @@ export class NodeFacts extends Context.Service<NodeFacts, {
             uptimeSeconds: uptime._tag === "Some" ? Number.parseFloat(uptime.value.split(" ")[0] ?? "0") : 0,
             boots: yield* bootCount,
             services,
-            certificate: { ...identity.certificate, daysLeft: Math.floor((identity.certificate.notAfterMillis - now) / dayMillis) }
+            certificate: { ...own, daysLeft: Math.floor((own.notAfterMillis - now) / dayMillis) }
           }
         })
     })

@@ -1,7 +1,6 @@
-/** What the agent knows about itself: the OS version it belongs to and the certificate it serves. */
+/** What the agent knows about itself that never changes while it runs: the OS version it belongs to. */
 import { Context } from "effect"
 
 export class NodeIdentity extends Context.Service<NodeIdentity, {
   readonly version: string
-  readonly certificate: { readonly commonName: string; readonly notAfterMillis: number }
 }>()("@keelos/agent/NodeIdentity") {}

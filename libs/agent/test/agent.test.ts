@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest"
-import { Effect, Exit, Path } from "effect"
+import { Effect, Exit, FileSystem, Path } from "effect"
+import { Pki } from "@keelos/pki"
 import { SimHardware } from "@keelos/platform-sim"
-import { Audit, Authorization } from "../src/index.ts"
+import { Audit, Authorization, NodeCertificate } from "../src/index.ts"
 
 describe("audit", () => {
   it("redacts secrets and cuts long arguments", () => {
@@ -10,6 +11,10 @@ describe("audit", () => {
     )
     expect(Audit.summarize({ reason: "x".repeat(1000) }).length).toBe(256)
     expect(Audit.summarize(undefined)).toBe("{}")
+    const pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    expect(Audit.summarize({ certificate: pem, bundle: "-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----\n" })).toBe(
+      `{"certificate":"[PEM, ${pem.length} bytes]","bundle":"[redacted]"}`
+    )
   })
 
   it("keeps the newest entries in memory, persists them, and reloads them after a restart", () => {
@@ -39,5 +44,38 @@ describe("caller of a certificate", () => {
     expect(Authorization.callerOf(peer(["acme"]))).toContain("carries no KeelOS role")
     expect(Authorization.callerOf(peer(["os:admin", "os:reader"]))).toContain("more than one")
     expect(Authorization.callerOf(peer(["OS:ADMIN"]))).toContain("carries no KeelOS role")
+  })
+})
+
+const pairs = await Effect.runPromise(Effect.gen(function*() {
+  const ca = yield* Pki.makeCa({ name: "c", days: 5 })
+  const issue = (cn: string) => Pki.issue(ca, { usage: "server", commonName: cn, dnsNames: [], ipAddresses: ["127.0.0.1"] }, 5)
+  return { old: yield* issue("old"), fresh: yield* issue("fresh") }
+}))
+
+describe("certificate rotation after a crash", () => {
+  const files = { caFile: "/var/lib/keel/pki/ca.crt", certFile: "/var/lib/keel/pki/node.crt", keyFile: "/var/lib/keel/pki/node.key" }
+  const setup = (state: Record<string, string>) =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      yield* fs.makeDirectory("/var/lib/keel/pki", { recursive: true })
+      for (const [file, text] of Object.entries(state)) yield* fs.writeFileString(file, text)
+      const recovered = yield* NodeCertificate.recover(files)
+      const read = (file: string) => fs.readFileString(file).pipe(Effect.orElseSucceed(() => "absent"))
+      return { recovered, cert: yield* read(files.certFile), key: yield* read(files.keyFile), pending: yield* read(`${files.certFile}.next`) }
+    })
+  const run = <A, E>(effect: Effect.Effect<A, E, FileSystem.FileSystem>) =>
+    Effect.runSync(Effect.scoped(effect).pipe(Effect.provide(new SimHardware({ seed: 9 }).layer())) as Effect.Effect<A>)
+
+  it("completes a rotation whose key was already replaced", () => {
+    const { old, fresh } = pairs
+    const after = run(setup({ [files.certFile]: old.cert, [files.keyFile]: fresh.key, [`${files.certFile}.next`]: fresh.cert }))
+    expect(after).toEqual({ recovered: true, cert: fresh.cert, key: fresh.key, pending: "absent" })
+  })
+
+  it("keeps the old pair when the crash came before the key was replaced", () => {
+    const { old, fresh } = pairs
+    const after = run(setup({ [files.certFile]: old.cert, [files.keyFile]: old.key, [`${files.certFile}.next`]: fresh.cert, [`${files.keyFile}.next`]: fresh.key }))
+    expect(after).toEqual({ recovered: false, cert: old.cert, key: old.key, pending: "absent" })
   })
 })

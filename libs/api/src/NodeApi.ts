@@ -158,7 +158,12 @@ export class NodeApi extends RpcGroup.make(
   Rpc.make("CancelScheduledUpdate", { payload: { id: Schema.String }, error: failures }).annotate(MinimumRole, "os:admin"),
   Rpc.make("TriggerRollback", { payload: { reason }, error: failures }).annotate(MinimumRole, "os:admin"),
   Rpc.make("GetRollbackHistory", { error: failures }).annotate(MinimumRole, "os:reader"),
-  Rpc.make("RotateCertificate", { error: failures }).annotate(MinimumRole, "os:admin"),
+  /** Replace the agent's certificate and key while it runs (issued by the cluster CA, e.g. with osctl gen node-cert). */
+  Rpc.make("RotateCertificate", {
+    payload: { certificate: Schema.String.check(Schema.isMaxLength(65536)), key: Schema.String.check(Schema.isMaxLength(65536)) },
+    success: Schema.Struct({ commonName: Schema.String, notAfterMillis: Schema.Number }),
+    error: NodeFailure
+  }).annotate(MinimumRole, "os:admin"),
   Rpc.make("GetNetworkConfig", { error: failures }).annotate(MinimumRole, "os:reader"),
   Rpc.make("GetNetworkStatus", { error: failures }).annotate(MinimumRole, "os:reader"),
   Rpc.make("ConfigureNetwork", { payload: { config: Schema.String }, error: failures }).annotate(MinimumRole, "os:admin")

@@ -1,8 +1,9 @@
 /**
  * An HTTPS server that speaks TLS 1.3 only and demands a client certificate signed by the given CA:
  * a connection without one, or with one from another CA or out of its validity, fails in the
- * handshake and never reaches a handler. Provides the Effect HttpServer and the TlsPeer that reads
- * the verified certificate off the request's socket.
+ * handshake and never reaches a handler. Provides the Effect HttpServer, the TlsPeer that reads
+ * the verified certificate off the request's socket, and TlsCredentials to rotate the server's own
+ * certificate while it runs (setSecureContext).
  */
 import { randomBytes } from "node:crypto"
 import * as https from "node:https"
@@ -11,7 +12,7 @@ import { Effect, Layer, Option } from "effect"
 import type { HttpServer } from "effect/http"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
-import { TlsPeer } from "@keelos/platform"
+import { TlsCredentials, TlsPeer } from "@keelos/platform"
 
 export interface MtlsOptions {
   readonly ca: string
@@ -38,20 +39,30 @@ export const identify: TlsPeer.TlsPeer["Service"]["identify"] = (request) =>
     })
   })
 
-/** The server and its peer reader. Fails with the listen error (port in use, no permission). */
-export const layer = (options: MtlsOptions): Layer.Layer<HttpServer.HttpServer | TlsPeer.TlsPeer, unknown> =>
-  Layer.merge(
-    NodeHttpServer.layer(
-      () =>
-        https.createServer({
-          ca: options.ca,
-          cert: options.cert,
-          key: options.key,
-          minVersion: "TLSv1.3",
-          requestCert: true,
-          rejectUnauthorized: true
-        }),
-      { port: options.port, host: options.host }
-    ),
-    Layer.sync(TlsPeer.TlsPeer)(() => ({ identify, header: `x-keel-peer-${randomBytes(16).toString("hex")}` }))
+const secureOptions = (options: { readonly ca: string; readonly cert: string; readonly key: string }) => ({
+  ca: options.ca,
+  cert: options.cert,
+  key: options.key,
+  minVersion: "TLSv1.3" as const,
+  requestCert: true,
+  rejectUnauthorized: true
+})
+
+/** The server, its peer reader and its replaceable credentials. Fails with the listen error (port in use, no permission). */
+export const layer = (options: MtlsOptions): Layer.Layer<HttpServer.HttpServer | TlsPeer.TlsPeer | TlsCredentials.TlsCredentials, unknown> => {
+  let server: https.Server | undefined
+  return Layer.mergeAll(
+    NodeHttpServer.layer(() => (server = https.createServer(secureOptions(options))), { port: options.port, host: options.host }),
+    Layer.sync(TlsPeer.TlsPeer)(() => ({ identify, header: `x-keel-peer-${randomBytes(16).toString("hex")}` })),
+    Layer.succeed(TlsCredentials.TlsCredentials)({
+      replace: (pair) =>
+        Effect.try({
+          try: () => {
+            if (server === undefined) throw new Error("the server is not listening")
+            server.setSecureContext(secureOptions({ ca: options.ca, ...pair }))
+          },
+          catch: (error) => new TlsCredentials.TlsCredentialsError({ reason: error instanceof Error ? error.message : String(error) })
+        })
+    })
   )
+}

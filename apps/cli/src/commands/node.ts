@@ -2,10 +2,11 @@
  * The node API from the command line: status, services, logs, power, audit, and the operations
  * whose engines have not landed on nodes yet (they report "not available" from the node itself).
  */
-import { Console, Duration, Effect, Stream } from "effect"
+import { Console, Duration, Effect, FileSystem, Stream } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import type { InitControl, NodeApi } from "@keelos/api"
 import { table } from "../Output.ts"
+import * as OsctlConfig from "../OsctlConfig.ts"
 import * as Remote from "../Remote.ts"
 import { osctl } from "./root.ts"
 
@@ -123,4 +124,23 @@ const trigger = Command.make("trigger", { reason: Flag.String("reason") }, ({ re
 
 const rollback = Command.make("rollback").pipe(Command.withDescription("Rollback to the other slot, and its history"), Command.withSubcommands([history, trigger]))
 
-export const nodeCommands = [status, whoami, service, logs, power("reboot"), power("shutdown"), audit, health, rollback] as const
+const rotate = Command.make(
+  "rotate",
+  {
+    cert: Flag.String("cert").pipe(Flag.withDescription("The node's new certificate (PEM file), issued by the cluster CA")),
+    key: Flag.String("key").pipe(Flag.withDescription("Its private key (PEM file)"))
+  },
+  (o) =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const read = (file: string) => Effect.mapError(fs.readFileString(file), (e) => new OsctlConfig.ConfigError({ path: file, reason: e.message }))
+      const certificate = yield* read(o.cert)
+      const key = yield* read(o.key)
+      const { output, outcomes } = yield* Remote.onNodes((c) => c.RotateCertificate({ certificate, key }), { timeoutSeconds: 30 })
+      yield* Remote.report(output, outcomes, (r) => `the node now serves ${r.commonName}, valid until ${new Date(r.notAfterMillis).toISOString()}`)
+    })
+).pipe(Command.withDescription("Replace the agent's certificate while it runs (role os:admin)\n\nExample: osctl gen node-cert --ip 10.0.0.5 --name node-1 --ca-dir pki --out new && osctl cert rotate --cert new/node-1.crt --key new/node-1.key"))
+
+const cert = Command.make("cert").pipe(Command.withDescription("The node's own certificate"), Command.withSubcommands([rotate]))
+
+export const nodeCommands = [status, whoami, service, logs, power("reboot"), power("shutdown"), audit, health, rollback, cert] as const
