@@ -126,46 +126,100 @@ const checkSans = (request: LeafRequest) => {
   return Effect.void
 }
 
-/** A leaf certificate signed by `ca`: for a client (its role as Organization) or for a node's agent. */
+const subjectOf = (request: LeafRequest) =>
+  request.usage === "client"
+    ? `CN=${escapeName(request.commonName)}, O=${escapeName(request.organization)}`
+    : `CN=${escapeName(request.commonName)}`
+
+const leafExtensions = async (request: LeafRequest) => {
+  const sans: Array<x509.JsonGeneralName> = request.usage === "server"
+    ? [
+      ...request.dnsNames.map((value) => ({ type: "dns" as const, value })),
+      ...request.ipAddresses.map((value) => ({ type: "ip" as const, value }))
+    ]
+    : []
+  return [
+    new x509.BasicConstraintsExtension(false, undefined, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+    new x509.ExtendedKeyUsageExtension([
+      request.usage === "server" ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth
+    ]),
+    ...(sans.length > 0 ? [new x509.SubjectAlternativeNameExtension(sans)] : [])
+  ]
+}
+
+const checkLeaf = (request: LeafRequest, days: number) =>
+  Effect.gen(function*() {
+    yield* checkName("issue certificate", "common name", request.commonName)
+    if (request.usage === "client") yield* checkName("issue certificate", "organization", request.organization)
+    yield* checkSans(request)
+    yield* checkDays("issue certificate", days)
+  })
+
+/** Signs a leaf certificate for `publicKey` with `ca`. */
+const certify = (ca: CertifiedKey, request: LeafRequest, days: number, publicKey: WebKey) =>
+  Effect.gen(function*() {
+    const caInfo = yield* inspect(ca.cert)
+    if (!caInfo.isCa) return yield* new PkiError({ operation: "issue certificate", reason: "the signing certificate is not a CA" })
+    const now = yield* Clock.currentTimeMillis
+    return yield* attempt("issue certificate", async () => {
+      const caCertificate = new x509.X509Certificate(ca.cert)
+      const certificate = await x509.X509CertificateGenerator.create({
+        subject: subjectOf(request),
+        issuer: caCertificate.subject,
+        publicKey,
+        signingKey: await importSigningKey(ca.key),
+        signingAlgorithm: algorithm,
+        ...validity(now, days),
+        extensions: [...await leafExtensions(request), await x509.AuthorityKeyIdentifierExtension.create(caCertificate)]
+      })
+      return certificate.toString("pem")
+    })
+  })
+
+/** A leaf certificate signed by `ca`, with a new key: for a client (its role as Organization) or for a node's agent. */
 export const issue = Effect.fn("Pki.issue")(function*(ca: CertifiedKey, request: LeafRequest, days: number) {
-  yield* checkName("issue certificate", "common name", request.commonName)
-  if (request.usage === "client") yield* checkName("issue certificate", "organization", request.organization)
-  yield* checkSans(request)
-  yield* checkDays("issue certificate", days)
-  const caInfo = yield* inspect(ca.cert)
-  if (!caInfo.isCa) return yield* new PkiError({ operation: "issue certificate", reason: "the signing certificate is not a CA" })
-  const now = yield* Clock.currentTimeMillis
-  return yield* attempt("issue certificate", async (): Promise<CertifiedKey> => {
-    const caCertificate = new x509.X509Certificate(ca.cert)
-    const signingKey = await importSigningKey(ca.key)
+  yield* checkLeaf(request, days)
+  const keys = yield* attempt("issue certificate", generateKeys)
+  const cert = yield* certify(ca, request, days, keys.publicKey)
+  const key = yield* attempt("issue certificate", () => keyPem(keys.privateKey))
+  return { cert, key } satisfies CertifiedKey
+})
+
+/** A leaf certificate signed by `ca` for a key someone else holds (given as an SPKI PEM public key). */
+export const issueFor = Effect.fn("Pki.issueFor")(function*(ca: CertifiedKey, request: LeafRequest, days: number, publicKeyPem: string) {
+  yield* checkLeaf(request, days)
+  const publicKey = yield* attempt("read public key", () =>
+    globalThis.crypto.subtle.importKey("spki", x509.PemConverter.decodeFirst(publicKeyPem), algorithm, true, ["verify"]))
+  return yield* certify(ca, request, days, publicKey)
+})
+
+/** A key pair: the private key (PKCS#8 PEM) and its public key (SPKI PEM). */
+export const generateKeyPair = Effect.fn("Pki.generateKeyPair")(function*() {
+  return yield* attempt("generate key", async () => {
     const keys = await generateKeys()
-    const subject = request.usage === "client"
-      ? `CN=${escapeName(request.commonName)}, O=${escapeName(request.organization)}`
-      : `CN=${escapeName(request.commonName)}`
-    const sans: Array<x509.JsonGeneralName> = request.usage === "server"
-      ? [
-        ...request.dnsNames.map((value) => ({ type: "dns" as const, value })),
-        ...request.ipAddresses.map((value) => ({ type: "ip" as const, value }))
-      ]
-      : []
-    const certificate = await x509.X509CertificateGenerator.create({
-      subject,
-      issuer: caCertificate.subject,
-      publicKey: keys.publicKey,
-      signingKey,
+    const publicKey = x509.PemConverter.encode(await globalThis.crypto.subtle.exportKey("spki", keys.publicKey), "PUBLIC KEY")
+    return { key: await keyPem(keys.privateKey), publicKey }
+  })
+})
+
+/** A self-signed server certificate for a key pair made by generateKeyPair (a node not yet given its cluster's PKI). */
+export const selfSigned = Effect.fn("Pki.selfSigned")(function*(pair: { readonly key: string; readonly publicKey: string }, commonName: string, days: number) {
+  yield* checkName("self-sign", "common name", commonName)
+  const now = yield* Clock.currentTimeMillis
+  return yield* attempt("self-sign", async () => {
+    const keys = {
+      privateKey: await importSigningKey(pair.key),
+      publicKey: await globalThis.crypto.subtle.importKey("spki", x509.PemConverter.decodeFirst(pair.publicKey), algorithm, true, ["verify"])
+    }
+    const certificate = await x509.X509CertificateGenerator.createSelfSigned({
+      name: `CN=${escapeName(commonName)}`,
+      keys,
       signingAlgorithm: algorithm,
       ...validity(now, days),
-      extensions: [
-        new x509.BasicConstraintsExtension(false, undefined, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-        new x509.ExtendedKeyUsageExtension([
-          request.usage === "server" ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth
-        ]),
-        ...(sans.length > 0 ? [new x509.SubjectAlternativeNameExtension(sans)] : []),
-        await x509.AuthorityKeyIdentifierExtension.create(caCertificate)
-      ]
+      extensions: [new x509.BasicConstraintsExtension(false, undefined, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true)]
     })
-    return { cert: certificate.toString("pem"), key: await keyPem(keys.privateKey) }
+    return certificate.toString("pem")
   })
 })
 

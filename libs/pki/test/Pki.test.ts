@@ -37,6 +37,20 @@ describe("Pki", () => {
       expect(yield* Pki.signedBy(node.cert, other.cert)).toBe(false)
     }))
 
+  it.effect("signs a certificate for a key held elsewhere, and self-signs one for a fresh node", () =>
+    Effect.gen(function*() {
+      const ca = yield* Pki.makeCa({ name: "one", days: 10 })
+      const pair = yield* Pki.generateKeyPair()
+      const self = yield* Pki.selfSigned(pair, "fresh-node", 30)
+      expect(new X509Certificate(self).checkPrivateKey(createPrivateKey(pair.key))).toBe(true)
+      expect(new X509Certificate(self).verify(new X509Certificate(self).publicKey)).toBe(true)
+      const cert = yield* Pki.issueFor(ca, { usage: "server", commonName: "node-9", dnsNames: [], ipAddresses: ["10.0.0.9"] }, 30, pair.publicKey)
+      const leaf = new X509Certificate(cert)
+      expect(leaf.checkPrivateKey(createPrivateKey(pair.key))).toBe(true)
+      expect(leaf.checkIssued(new X509Certificate(ca.cert))).toBe(true)
+      expect((yield* Effect.flip(Pki.issueFor(ca, { usage: "client", commonName: "x", organization: "os:admin" }, 3, "garbage"))).operation).toBe("read public key")
+    }))
+
   it.effect("refuses bad requests with the reason", () =>
     Effect.gen(function*() {
       const ca = yield* Pki.makeCa({ name: "one", days: 10 })
