@@ -3,13 +3,14 @@
  * authorization, the audit log, the metrics server, init's control socket and the boot
  * environment, all real.
  */
-import { Effect, Layer, Schema } from "effect"
-import { Audit, Authorization, Handlers, InitClient, MetricsServer, NodeCertificate, NodeFacts, NodeIdentity, Server } from "@keelos/agent"
+import { type Deferred, Effect, Layer, Schema } from "effect"
+import { Audit, Authorization, Bootstrap, Handlers, InitClient, MetricsServer, NodeCertificate, NodeFacts, NodeIdentity, Server } from "@keelos/agent"
 import { BootControl } from "@keelos/boot"
 import * as NodeBootEnvBlock from "@keelos/platform-node/NodeBootEnvBlock"
 import * as NodeHttpListener from "@keelos/platform-node/NodeHttpListener"
 import { NodeServices, NodeSocket } from "@keelos/platform-node/NodeMain"
 import * as NodeMtlsServer from "@keelos/platform-node/NodeMtlsServer"
+import * as NodeTlsServer from "@keelos/platform-node/NodeTlsServer"
 import type { AgentConfig } from "./AgentConfig.ts"
 
 export const version = "0.1.0"
@@ -51,3 +52,12 @@ export const layer = (config: AgentConfig, pem: Pem) =>
       : MetricsServer.layer.pipe(Layer.provide(facts), Layer.provide(NodeHttpListener.layer(config.metrics)))
     return Layer.merge(api, metrics).pipe(Layer.provide(initClient), Layer.provide(NodeServices.layer))
   }))
+
+/** First-trust mode: BootstrapApi over TLS with the node's self-signed certificate, until `done`. */
+export const bootstrapLayer = (config: AgentConfig, identity: Bootstrap.Identity, done: Deferred.Deferred<void>) =>
+  Bootstrap.serverLayer.pipe(
+    Layer.provide(Bootstrap.handlers(identity, { ...config.tls, tokenFile: config.bootstrap!.tokenFile }, done)),
+    Layer.provide(Audit.Audit.layer(config.audit)),
+    Layer.provideMerge(NodeTlsServer.layer({ cert: identity.cert, key: identity.key, host: config.listen.host, port: config.listen.port })),
+    Layer.provide(NodeServices.layer)
+  )

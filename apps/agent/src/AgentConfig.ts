@@ -12,6 +12,8 @@ export const AgentConfig = Schema.Struct({
   initSocket: Schema.String,
   envBlock: Schema.String,
   audit: Audit.AuditConfig,
+  /** First trust: the one-time token from the provisioning config, used while there is no CA file. */
+  bootstrap: Schema.optional(Schema.Struct({ tokenFile: Schema.String })),
   /** Prometheus text on GET /metrics, plain HTTP; absent: no metrics server. */
   metrics: Schema.optional(Schema.Struct({ host: Schema.String, port: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 })) }))
 })
@@ -23,5 +25,6 @@ export const nodeDefaults: AgentConfig = {
   initSocket: "/run/keel/init.sock",
   envBlock: "/run/keel/esp/EFI/keel/grubenv",
   audit: { file: "/var/lib/keel/audit/audit.log", maxBytes: 4 * 1024 * 1024, keep: 3, memoryEntries: 2000 },
+  bootstrap: { tokenFile: "/var/lib/keel/config/bootstrap-token" },
   metrics: { host: "0.0.0.0", port: 9100 }
 }

@@ -67,8 +67,8 @@ const sh = (name: string, script: string) => ({
   backoff: { initialMillis: 50, maxMillis: 200, resetAfterMillis: 60_000 }, optional: false
 })
 
-/** A real keel-init in host mode supervising two shell services. */
-export const startInit = async (): Promise<HostInit> => {
+/** A real keel-init in host mode supervising two shell services, and whatever `extra(dir)` adds. */
+export const startInit = async (extra: (dir: string) => ReadonlyArray<unknown> = () => []): Promise<HostInit> => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "keel-agent-"))
   const socket = path.join(dir, "init.sock")
   const config = {
@@ -78,7 +78,7 @@ export const startInit = async (): Promise<HostInit> => {
     services: {
       kind: "group", name: "root", restart: "permanent", strategy: "one_for_one", maxRestarts: 100, periodMillis: 10_000,
       dependsOn: [], backoff: { initialMillis: 50, maxMillis: 200, resetAfterMillis: 60_000 },
-      children: [sh("talker", "echo hello from talker; echo second line; exec sleep 600"), sh("idler", "exec sleep 600")]
+      children: [sh("talker", "echo hello from talker; echo second line; exec sleep 600"), sh("idler", "exec sleep 600"), ...extra(dir)]
     }
   }
   fs.writeFileSync(path.join(dir, "init.json"), JSON.stringify(config))

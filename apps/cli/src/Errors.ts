@@ -3,6 +3,7 @@
  * traces; the exit code says the class of failure.
  */
 import { Cause } from "effect"
+import * as Remote from "./Remote.ts"
 
 export interface Reported {
   readonly line: string
@@ -20,6 +21,10 @@ export const report = (cause: Cause.Cause<unknown>): Reported => {
   const error = Cause.squash(cause)
   if (typeof error === "object" && error !== null && "_tag" in error) {
     const tag = String((error as { _tag: unknown })._tag)
+    if (tag === "RpcClientError" || tag === "TimeoutError") {
+      const failure = Remote.classify(error)
+      return { line: `error: ${failure.message}`, exitCode: Remote.exitCodes[failure.kind] }
+    }
     const message = (error as { message?: unknown }).message
     const hint = hints[tag]
     return { line: `error: ${String(message || tag)}${hint ? ` (${hint})` : ""}`, exitCode: 1 }

@@ -4,6 +4,7 @@ import { Cause, Console, Effect } from "effect"
 import { Command, CliError } from "effect/cli"
 import { NodeRuntime, NodeServices } from "@keelos/platform-node/NodeMain"
 import { bootenv } from "./commands/bootenv.ts"
+import { bootstrap } from "./commands/bootstrap.ts"
 import { config } from "./commands/config.ts"
 import { gen } from "./commands/gen.ts"
 import { nodeCommands } from "./commands/node.ts"
@@ -12,7 +13,7 @@ import * as Errors from "./Errors.ts"
 
 export const version = "0.1.0"
 
-export const cli = osctl.pipe(Command.withSubcommands([...nodeCommands, config, gen, bootenv]))
+export const cli = osctl.pipe(Command.withSubcommands([...nodeCommands, bootstrap, config, gen, bootenv]))
 
 const main = cli.pipe(
   Command.run({ version }),

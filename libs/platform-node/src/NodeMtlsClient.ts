@@ -11,6 +11,8 @@ export interface ClientTls {
   readonly ca: string
   readonly cert?: string
   readonly key?: string
+  /** `ca` is the server's own (self-signed, pinned) certificate: skip the name check it cannot pass. */
+  readonly pinned?: boolean
 }
 
 export const layer = (tls: ClientTls): Layer.Layer<HttpClient.HttpClient> =>
@@ -18,5 +20,6 @@ export const layer = (tls: ClientTls): Layer.Layer<HttpClient.HttpClient> =>
     ca: tls.ca,
     minVersion: "TLSv1.3",
     ...(tls.cert === undefined ? {} : { cert: tls.cert }),
-    ...(tls.key === undefined ? {} : { key: tls.key })
+    ...(tls.key === undefined ? {} : { key: tls.key }),
+    ...(tls.pinned === true ? { checkServerIdentity: () => undefined } : {})
   })

@@ -8,6 +8,7 @@ import { Command, Flag } from "effect/cli"
 import { NodeApi } from "@keelos/api"
 import type { Pki } from "@keelos/pki"
 import { print } from "../Output.ts"
+import { token } from "./bootstrap.ts"
 import { osctl } from "./root.ts"
 
 export class GenError extends Schema.TaggedError<GenError>()("GenError", { path: Schema.String, reason: Schema.String }) {
@@ -108,4 +109,4 @@ const nodeCert = Command.make(
     })
 ).pipe(Command.withDescription("Issue a node's agent certificate\n\nExample: osctl gen node-cert --ip 10.0.0.5 --dns node-1.lan --name node-1 --ca-dir ./pki"))
 
-export const gen = Command.make("gen").pipe(Command.withDescription("Make the cluster PKI"), Command.withSubcommands([ca, cert, nodeCert]))
+export const gen = Command.make("gen").pipe(Command.withDescription("Make the cluster PKI"), Command.withSubcommands([ca, cert, nodeCert, token]))

@@ -1,0 +1,11 @@
+/**
+ * An HTTPS server that asks for no client certificate: only for a node's first-trust bootstrap,
+ * where the caller authenticates with a token-derived proof instead (BootstrapApi). TLS 1.3 only.
+ */
+import * as https from "node:https"
+import type { Layer } from "effect"
+import type { HttpServer } from "effect/http"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+
+export const layer = (options: { readonly cert: string; readonly key: string; readonly host: string; readonly port: number }): Layer.Layer<HttpServer.HttpServer, unknown> =>
+  NodeHttpServer.layer(() => https.createServer({ cert: options.cert, key: options.key, minVersion: "TLSv1.3" }), { host: options.host, port: options.port })
