@@ -1,6 +1,7 @@
 /**
  * Pre-provisioning a disk image's data partition from the host, for local nodes (`npm start`) and
- * the VM tests: the node's PKI (/var/lib/keel/pki) and its static network (/var/lib/keel/config),
+ * the VM tests: the node's PKI (/var/lib/keel/pki) or a one-time bootstrap token, and its static
+ * network (/var/lib/keel/config),
  * in an ext4 filesystem labelled KEELOS_DATA made by mke2fs -d, leaving the partition's last MiB
  * to keel-init's format marker as keel-init itself does. keel-init finds a filesystem and mounts
  * it; it never formats a partition that holds one. (Provisioning a node on real hardware goes
@@ -12,7 +13,9 @@ import * as os from "node:os"
 import * as path from "node:path"
 
 export interface Provisioning {
-  readonly pki: { readonly ca: string; readonly cert: string; readonly key: string }
+  /** The node's PKI; or, for first trust through the API (osctl bootstrap), a one-time token instead. */
+  readonly pki?: { readonly ca: string; readonly cert: string; readonly key: string }
+  readonly bootstrapToken?: string
   readonly network?: {
     readonly interfaces: ReadonlyArray<{ readonly name: string; readonly addresses: ReadonlyArray<string>; readonly gateway?: string }>
   }
@@ -38,11 +41,16 @@ export const provisionDisk = (disk: string, provisioning: Provisioning) => {
     const seed = path.join(work, "seed")
     const pki = path.join(seed, "pki")
     fs.mkdirSync(pki, { recursive: true, mode: 0o700 })
-    fs.writeFileSync(path.join(pki, "ca.crt"), provisioning.pki.ca)
-    fs.writeFileSync(path.join(pki, "node.crt"), provisioning.pki.cert)
-    fs.writeFileSync(path.join(pki, "node.key"), provisioning.pki.key, { mode: 0o600 })
+    fs.mkdirSync(path.join(seed, "config"), { recursive: true })
+    if (provisioning.pki !== undefined) {
+      fs.writeFileSync(path.join(pki, "ca.crt"), provisioning.pki.ca)
+      fs.writeFileSync(path.join(pki, "node.crt"), provisioning.pki.cert)
+      fs.writeFileSync(path.join(pki, "node.key"), provisioning.pki.key, { mode: 0o600 })
+    }
+    if (provisioning.bootstrapToken !== undefined) {
+      fs.writeFileSync(path.join(seed, "config", "bootstrap-token"), `${provisioning.bootstrapToken}\n`, { mode: 0o600 })
+    }
     if (provisioning.network !== undefined) {
-      fs.mkdirSync(path.join(seed, "config"), { recursive: true })
       fs.writeFileSync(path.join(seed, "config", "network.json"), JSON.stringify(provisioning.network, null, 2) + "\n")
     }
     const { offset, size } = partition(disk, dataPartition)

@@ -1,0 +1,64 @@
+/**
+ * First trust on a booted node: the image boots with nothing but a one-time token and a network in
+ * its provisioning; osctl bootstraps it through QEMU's forwarded port, keel-agent restarts under
+ * keel-init into mutual TLS, and the node answers with the certificate osctl issued for its key.
+ */
+import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { NodeApi } from "@keelos/api"
+import { provisionDisk, qemuUserNetwork } from "../../images/src/provision.ts"
+import { image, resultsDir, root } from "../src/Image.ts"
+import { accelerator, freePort, rawCopy, Vm } from "../src/Qemu.ts"
+
+const results = resultsDir("bootstrap")
+const osctlMain = path.join(root, "apps", "cli", "src", "main.ts")
+const token = "89abcdef0123456789abcdef0123456789abcdef0123456789abcdef01234567"
+let vm: Vm
+let port = 0
+
+const osctl = (...args: Array<string>) =>
+  spawnSync(process.execPath, [osctlMain, ...args], { encoding: "utf8", timeout: 120_000, env: { ...process.env, OSCTLCONFIG: path.join(results, "osctl.json") } })
+
+beforeAll(async () => {
+  const built = image()
+  fs.rmSync(path.join(results, "pki"), { recursive: true, force: true })
+  fs.rmSync(path.join(results, "osctl.json"), { force: true })
+  const disk = rawCopy(built.disk, path.join(results, "disk.raw"))
+  provisionDisk(disk, { bootstrapToken: token, network: qemuUserNetwork })
+  port = await freePort()
+  vm = new Vm({ name: "bootstrap", resultsDir: results, disk, boot: { _tag: "Bios" }, forwards: [{ host: port, guest: NodeApi.defaultPort }] })
+  await vm.waitFor(/keel-init: supervising/, 120_000)
+  for (const args of [["gen", "ca", "--out", path.join(results, "pki")], ["gen", "cert", "--role", "os:admin", "--name", "alice", "--ca-dir", path.join(results, "pki"), "--out", path.join(results, "pki")]]) {
+    expect(osctl(...args).status).toBe(0)
+  }
+}, 600_000)
+
+afterAll(() => vm?.kill())
+
+describe(`first trust on a booted node (${accelerator()})`, () => {
+  it("bootstraps the node with its token, then reaches it over mutual TLS", async () => {
+    const pki = path.join(results, "pki")
+    let result = osctl("bootstrap", "--node", `127.0.0.1:${port}`, "--token", token, "--ca-dir", pki, "--name", "vm-node", "--ip", "127.0.0.1,10.0.2.15")
+    // The agent may still be starting: try again while nothing answers.
+    for (let i = 0; i < 60 && result.status !== 0 && /refused|closed|hang up|timed out|ECONNRESET/.test(result.stderr); i++) {
+      await new Promise((r) => setTimeout(r, 1000))
+      result = osctl("bootstrap", "--node", `127.0.0.1:${port}`, "--token", token, "--ca-dir", pki, "--name", "vm-node", "--ip", "127.0.0.1,10.0.2.15")
+    }
+    expect(result.stderr).toBe("")
+    expect(result.stdout).toContain("bootstrapped")
+    expect(osctl("config", "add", "vm", "-n", `127.0.0.1:${port}`, "--ca", path.join(pki, "ca.crt"), "--cert", path.join(pki, "alice.crt"), "--key", path.join(pki, "alice.key")).status).toBe(0)
+    let status = osctl("status", "-o", "json")
+    for (let i = 0; i < 60 && status.status !== 0; i++) {
+      await new Promise((r) => setTimeout(r, 1000))
+      status = osctl("status", "-o", "json")
+    }
+    const [outcome] = JSON.parse(status.stdout) as Array<{ result: { certificate: { commonName: string }; services: Array<{ name: string; restarts: number; state: string }> } }>
+    expect(outcome!.result.certificate.commonName).toBe("vm-node")
+    // The agent restarted once under init, from bootstrap into the node API.
+    expect(outcome!.result.services.find((s) => s.name === "keel-agent")).toMatchObject({ state: "running" })
+    const again = osctl("bootstrap", "--node", `127.0.0.1:${port}`, "--token", token, "--ca-dir", pki)
+    expect(again.stderr).toContain("bootstrapped already")
+  })
+})
