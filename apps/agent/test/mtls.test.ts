@@ -145,6 +145,23 @@ describe("the node API over mutual TLS", () => {
     expect(tagOf(unknown)).toBe("UnknownService")
   })
 
+  it("streams the kernel's log as the service `kernel`, with tail and since", async () => {
+    const tail = await call(agent.url, pki.ca.cert, pki.reader, (c) => Stream.runCollect(c.StreamLogs({ service: "kernel", tail: 3, follow: false })))
+    expect(Exit.isSuccess(tail) && tail.value.map((l) => l.service)).toEqual(["kernel", "kernel", "kernel"])
+    const marker = `keelos-agent-test-${process.pid}`
+    const following = call(agent.url, pki.ca.cert, pki.reader, (c) =>
+      c.StreamLogs({ service: "kernel", tail: 0, follow: true }).pipe(Stream.filter((l) => l.line.includes(marker)), Stream.take(1), Stream.runCollect))
+    await new Promise((r) => setTimeout(r, 500))
+    fs.writeFileSync("/dev/kmsg", `<6>${marker}\n`)
+    const followed = await following
+    expect(Exit.isSuccess(followed) && followed.value[0]).toMatchObject({ service: "kernel", line: marker })
+    const at = Exit.isSuccess(followed) ? followed.value[0]!.atMillis : 0
+    expect(Math.abs(at - Date.now())).toBeLessThan(5_000)
+    const since = await call(agent.url, pki.ca.cert, pki.reader, (c) => Stream.runCollect(c.StreamLogs({ service: "kernel", tail: 10_000, follow: false, sinceMillis: at })))
+    expect(Exit.isSuccess(since) && since.value.some((l) => l.line === marker)).toBe(true)
+    expect(Exit.isSuccess(since) && since.value.every((l) => l.atMillis >= at)).toBe(true)
+  })
+
   it("refuses a malformed request by its schema and keeps serving", async () => {
     const bad = await call(agent.url, pki.ca.cert, pki.reader, (c) => Stream.runCollect(c.StreamLogs({ service: "talker", tail: -5, follow: false })))
     expect(Exit.isFailure(bad)).toBe(true)

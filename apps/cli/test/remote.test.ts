@@ -5,6 +5,7 @@ import { RpcClientError } from "effect/rpc"
 import { NodeApi } from "@keelos/api"
 import { Pki } from "@keelos/pki"
 import * as Remote from "../src/Remote.ts"
+import { parseSince } from "../src/commands/node.ts"
 
 const day = 24 * 3600_000
 
@@ -41,5 +42,15 @@ describe("classifying a failure", () => {
     expect(Remote.classify(transport("ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED", "alert"))).toMatchObject({ kind: "tls", message: expect.stringContaining("none was sent") })
     expect(Remote.classify(transport("ECONNRESET", "socket hang up"))).toMatchObject({ kind: "tls", message: expect.stringContaining("does not trust") })
     expect(Remote.classify(transport("ERR_TLS_CERT_ALTNAME_INVALID", "x"))).toMatchObject({ kind: "tls", message: expect.stringContaining("does not name this address") })
+  })
+})
+
+describe("--since", () => {
+  it("reads durations ago and times", () => {
+    const now = Date.UTC(2026, 10, 30, 12)
+    expect(parseSince("10m", now)).toBe(now - 600_000)
+    expect(parseSince("2h", now)).toBe(now - 7_200_000)
+    expect(parseSince("2026-11-30T11:00:00Z", now)).toBe(Date.UTC(2026, 10, 30, 11))
+    expect(parseSince("soon", now)).toBeUndefined()
   })
 })

@@ -1,12 +1,13 @@
 /**
- * The node API's handlers: status from the node's facts (NodeFacts); service control
+ * The node API's handlers: status from the node's facts (NodeFacts); the kernel's log; service control
  * and logs through init's control socket; power through init's orderly shutdown path; rotation of
  * the agent's certificate. Engines that have not landed yet (update, schedule, rollback, network,
  * health gate)
  * answer `NotAvailable`; none of them pretends.
  */
-import { Effect, Stream } from "effect"
-import { NodeApi } from "@keelos/api"
+import { Clock, Effect, FileSystem, Stream } from "effect"
+import { type InitControl, NodeApi } from "@keelos/api"
+import { KernelLog } from "@keelos/platform"
 import { Audit } from "./Audit.ts"
 import { InitClient, nodeFailure } from "./InitClient.ts"
 import { NodeCertificate } from "./NodeCertificate.ts"
@@ -20,12 +21,35 @@ export const layer = NodeApi.NodeApi.toLayer(Effect.gen(function*() {
   const nodeFacts = yield* NodeFacts
   const nodeCertificate = yield* NodeCertificate
   const audit = yield* Audit
+  const kernelLog = yield* KernelLog.KernelLog
+  const fs = yield* FileSystem.FileSystem
 
   const power = (operation: string, action: "reboot" | "poweroff", reason: string) =>
     Effect.gen(function*() {
       const caller = yield* NodeApi.CurrentCaller
       return yield* init.Power({ action, reason: `${reason} (asked by ${caller.commonName})` }).pipe(nodeFailure(operation))
     })
+
+  /** The kernel's ring buffer (bounded by the kernel) as log lines with wall-clock times, then new records. */
+  const kernelLines = (tail: number, follow: boolean, since: (line: InitControl.LogLine) => boolean) =>
+    Stream.unwrap(Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const uptime = yield* fs.readFileString("/proc/uptime").pipe(Effect.map((t) => Number.parseFloat(t)), Effect.orElseSucceed(() => 0))
+      const bootMillis = now - uptime * 1000
+      const toLine = (record: KernelLog.KernelRecord): InitControl.LogLine => ({
+        service: NodeApi.kernelLogName,
+        atMillis: Math.round(bootMillis + record.sinceBootMicros / 1000),
+        stream: "stdout",
+        line: record.message
+      })
+      const past = yield* Stream.runCollect(kernelLog.records({ follow: false }))
+      const last = past.at(-1)?.sequence ?? -1
+      const kept = past.map(toLine).filter(since)
+      const live = follow
+        ? kernelLog.records({ follow: true }).pipe(Stream.filter((r) => r.sequence > last), Stream.map(toLine), Stream.filter(since))
+        : Stream.empty
+      return Stream.concat(Stream.fromIterable(kept.slice(Math.max(0, kept.length - tail))), live)
+    })).pipe(Stream.mapError((error) => new NodeApi.NodeFailure({ operation: "StreamLogs", reason: error.message })))
 
   return NodeApi.NodeApi.of({
     WhoAmI: () => NodeApi.CurrentCaller,
@@ -50,13 +74,20 @@ export const layer = NodeApi.NodeApi.toLayer(Effect.gen(function*() {
     Shutdown: ({ reason }) => power("Shutdown", "poweroff", reason),
     ListServices: () => init.ListServices().pipe(nodeFailure("ListServices")),
     RestartService: ({ service }) => init.RestartService({ service }).pipe(nodeFailure("RestartService")),
-    StreamLogs: ({ service, tail, follow }) =>
-      init.ServiceLogs({ service, tail, follow }).pipe(
+    StreamLogs: ({ follow, service, sinceMillis, tail }) => {
+      const since = (line: { readonly atMillis: number }) => sinceMillis === undefined || line.atMillis >= sinceMillis
+      if (service === NodeApi.kernelLogName) return kernelLines(tail, follow, since)
+      return Stream.unwrap(Effect.gen(function*() {
+        // Ask init for enough past lines to fill `tail` after the since filter; init keeps a bounded buffer anyway.
+        const lines = init.ServiceLogs({ service, tail: sinceMillis === undefined ? tail : 10_000, follow })
+        return sinceMillis === undefined ? lines : lines.pipe(Stream.filter(since))
+      })).pipe(
         Stream.catchIf(
           (error) => error._tag === "RpcClientError",
           (error) => Stream.fail(new NodeApi.NodeFailure({ operation: "StreamLogs", reason: `init control socket: ${error.message}` }))
         )
-      ),
+      )
+    },
     GetAuditLog: ({ tail }) => audit.tail(tail),
     InstallUpdate: () => Stream.fail(new NodeApi.NotAvailable({ operation: "InstallUpdate", reason: "this build has no update engine yet" })),
     GetUpdateSchedule: () => notYet("GetUpdateSchedule", "update scheduler"),

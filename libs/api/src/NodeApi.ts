@@ -12,6 +12,9 @@ import { LogLine, PowerAction, ServiceStatus, UnknownService } from "./InitContr
 
 export const defaultPort = 50051
 
+/** The name under which StreamLogs serves the kernel's log; no service may take it. */
+export const kernelLogName = "kernel"
+
 /** Roles, from the client certificate's Organization (Talos naming), most powerful first. */
 export const Role = Schema.Literals(["os:admin", "os:operator", "os:reader"])
 export type Role = typeof Role.Type
@@ -140,8 +143,9 @@ export class NodeApi extends RpcGroup.make(
   Rpc.make("Shutdown", { payload: { reason }, success: Schema.Struct({ accepted: Schema.Boolean }), error: NodeFailure }).annotate(MinimumRole, "os:operator"),
   Rpc.make("ListServices", { success: Schema.Array(ServiceStatus), error: NodeFailure }).annotate(MinimumRole, "os:reader"),
   Rpc.make("RestartService", { payload: serviceName, error: Schema.Union([UnknownService, NodeFailure]) }).annotate(MinimumRole, "os:operator"),
+  /** A service's output, or the kernel's log as the service `kernel`: the last `tail` lines (at or after `sinceMillis`), then new ones while `follow`. */
   Rpc.make("StreamLogs", {
-    payload: { ...serviceName, tail, follow: Schema.Boolean },
+    payload: { ...serviceName, tail, follow: Schema.Boolean, sinceMillis: Schema.optional(Schema.Number) },
     success: LogLine,
     error: Schema.Union([UnknownService, NodeFailure]),
     stream: true

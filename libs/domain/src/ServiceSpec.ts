@@ -8,7 +8,8 @@
  */
 import { Schema } from "effect"
 
-export const ServiceName = Schema.String.check(Schema.isPattern(/^[a-z][a-z0-9-]{0,31}$/)).pipe(
+/** Lowercase, up to 32 characters; `kernel` is taken by the kernel's log in the node API. */
+export const ServiceName = Schema.String.check(Schema.isPattern(/^(?!kernel$)[a-z][a-z0-9-]{0,31}$/)).pipe(
   Schema.brand("ServiceName")
 )
 export type ServiceName = typeof ServiceName.Type

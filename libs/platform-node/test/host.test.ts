@@ -8,11 +8,12 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { Effect, Exit, Layer } from "effect"
+import { Effect, Exit, Layer, Stream } from "effect"
 import { BootControl, EnvBlock } from "@keelos/boot"
-import { BlockDevice, FilesystemSignature } from "@keelos/platform"
+import { BlockDevice, FilesystemSignature, KernelLog } from "@keelos/platform"
 import * as NodeBlockDevices from "../src/NodeBlockDevices.ts"
 import * as NodeBootEnvBlock from "../src/NodeBootEnvBlock.ts"
+import * as NodeKernelLog from "../src/NodeKernelLog.ts"
 import { parseMounts } from "../src/NodeMounts.ts"
 import { parseStat } from "../src/NodeReaper.ts"
 
@@ -180,5 +181,29 @@ describe("parsers", () => {
       { source: "/dev/vda4", target: "/var/lib/keel", fstype: "ext4", options: ["rw", "relatime"] },
       { source: "none", target: "/run/a b", fstype: "tmpfs", options: ["rw"] }
     ])
+  })
+})
+
+describe("NodeKernelLog", () => {
+  it("dumps the ring buffer in order, and follows a record written now", async () => {
+    const log = NodeKernelLog.make()
+    const dump = await Effect.runPromise(Stream.runCollect(log.records({ follow: false })))
+    expect(dump.length).toBeGreaterThan(0)
+    expect(dump.every((r, i) => i === 0 || r.sequence > dump[i - 1]!.sequence)).toBe(true)
+    const marker = `keelos-kmsg-test-${process.pid}-${dump.length}`
+    const found = Effect.runPromise(
+      log.records({ follow: true }).pipe(Stream.filter((r) => r.message.includes(marker)), Stream.take(1), Stream.runCollect, Effect.timeout("10 seconds"))
+    )
+    await new Promise((r) => setTimeout(r, 300))
+    fs.writeFileSync("/dev/kmsg", `<5>${marker}\n`)
+    const [record] = await found
+    expect(record).toMatchObject({ level: 5, message: expect.stringContaining(marker) })
+  })
+
+  it("parses the kmsg format and its escapes", () => {
+    expect(KernelLog.parse("6,1234,5678901,-;virtio_net virtio0 eth0: renamed\\x20x\n SUBSYSTEM=net")).toEqual({
+      sequence: 1234, level: 6, facility: 0, sinceBootMicros: 5678901, message: "virtio_net virtio0 eth0: renamed x"
+    })
+    expect(KernelLog.parse("garbage")).toBeUndefined()
   })
 })

@@ -2,7 +2,7 @@
  * The node API from the command line: status, services, logs, power, audit, and the operations
  * whose engines have not landed on nodes yet (they report "not available" from the node itself).
  */
-import { Console, Duration, Effect, FileSystem, Stream } from "effect"
+import { Clock, Console, Duration, Effect, FileSystem, Option, Schema, Stream } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import type { InitControl, NodeApi } from "@keelos/api"
 import { table } from "../Output.ts"
@@ -68,24 +68,42 @@ const restart = Command.make("restart", { service: Argument.String("service") },
 
 const service = Command.make("service").pipe(Command.withDescription("Services supervised by init"), Command.withSubcommands([list, restart]))
 
+/** `10m`, `2h`, `30s`, `1d` ago, or an ISO 8601 time; undefined when it is neither. */
+export const parseSince = (text: string, nowMillis: number): number | undefined => {
+  const relative = /^(\d+)([smhd])$/.exec(text)
+  if (relative !== null) return nowMillis - Number(relative[1]) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[relative[2] as "s" | "m" | "h" | "d"]
+  const absolute = Date.parse(text)
+  return Number.isNaN(absolute) ? undefined : absolute
+}
+
+export class SinceError extends Schema.TaggedError<SinceError>()("SinceError", { value: Schema.String }) {
+  override get message(): string {
+    return `--since ${JSON.stringify(this.value)}: give a duration ago (30s, 10m, 2h, 1d) or a time (2026-11-30T12:00:00Z)`
+  }
+}
+
 const logs = Command.make(
   "logs",
   {
-    service: Argument.String("service"),
+    service: Argument.String("service").pipe(Argument.withDescription("a service, or kernel for the kernel's log")),
     follow: Flag.Boolean("follow").pipe(Flag.withAlias("f"), Flag.withDescription("Keep printing new lines"), Flag.withDefault(false)),
-    tail: Flag.Int("tail").pipe(Flag.withDescription("How many past lines (at most 10000)"), Flag.withDefault(100))
+    tail: Flag.Int("tail").pipe(Flag.withDescription("How many past lines (at most 10000)"), Flag.withDefault(100)),
+    since: Flag.String("since").pipe(Flag.withDescription("Only lines from then on: 10m, 2h, or a time"), Flag.optional)
   },
-  ({ follow, service, tail }) =>
+  ({ follow, service, since, tail }) =>
     Effect.gen(function*() {
       const { output } = yield* osctl
+      const now = yield* Clock.currentTimeMillis
+      const sinceMillis = Option.isSome(since) ? parseSince(since.value, now) : undefined
+      if (Option.isSome(since) && sinceMillis === undefined) return yield* new SinceError({ value: since.value })
       const { outcomes } = yield* Remote.onNodes((c) =>
-        c.StreamLogs({ service, tail, follow }).pipe(
+        c.StreamLogs({ service, tail, follow, ...(sinceMillis === undefined ? {} : { sinceMillis }) }).pipe(
           Stream.runForEach((line): Effect.Effect<void> => Console.log(output === "text" ? line.line : JSON.stringify(line)))
         ))
       const failed = outcomes.filter((o) => "error" in o)
       yield* Remote.report("text", failed, () => "")
     })
-).pipe(Command.withDescription("Print a service's output; -f to follow\n\nExample: osctl logs containerd -f --tail 20"))
+).pipe(Command.withDescription("Print a service's output or the kernel's log; -f to follow\n\nExample: osctl logs containerd -f --tail 20\n         osctl logs kernel --since 10m"))
 
 const power = (name: "reboot" | "shutdown") =>
   Command.make(name, { reason: Flag.String("reason").pipe(Flag.withDescription("Why; recorded by init and in the audit log")) }, ({ reason }) =>
