@@ -41,8 +41,10 @@ describe(`first trust on a booted node (${accelerator()})`, () => {
   it("bootstraps the node with its token, then reaches it over mutual TLS", async () => {
     const pki = path.join(results, "pki")
     let result = osctl("bootstrap", "--node", `127.0.0.1:${port}`, "--token", token, "--ca-dir", pki, "--name", "vm-node", "--ip", "127.0.0.1,10.0.2.15")
-    // The agent may still be starting: try again while nothing answers.
-    for (let i = 0; i < 60 && result.status !== 0 && /refused|closed|hang up|timed out|ECONNRESET/.test(result.stderr); i++) {
+    // The agent may still be starting (QEMU accepts the forwarded connection and drops it): try again
+    // while the failure is about the connection, not an answer from the node.
+    const answered = (stderr: string) => /proof|bootstrap refused|bootstrapped already|certificate than/.test(stderr)
+    for (let i = 0; i < 90 && result.status !== 0 && !answered(result.stderr); i++) {
       await new Promise((r) => setTimeout(r, 1000))
       result = osctl("bootstrap", "--node", `127.0.0.1:${port}`, "--token", token, "--ca-dir", pki, "--name", "vm-node", "--ip", "127.0.0.1,10.0.2.15")
     }
