@@ -19,6 +19,13 @@ export type ImageRef = typeof ImageRef.Type
 export const DeltaRef = Schema.Struct({ from_version: Version, url: Schema.String, size: Size, sha256: Sha256Hex })
 export type DeltaRef = typeof DeltaRef.Type
 
+/** Which key signed the metadata; `development` marks a key generated for local builds, never for production. */
+export const SigningKey = Schema.Struct({
+  id: Schema.String.check(Schema.isPattern(/^[0-9a-f]{16}$/)),
+  development: Schema.Boolean
+})
+export type SigningKey = typeof SigningKey.Type
+
 export class ReleaseMetadata extends Schema.Class<ReleaseMetadata>("ReleaseMetadata")({
   schema: Schema.Literal(1),
   version: Version,
@@ -31,5 +38,6 @@ export class ReleaseMetadata extends Schema.Class<ReleaseMetadata>("ReleaseMetad
   expires: Schema.String,
   release_notes: Schema.String,
   image: ImageRef,
-  deltas: Schema.Array(DeltaRef)
+  deltas: Schema.Array(DeltaRef),
+  signing_key: SigningKey
 }) {}

@@ -51,7 +51,8 @@ describe("ReleaseMetadata", () => {
     expires: "2026-12-01T00:00:00Z",
     release_notes: "fixes",
     image: { url: "https://example/os.img", size: 10, sha256: "a".repeat(64) },
-    deltas: [{ from_version: "1.1.0", url: "https://example/d", size: 3, sha256: "b".repeat(64) }]
+    deltas: [{ from_version: "1.1.0", url: "https://example/d", size: 3, sha256: "b".repeat(64) }],
+    signing_key: { id: "0123456789abcdef", development: false }
   }
   const decode = Schema.decodeUnknownExit(ReleaseMetadata.ReleaseMetadata)
   it("decodes latest.json", () => {
@@ -62,7 +63,8 @@ describe("ReleaseMetadata", () => {
     ["an unknown arch", { ...doc, arch: "riscv" }],
     ["a bad digest", { ...doc, image: { ...doc.image, sha256: "XYZ" } }],
     ["a missing expiry", { ...doc, expires: undefined }],
-    ["a future schema", { ...doc, schema: 2 }]
+    ["a future schema", { ...doc, schema: 2 }],
+    ["no signing key", { ...doc, signing_key: undefined }]
   ])("refuses %s", (_, bad) => {
     expect(decode(bad)._tag).toBe("Failure")
   })
