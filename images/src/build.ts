@@ -31,6 +31,7 @@ import { Result } from "effect"
 import { EnvBlock, GrubConfig } from "@keelos/boot"
 import { ModulesDep } from "@keelos/platform"
 import * as AgentConfig from "../../apps/agent/src/AgentConfig.ts"
+import { signingKey, trustedKeysDocument } from "./keys.ts"
 
 const root = path.resolve(import.meta.dirname, "..", "..")
 const kernel = { package: "linux-image-6.1.0-56-cloud-amd64", version: "6.1.192-2", release: "6.1.0-56-cloud-amd64" }
@@ -263,6 +264,7 @@ export const build = (options: BuildOptions) => {
   copy(initrd, path.join(tree, "boot", "initrd"))
   fs.writeFileSync(path.join(tree, "etc", "keel", "init.json"), JSON.stringify(initConfig, null, 2) + "\n")
   fs.writeFileSync(path.join(tree, "etc", "keel", "agent.json"), JSON.stringify(AgentConfig.nodeDefaults, null, 2) + "\n")
+  fs.writeFileSync(path.join(tree, "etc", "keel", "trusted-keys.json"), trustedKeysDocument(signingKey()))
   fs.writeFileSync(path.join(tree, "etc", "os-release"), `NAME=KeelOS\nID=keelos\nVERSION_ID=${options.version}\nPRETTY_NAME="KeelOS ${options.version}"\n`)
   setTimes(tree, options.sourceDateEpoch)
   const osImage = path.join(options.output, "os.img")
@@ -352,7 +354,7 @@ export const installBiosGrub = (fd: number, core: Uint8Array, partitionOffset: n
 /** Hash of everything the image is built from. */
 export const inputHash = (version: string, sourceDateEpoch: number): string => {
   const files = run("git", ["ls-files", "apps", "libs", "images", "tools", "package-lock.json"], { cwd: root }).split("\n").filter((f) => f.length > 0).sort()
-  const hash = crypto.createHash("sha256").update(JSON.stringify({ version, sourceDateEpoch, kernel, rootModules, stage1Modules, initConfig, agentConfig: AgentConfig.nodeDefaults, compression }))
+  const hash = crypto.createHash("sha256").update(JSON.stringify({ version, sourceDateEpoch, kernel, rootModules, stage1Modules, initConfig, agentConfig: AgentConfig.nodeDefaults, compression, trustedKeys: trustedKeysDocument(signingKey()) }))
   for (const file of files) {
     const full = path.join(root, file)
     if (fs.existsSync(full)) hash.update(file).update(fs.readFileSync(full))

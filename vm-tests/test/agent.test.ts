@@ -84,6 +84,8 @@ describe(`the node API on a booted node (${accelerator()})`, () => {
     expect(status.bootedSlot).toBe("A")
     expect(status.hostname).toBe("keelos")
     expect(status.certificate.commonName).toBe("node-1")
+    // The image trusts the key this build signs releases with, marked when it is the development key.
+    expect(status.updateKeys).toEqual([{ id: expect.stringMatching(/^[0-9a-f]{16}$/), development: process.env["KEELOS_SIGNING_KEY"] === undefined }])
     expect(status.caller).toMatchObject({ commonName: "alice", role: "os:admin" })
     expect(status.services.find((s) => s.name === "keel-agent")).toMatchObject({ state: "running", restarts: 0 })
   })

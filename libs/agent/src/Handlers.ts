@@ -33,9 +33,14 @@ export const layer = NodeApi.NodeApi.toLayer(Effect.gen(function*() {
   /** The kernel's ring buffer (bounded by the kernel) as log lines with wall-clock times, then new records. */
   const kernelLines = (tail: number, follow: boolean, since: (line: InitControl.LogLine) => boolean) =>
     Stream.unwrap(Effect.gen(function*() {
+      // The boot time from /proc/stat (whole seconds) is the same on every call, so a record's time is
+      // too, and `since` from one call's times holds in the next; now minus uptime would drift by ms.
       const now = yield* Clock.currentTimeMillis
-      const uptime = yield* fs.readFileString("/proc/uptime").pipe(Effect.map((t) => Number.parseFloat(t)), Effect.orElseSucceed(() => 0))
-      const bootMillis = now - uptime * 1000
+      const btime = yield* fs.readFileString("/proc/stat").pipe(
+        Effect.map((text) => Number(/^btime (\d+)$/m.exec(text)?.[1] ?? Number.NaN)),
+        Effect.orElseSucceed(() => Number.NaN)
+      )
+      const bootMillis = Number.isNaN(btime) ? now : btime * 1000
       const toLine = (record: KernelLog.KernelRecord): InitControl.LogLine => ({
         service: NodeApi.kernelLogName,
         atMillis: Math.round(bootMillis + record.sinceBootMicros / 1000),
@@ -66,6 +71,7 @@ export const layer = NodeApi.NodeApi.toLayer(Effect.gen(function*() {
           update: null,
           services: facts.services,
           certificate: facts.certificate,
+          updateKeys: facts.updateKeys,
           caller: yield* NodeApi.CurrentCaller
         }
       }),

@@ -3,7 +3,7 @@
  * init's control socket, the kernel (/proc), the boot count on the data partition and the agent's
  * own certificate (as rotated). GetStatus and the metrics both read it, so they never disagree.
  */
-import { Clock, Context, Effect, FileSystem, Layer, Path } from "effect"
+import { Clock, Context, Effect, FileSystem, Layer, Path, Schema } from "effect"
 import { type InitControl, NodeApi } from "@keelos/api"
 import { BootControl } from "@keelos/boot"
 import { BootCount, type BootEnv, Slot } from "@keelos/domain"
@@ -24,7 +24,13 @@ export interface Facts {
   readonly boots: number | null
   readonly services: ReadonlyArray<InitControl.ServiceStatus>
   readonly certificate: { readonly commonName: string; readonly notAfterMillis: number; readonly daysLeft: number }
+  readonly updateKeys: ReadonlyArray<{ readonly id: string; readonly development: boolean }>
 }
+
+/** Where the image lists the keys its nodes accept releases from. */
+export const trustedKeysFile = "/etc/keel/trusted-keys.json"
+
+const decodeKeys = Schema.decodeUnknownEffect(Schema.fromJsonString(Schema.Array(Schema.Struct({ id: Schema.String, development: Schema.Boolean }))))
 
 export class NodeFacts extends Context.Service<NodeFacts, {
   readonly gather: (operation: string) => Effect.Effect<Facts, NodeApi.NodeFailure>
@@ -65,7 +71,12 @@ export class NodeFacts extends Context.Service<NodeFacts, {
             uptimeSeconds: uptime._tag === "Some" ? Number.parseFloat(uptime.value.split(" ")[0] ?? "0") : 0,
             boots: yield* bootCount,
             services,
-            certificate: { ...own, daysLeft: Math.floor((own.notAfterMillis - now) / dayMillis) }
+            certificate: { ...own, daysLeft: Math.floor((own.notAfterMillis - now) / dayMillis) },
+            updateKeys: yield* fs.readFileString(trustedKeysFile).pipe(
+              Effect.flatMap(decodeKeys),
+              Effect.map((keys) => keys.map(({ development, id }) => ({ id, development }))),
+              Effect.orElseSucceed(() => [])
+            )
           }
         })
     })

@@ -108,6 +108,8 @@ export const NodeStatus = Schema.Struct({
   update: Schema.NullOr(UpdateState.UpdateState),
   services: Schema.Array(ServiceStatus),
   certificate: CertificateStatus,
+  /** The keys this node accepts updates from; `development` ones are for local builds only. */
+  updateKeys: Schema.Array(Schema.Struct({ id: Schema.String, development: Schema.Boolean })),
   caller: Caller
 })
 export type NodeStatus = typeof NodeStatus.Type

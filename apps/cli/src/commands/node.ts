@@ -36,6 +36,7 @@ const statusText = (s: NodeApi.NodeStatus) => {
     `uptime       ${uptime(s.uptimeSeconds)}`,
     `update       ${s.update === null ? "no update engine on this node yet" : s.update.phase}`,
     `certificate  ${s.certificate.commonName}, ${days} days left${days < expiryWarningDays ? "  WARNING: rotate it soon" : ""}`,
+    `update keys  ${s.updateKeys.length === 0 ? "none: this node accepts no update" : s.updateKeys.map((k) => `${k.id}${k.development ? " (DEVELOPMENT key: for local builds only, never production)" : ""}`).join(", ")}`,
     `you          ${s.caller.commonName} (${s.caller.role})`,
     "",
     serviceTable(s.services)
