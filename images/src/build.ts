@@ -1,24 +1,27 @@
 /**
- * The KeelOS image build (issue #5), first cut: everything needed to boot a node with QEMU's
- * direct kernel boot. It produces, under .keelos/images/<version>/:
+ * The KeelOS image build (issue #5). It produces, under .keelos/images/<version>/:
  *
  * - `vmlinuz`: the pinned Debian cloud kernel;
  * - `initrd`: stage 1 (images/stage1/stage1.c, static) and the modules it loads;
  * - `os.img`: the slot image, a reproducible SquashFS holding the root tree (Node 24, koffi, the
  *   bundles of keel-init and keel-agent, a module subset, mkfs.ext4, the init configuration) and
  *   the kernel and initrd for GRUB;
- * - `disk.raw`: a GPT disk in the layout of DESIGN §3: an ESP holding GRUB for UEFI (the grub.cfg
- *   generated from the boot-counter decision table, libs/boot) and the environment block
- *   (KEEL_ACTIVE=A), os.img in slot A, and an empty data partition that keel-init formats on
- *   first boot.
+ * - `disk.raw` and `disk.qcow2`: a GPT disk in the layout of DESIGN §3: an ESP holding GRUB for UEFI
+ *   (the grub.cfg generated from the boot-counter decision table, libs/boot) and the environment
+ *   block (KEEL_ACTIVE=A), os.img in slot A, and an empty data partition that keel-init formats on
+ *   first boot;
+ * - `size-report.json`: what each part of the root costs; the build fails when the OS image
+ *   (without kubelet) passes the 100 MB budget.
+ *
+ * The root holds containerd (with its runc v2 shim) and runc from Debian, supervised by keel-init
+ * beside keel-agent, and kubelet when a binary is given (`--kubelet PATH`, or KEELOS_KUBELET).
+ * The signed update artifact is made by images/src/release.ts.
  *
  * `ensureImage` rebuilds only when the inputs changed: the contents of every tracked file under apps/,
  * libs/, images/ and tools/, the lock file, and the pinned versions.
  *
  * The same grub.cfg also boots BIOS machines: core.img in the BIOS boot partition and boot.img in the
  * MBR, installed the way grub-bios-setup would (Debian ships no grub-bios-setup in grub-pc-bin).
- *
- * Not yet: the signed update artifact, qcow2, containerd and runc, the size budget check.
  *
  * Host tooling: it runs on the build machine, uses its tools, and installs the Debian packages it
  * misses when it runs as root on Debian.
@@ -62,7 +65,8 @@ const tools: ReadonlyArray<readonly [command: string, debianPackage: string]> = 
   ["/usr/lib/grub/x86_64-efi/memdisk.mod", "grub-efi-amd64-bin"],
   ["tar", "tar"],
   ["mkfs.vfat", "dosfstools"],
-  ["mcopy", "mtools"]
+  ["mcopy", "mtools"],
+  ["qemu-img", "qemu-utils"]
 ]
 
 const run = (command: string, args: ReadonlyArray<string>, options: { cwd?: string; input?: string } = {}) =>
@@ -118,13 +122,26 @@ const publish = (temporary: string, final: string) => {
   }
 }
 
-/** The pinned kernel package, downloaded and extracted once into the cache (builds may run at once). */
-const fetchKernel = (cache: string) => {
-  const deb = path.join(cache, `${kernel.package}_${kernel.version}_amd64.deb`)
+interface DebianPackage {
+  readonly name: string
+  readonly version: string
+  readonly arch: "amd64" | "all"
+}
+
+/** The pinned userspace packages of the image (Debian 12). */
+const userspace: ReadonlyArray<DebianPackage> = [
+  { name: "containerd", version: "1.6.20~ds1-1+deb12u3", arch: "amd64" },
+  { name: "runc", version: "1.1.5+ds1-1+deb12u1", arch: "amd64" },
+  { name: "ca-certificates", version: "20250419~deb12u2", arch: "all" }
+]
+
+/** A pinned Debian package, downloaded with apt-get and extracted once into the cache (builds may run at once). */
+const fetchPackage = (cache: string, pkg: DebianPackage, after?: (extracted: string) => void) => {
+  const deb = path.join(cache, `${pkg.name}_${pkg.version}_${pkg.arch}.deb`)
   if (!fs.existsSync(deb)) {
-    console.log(`downloading ${kernel.package}=${kernel.version}`)
+    console.log(`downloading ${pkg.name}=${pkg.version}`)
     const download = fs.mkdtempSync(path.join(cache, "download-"))
-    const fetch = () => run("apt-get", ["download", `${kernel.package}=${kernel.version}`], { cwd: download })
+    const fetch = () => run("apt-get", ["download", `${pkg.name}=${pkg.version}`], { cwd: download })
     try {
       fetch()
     } catch {
@@ -134,15 +151,50 @@ const fetchKernel = (cache: string) => {
     publish(path.join(download, path.basename(deb)), deb)
     fs.rmSync(download, { recursive: true, force: true })
   }
-  const extracted = path.join(cache, `kernel-${kernel.version}`)
-  if (!fs.existsSync(path.join(extracted, "lib", "modules", kernel.release, "modules.dep"))) {
-    const temporary = fs.mkdtempSync(path.join(cache, "kernel-"))
+  const extracted = path.join(cache, `${pkg.name}-${pkg.version}`)
+  if (!fs.existsSync(path.join(extracted, ".complete"))) {
+    const temporary = fs.mkdtempSync(path.join(cache, `${pkg.name}-`))
     run("dpkg-deb", ["-x", deb, temporary])
-    run("depmod", ["-b", temporary, kernel.release])
+    after?.(temporary)
+    fs.writeFileSync(path.join(temporary, ".complete"), "")
+    fs.rmSync(extracted, { recursive: true, force: true })
     publish(temporary, extracted)
   }
   return extracted
 }
+
+/** The pinned kernel package with its module index. */
+const fetchKernel = (cache: string) =>
+  fetchPackage(cache, { name: kernel.package, version: kernel.version, arch: "amd64" }, (tree) => run("depmod", ["-b", tree, kernel.release]))
+
+/**
+ * containerd (with the runc v2 shim) and runc from Debian, their libraries, containerd's
+ * configuration (state on the data partition), and the CA bundle made from ca-certificates.
+ */
+const installContainerd = (cache: string, tree: string) => {
+  const [containerd, runc, certificates] = userspace.map((pkg) => fetchPackage(cache, pkg))
+  install(tree, path.join(containerd!, "usr", "bin", "containerd"), "usr/bin/containerd")
+  install(tree, path.join(containerd!, "usr", "bin", "containerd-shim-runc-v2"), "usr/bin/containerd-shim-runc-v2")
+  install(tree, path.join(runc!, "usr", "sbin", "runc"), "usr/sbin/runc")
+  mkdir(path.join(tree, "etc", "containerd"))
+  fs.writeFileSync(path.join(tree, "etc", "containerd", "config.toml"), containerdConfig)
+  const mozilla = path.join(certificates!, "usr", "share", "ca-certificates", "mozilla")
+  const bundle = fs.readdirSync(mozilla).filter((f) => f.endsWith(".crt")).sort().map((f) => fs.readFileSync(path.join(mozilla, f), "utf8").trimEnd() + "\n").join("")
+  mkdir(path.join(tree, "etc", "ssl", "certs"))
+  fs.writeFileSync(path.join(tree, "etc", "ssl", "certs", "ca-certificates.crt"), bundle)
+}
+
+/** containerd 1.6: its state on the data partition, its socket under /run, cgroupfs (there is no systemd). */
+const containerdConfig = `version = 2
+root = "/var/lib/keel/containerd"
+state = "/run/containerd"
+
+[grpc]
+  address = "/run/containerd/containerd.sock"
+
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+  SystemdCgroup = false
+`
 
 /** Copies the modules `names` need, in load order, and returns their paths inside the tree. */
 const installModules = (kernelTree: string, tree: string, names: ReadonlyArray<string>) => {
@@ -194,6 +246,19 @@ const initConfig = {
     dependsOn: [], backoff: { initialMillis: 500, maxMillis: 30000, resetAfterMillis: 60000 },
     children: [
       {
+        kind: "service", name: "containerd", command: "/usr/bin/containerd", args: ["--config", "/etc/containerd/config.toml"],
+        env: { PATH: "/usr/bin:/usr/sbin" }, restart: "permanent", shutdownGraceMillis: 10000, dependsOn: [],
+        readiness: { _tag: "UnixSocket", path: "/run/containerd/containerd.sock" }, readyTimeoutMillis: 60000,
+        backoff: { initialMillis: 1000, maxMillis: 30000, resetAfterMillis: 60000 }, optional: false
+      },
+      {
+        // Only in images built with --kubelet; init skips an optional service whose binary is absent.
+        kind: "service", name: "kubelet", command: "/usr/bin/kubelet", args: ["--config", "/var/lib/keel/kubelet/config.yaml", "--kubeconfig", "/var/lib/keel/kubelet/kubeconfig", "--container-runtime-endpoint", "unix:///run/containerd/containerd.sock"],
+        env: { PATH: "/usr/bin:/usr/sbin" }, restart: "permanent", shutdownGraceMillis: 10000, dependsOn: ["containerd"],
+        readiness: { _tag: "HttpGet", url: "http://127.0.0.1:10248/healthz", expectStatus: 200 }, readyTimeoutMillis: 120000,
+        backoff: { initialMillis: 1000, maxMillis: 30000, resetAfterMillis: 60000 }, optional: true
+      },
+      {
         kind: "service", name: "keel-agent", command: "/usr/bin/node", args: ["/usr/lib/keel/keel-agent.js", AgentConfig.configPath],
         // The compile cache lives on the data partition: every boot after the first starts the agent faster.
         env: { NODE_COMPILE_CACHE: "/var/lib/keel/cache/node-compile" },
@@ -215,6 +280,45 @@ export interface BuildOptions {
   readonly version: string
   readonly sourceDateEpoch: number
   readonly output: string
+  /** A kubelet binary to include (none is in Debian or npm); without it the image has none. */
+  readonly kubelet?: string
+}
+
+/** The OS image without kubelet must stay under this (issue #5). */
+export const budgetBytes = 100 * 1024 * 1024
+
+/** What each part of the root costs, uncompressed; the total is the compressed image. */
+const components: ReadonlyArray<readonly [name: string, paths: ReadonlyArray<string>]> = [
+  ["kernel and initramfs", ["boot"]],
+  ["kernel modules", ["usr/lib/modules"]],
+  ["node", ["usr/bin/node"]],
+  ["keel-init, keel-agent, koffi", ["usr/lib/keel"]],
+  ["containerd and shim", ["usr/bin/containerd", "usr/bin/containerd-shim-runc-v2"]],
+  ["runc", ["usr/sbin/runc"]],
+  ["kubelet", ["usr/bin/kubelet"]],
+  ["shared libraries", ["usr/lib/x86_64-linux-gnu", "usr/lib64"]],
+  ["mkfs.ext4", ["usr/sbin/mkfs.ext4"]],
+  ["CA certificates", ["etc/ssl"]]
+]
+
+const sizeOf = (file: string): number => {
+  const info = fs.lstatSync(file)
+  if (!info.isDirectory()) return info.size
+  return fs.readdirSync(file).reduce((sum, entry) => sum + sizeOf(path.join(file, entry)), 0)
+}
+
+/** The size report (written as size-report.json), and the budget check that fails the build. */
+const sizeReport = (tree: string, osImage: string, withKubelet: boolean) => {
+  const total = sizeOf(tree)
+  const parts = components.map(([name, paths]) => ({ name, bytes: paths.reduce((sum, p) => sum + (fs.existsSync(path.join(tree, p)) ? sizeOf(path.join(tree, p)) : 0), 0) }))
+  const rest = total - parts.reduce((sum, p) => sum + p.bytes, 0)
+  const report = { uncompressed: [...parts.filter((p) => p.bytes > 0), { name: "everything else", bytes: rest }], uncompressedBytes: total, imageBytes: fs.statSync(osImage).size, budgetBytes, kubelet: withKubelet }
+  const mb = (n: number) => `${(n / (1 << 20)).toFixed(1).padStart(6)} MB`
+  console.log(["OS image size report (uncompressed parts):", ...report.uncompressed.map((p) => `  ${p.name.padEnd(30)} ${mb(p.bytes)}`), `  ${"SquashFS image".padEnd(30)} ${mb(report.imageBytes)} (budget ${mb(budgetBytes).trim()} without kubelet)`].join("\n"))
+  if (!withKubelet && report.imageBytes > budgetBytes) {
+    throw new Error(`the OS image is ${mb(report.imageBytes).trim()}, over the ${mb(budgetBytes).trim()} budget; see the size report above`)
+  }
+  return report
 }
 
 export const build = (options: BuildOptions) => {
@@ -253,6 +357,8 @@ export const build = (options: BuildOptions) => {
   install(tree, "/usr/sbin/mkfs.ext4", "usr/sbin/mkfs.ext4")
   copy("/etc/mke2fs.conf", path.join(tree, "etc", "mke2fs.conf"))
   installLibraries(tree, path.join(root, "node_modules", "@koromix", "koffi-linux-x64", "linux_x64", "koffi.node"))
+  installContainerd(cache, tree)
+  if (options.kubelet !== undefined) install(tree, options.kubelet, "usr/bin/kubelet")
   bundles(tree)
   installModules(kernelTree, tree, rootModules)
   for (const file of ["modules.builtin", "modules.builtin.modinfo", "modules.order"]) {
@@ -270,6 +376,7 @@ export const build = (options: BuildOptions) => {
   const osImage = path.join(options.output, "os.img")
   fs.rmSync(osImage, { force: true })
   run("mksquashfs", [tree, osImage, "-noappend", ...compression, "-all-root", "-no-xattrs", "-mkfs-time", String(options.sourceDateEpoch), "-all-time", String(options.sourceDateEpoch), "-quiet"])
+  fs.writeFileSync(path.join(options.output, "size-report.json"), JSON.stringify(sizeReport(tree, osImage, options.kubelet !== undefined), null, 2) + "\n")
   copy(path.join(kernelTree, "boot", `vmlinuz-${kernel.release}`), path.join(options.output, "vmlinuz"))
 
   // The ESP: GRUB for UEFI with the generated grub.cfg embedded, and the environment block.
@@ -323,8 +430,10 @@ export const build = (options: BuildOptions) => {
   installBiosGrub(fd, fs.readFileSync(coreImage), start(2), 1 << 20)
   fs.closeSync(fd)
 
+  run("qemu-img", ["convert", "-q", "-f", "raw", "-O", "qcow2", disk, path.join(options.output, "disk.qcow2")])
+
   fs.rmSync(work, { recursive: true, force: true })
-  const sizes = Object.fromEntries(["vmlinuz", "initrd", "os.img", "disk.raw"].map((f) => [f, fs.statSync(path.join(options.output, f)).size]))
+  const sizes = Object.fromEntries(["vmlinuz", "initrd", "os.img", "disk.raw", "disk.qcow2"].map((f) => [f, fs.statSync(path.join(options.output, f)).size]))
   return { output: options.output, sizes, osImageSha256: crypto.createHash("sha256").update(image).digest("hex") }
 }
 
@@ -354,7 +463,9 @@ export const installBiosGrub = (fd: number, core: Uint8Array, partitionOffset: n
 /** Hash of everything the image is built from. */
 export const inputHash = (version: string, sourceDateEpoch: number): string => {
   const files = run("git", ["ls-files", "apps", "libs", "images", "tools", "package-lock.json"], { cwd: root }).split("\n").filter((f) => f.length > 0).sort()
-  const hash = crypto.createHash("sha256").update(JSON.stringify({ version, sourceDateEpoch, kernel, rootModules, stage1Modules, initConfig, agentConfig: AgentConfig.nodeDefaults, compression, trustedKeys: trustedKeysDocument(signingKey()) }))
+  const hash = crypto.createHash("sha256").update(JSON.stringify({ version, sourceDateEpoch, kernel, userspace, containerdConfig, rootModules, stage1Modules, initConfig, agentConfig: AgentConfig.nodeDefaults, compression, trustedKeys: trustedKeysDocument(signingKey()) }))
+  const kubelet = process.env["KEELOS_KUBELET"]
+  if (kubelet !== undefined) hash.update("kubelet").update(fs.readFileSync(kubelet))
   for (const file of files) {
     const full = path.join(root, file)
     if (fs.existsSync(full)) hash.update(file).update(fs.readFileSync(full))
@@ -368,6 +479,7 @@ export interface Image {
   readonly initrd: string
   readonly osImage: string
   readonly disk: string
+  readonly qcow2: string
   readonly efi: string
   readonly rebuilt: boolean
 }
@@ -378,19 +490,29 @@ export const ensureImage = (version = process.env["KEELOS_VERSION"] ?? "0.1.0"):
   const dir = path.join(root, ".keelos", "images", version)
   const stamp = path.join(dir, ".inputs")
   const wanted = inputHash(version, sourceDateEpoch)
-  const files = { dir, kernel: path.join(dir, "vmlinuz"), initrd: path.join(dir, "initrd"), osImage: path.join(dir, "os.img"), disk: path.join(dir, "disk.raw"), efi: path.join(dir, "BOOTX64.EFI") }
+  const files = { dir, kernel: path.join(dir, "vmlinuz"), initrd: path.join(dir, "initrd"), osImage: path.join(dir, "os.img"), disk: path.join(dir, "disk.raw"), qcow2: path.join(dir, "disk.qcow2"), efi: path.join(dir, "BOOTX64.EFI") }
   const current = fs.existsSync(stamp) ? fs.readFileSync(stamp, "utf8") : ""
   if (current === wanted && Object.values(files).every((f) => fs.existsSync(f))) return { ...files, rebuilt: false }
   fs.rmSync(stamp, { force: true })
-  build({ version, sourceDateEpoch, output: dir })
+  const kubelet = process.env["KEELOS_KUBELET"]
+  build({ version, sourceDateEpoch, output: dir, ...(kubelet === undefined ? {} : { kubelet }) })
   fs.writeFileSync(stamp, wanted)
   return { ...files, rebuilt: true }
 }
 
 if (import.meta.main) {
+  const kubeletFlag = process.argv.indexOf("--kubelet")
+  if (kubeletFlag >= 0) {
+    const kubelet = process.argv[kubeletFlag + 1]
+    if (kubelet === undefined || !fs.existsSync(kubelet)) {
+      console.error(`--kubelet needs the path of a kubelet binary${kubelet === undefined ? "" : `; ${kubelet} does not exist`}`)
+      process.exit(2)
+    }
+    process.env["KEELOS_KUBELET"] = path.resolve(kubelet)
+  }
   const image = ensureImage()
   console.log(image.rebuilt ? "built" : "up to date", image.dir)
-  for (const file of ["vmlinuz", "initrd", "os.img", "disk.raw"]) {
+  for (const file of ["vmlinuz", "initrd", "os.img", "disk.raw", "disk.qcow2"]) {
     console.log(`${file.padEnd(9)} ${(fs.statSync(path.join(image.dir, file)).size / (1 << 20)).toFixed(1)} MB`)
   }
 }

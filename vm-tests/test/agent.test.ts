@@ -88,6 +88,10 @@ describe(`the node API on a booted node (${accelerator()})`, () => {
     expect(status.updateKeys).toEqual([{ id: expect.stringMatching(/^[0-9a-f]{16}$/), development: process.env["KEELOS_SIGNING_KEY"] === undefined }])
     expect(status.caller).toMatchObject({ commonName: "alice", role: "os:admin" })
     expect(status.services.find((s) => s.name === "keel-agent")).toMatchObject({ state: "running", restarts: 0 })
+    // containerd from Debian runs under init and answered on its socket (its readiness check).
+    expect(status.services.find((s) => s.name === "containerd")).toMatchObject({ state: "running", health: "healthy", restarts: 0 })
+    // No kubelet in this image: the optional service is absent, not failing.
+    expect(status.services.find((s) => s.name === "kubelet")).toMatchObject({ state: "absent" })
   })
 
   it("enforces roles from the client certificate", async () => {
