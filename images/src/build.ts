@@ -245,6 +245,14 @@ const initConfig = {
     kind: "group", name: "root", restart: "permanent", strategy: "one_for_one", maxRestarts: 10, periodMillis: 60000,
     dependsOn: [], backoff: { initialMillis: 500, maxMillis: 30000, resetAfterMillis: 60000 },
     children: [
+      // The agent first: it is the way in, so it comes up before (and goes down after) the rest.
+      {
+        kind: "service", name: "keel-agent", command: "/usr/bin/node", args: ["/usr/lib/keel/keel-agent.js", AgentConfig.configPath],
+        // The compile cache lives on the data partition: every boot after the first starts the agent faster.
+        env: { NODE_COMPILE_CACHE: "/var/lib/keel/cache/node-compile" },
+        restart: "permanent", shutdownGraceMillis: 5000, dependsOn: [], readiness: { _tag: "ProcessAlive" }, readyTimeoutMillis: 30000,
+        backoff: { initialMillis: 1000, maxMillis: 30000, resetAfterMillis: 60000 }, optional: false
+      },
       {
         kind: "service", name: "containerd", command: "/usr/bin/containerd", args: ["--config", "/etc/containerd/config.toml"],
         env: { PATH: "/usr/bin:/usr/sbin" }, restart: "permanent", shutdownGraceMillis: 10000, dependsOn: [],
@@ -257,13 +265,6 @@ const initConfig = {
         env: { PATH: "/usr/bin:/usr/sbin" }, restart: "permanent", shutdownGraceMillis: 10000, dependsOn: ["containerd"],
         readiness: { _tag: "HttpGet", url: "http://127.0.0.1:10248/healthz", expectStatus: 200 }, readyTimeoutMillis: 120000,
         backoff: { initialMillis: 1000, maxMillis: 30000, resetAfterMillis: 60000 }, optional: true
-      },
-      {
-        kind: "service", name: "keel-agent", command: "/usr/bin/node", args: ["/usr/lib/keel/keel-agent.js", AgentConfig.configPath],
-        // The compile cache lives on the data partition: every boot after the first starts the agent faster.
-        env: { NODE_COMPILE_CACHE: "/var/lib/keel/cache/node-compile" },
-        restart: "permanent", shutdownGraceMillis: 5000, dependsOn: [], readiness: { _tag: "ProcessAlive" }, readyTimeoutMillis: 30000,
-        backoff: { initialMillis: 1000, maxMillis: 30000, resetAfterMillis: 60000 }, optional: false
       }
     ]
   }
