@@ -118,6 +118,22 @@ describe(`the node API on a booted node (${accelerator()})`, () => {
     expect(lines).toContain("keelos_service_state{service=\"keel-agent\",state=\"running\"} 1")
   })
 
+  it("restarts a service killed inside the guest", async () => {
+    const containerd = async () => {
+      const exit = await call(pki.reader, (c) => c.ListServices())
+      return Exit.isSuccess(exit) ? exit.value.find((s) => s.name === "containerd") : undefined
+    }
+    const before = await containerd()
+    expect(await call(pki.admin, (c) => c.SignalService({ service: "containerd", signal: "SIGKILL" }))).toMatchObject({ _tag: "Success", value: { delivered: true } })
+    let after = await containerd()
+    for (let i = 0; i < 120 && !(after?.restarts === before!.restarts + 1 && after?.state === "running" && after?.health === "healthy"); i++) {
+      await new Promise((r) => setTimeout(r, 500))
+      after = await containerd()
+    }
+    expect(after).toMatchObject({ state: "running", health: "healthy", restarts: before!.restarts + 1, lastExit: { reason: "killed by SIGKILL" } })
+    expect(after!.pid).not.toBe(before!.pid)
+  })
+
   it("reboots in order when an operator asks, with the reason on the console", async () => {
     const exit = await call(pki.admin, (c) => c.Reboot({ reason: "vm test" }))
     expect(exit).toMatchObject({ _tag: "Success", value: { accepted: true } })

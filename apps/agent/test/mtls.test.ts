@@ -104,7 +104,8 @@ describe("the node API over mutual TLS", () => {
       ScheduleUpdate: { source: "https://example.invalid/latest.json", window: "Sat 02:00-04:00 UTC" },
       CancelScheduledUpdate: { id: "x" }, TriggerRollback: { reason: "table" }, ConfigureNetwork: { config: "{}" },
       // Refused by the node for what it is (not a certificate), after the role check let it through.
-      RotateCertificate: { certificate: "not a certificate", key: "not a key" }
+      RotateCertificate: { certificate: "not a certificate", key: "not a key" },
+      SignalService: { service: "nope", signal: "SIGTERM" }
     }
     // Every operation states its least role; none falls back to the default.
     const unstated = [...NodeApi.NodeApi.requests.values()].filter((rpc) => !rpc.annotations.mapUnsafe.has(NodeApi.MinimumRole.key))
@@ -123,7 +124,7 @@ describe("the node API over mutual TLS", () => {
         })
         const denied = failureOf(exit) instanceof NodeApi.Unauthorized
         expect({ operation, role, denied }).toEqual({ operation, role, denied: !allowed })
-        if (allowed) expect(["Success", "NotAvailable", "NodeFailure"]).toContain(Exit.isSuccess(exit) ? "Success" : tagOf(exit))
+        if (allowed) expect(["Success", "NotAvailable", "NodeFailure", "UnknownService"]).toContain(Exit.isSuccess(exit) ? "Success" : tagOf(exit))
         checked.push(`${operation}/${role}`)
       }
     }
@@ -160,6 +161,26 @@ describe("the node API over mutual TLS", () => {
     const since = await call(agent.url, pki.ca.cert, pki.reader, (c) => Stream.runCollect(c.StreamLogs({ service: "kernel", tail: 10_000, follow: false, sinceMillis: at })))
     expect(Exit.isSuccess(since) && since.value.some((l) => l.line === marker)).toBe(true)
     expect(Exit.isSuccess(since) && since.value.every((l) => l.atMillis >= at)).toBe(true)
+  })
+
+  it("kills a service on request; init restarts it", async () => {
+    const pidOf = async () => {
+      const listed = await call(agent.url, pki.ca.cert, pki.reader, (c) => c.ListServices())
+      return Exit.isSuccess(listed) ? listed.value.find((s) => s.name === "idler") : undefined
+    }
+    const before = await pidOf()
+    const killed = await call(agent.url, pki.ca.cert, pki.admin, (c) => c.SignalService({ service: "idler", signal: "SIGKILL" }))
+    expect(killed).toMatchObject({ _tag: "Success", value: { delivered: true } })
+    let after = await pidOf()
+    for (let i = 0; i < 50 && (after?.pid === before?.pid || after?.state !== "running"); i++) {
+      await new Promise((r) => setTimeout(r, 100))
+      after = await pidOf()
+    }
+    expect(after).toMatchObject({ state: "running", restarts: before!.restarts + 1 })
+    expect(after!.pid).not.toBe(before!.pid)
+    expect(after!.lastExit?.reason).toBe("killed by SIGKILL")
+    const denied = await call(agent.url, pki.ca.cert, pki.operator, (c) => c.SignalService({ service: "idler", signal: "SIGKILL" }))
+    expect(failureOf(denied)).toBeInstanceOf(NodeApi.Unauthorized)
   })
 
   it("refuses a malformed request by its schema and keeps serving", async () => {

@@ -80,6 +80,7 @@ export const layer = NodeApi.NodeApi.toLayer(Effect.gen(function*() {
     Shutdown: ({ reason }) => power("Shutdown", "poweroff", reason),
     ListServices: () => init.ListServices().pipe(nodeFailure("ListServices")),
     RestartService: ({ service }) => init.RestartService({ service }).pipe(nodeFailure("RestartService")),
+    SignalService: ({ service, signal }) => init.SignalService({ service, signal }).pipe(nodeFailure("SignalService")),
     StreamLogs: ({ follow, service, sinceMillis, tail }) => {
       const since = (line: { readonly atMillis: number }) => sinceMillis === undefined || line.atMillis >= sinceMillis
       if (service === NodeApi.kernelLogName) return kernelLines(tail, follow, since)

@@ -52,6 +52,10 @@ export class UnknownService extends Schema.TaggedError<UnknownService>()("Unknow
   }
 }
 
+/** The signals an operator may send to a service. */
+export const ServiceSignal = Schema.Literals(["SIGTERM", "SIGKILL", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2"])
+export type ServiceSignal = typeof ServiceSignal.Type
+
 export const PowerAction = Schema.Literals(["reboot", "poweroff"])
 export type PowerAction = typeof PowerAction.Type
 
@@ -62,6 +66,8 @@ export class InitControl extends RpcGroup.make(
   Rpc.make("StartService", { payload: byName, error: UnknownService }),
   Rpc.make("StopService", { payload: byName, error: UnknownService }),
   Rpc.make("RestartService", { payload: byName, error: UnknownService }),
+  /** Send a signal to a service's process; the supervisor handles what follows (a killed service is restarted by its policy). */
+  Rpc.make("SignalService", { payload: { ...byName, signal: ServiceSignal }, success: Schema.Struct({ delivered: Schema.Boolean }), error: UnknownService }),
   /** The last `tail` lines of a service's output, then new ones while `follow`. */
   Rpc.make("ServiceLogs", {
     payload: { service: Schema.String, tail: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 10_000 })), follow: Schema.Boolean },

@@ -8,7 +8,7 @@
 import { Context, Schema } from "effect"
 import { Rpc, RpcGroup, RpcMiddleware } from "effect/rpc"
 import { BootEnv, Slot, UpdateState } from "@keelos/domain"
-import { LogLine, PowerAction, ServiceStatus, UnknownService } from "./InitControl.ts"
+import { LogLine, PowerAction, ServiceSignal, ServiceStatus, UnknownService } from "./InitControl.ts"
 
 export const defaultPort = 50051
 
@@ -145,6 +145,12 @@ export class NodeApi extends RpcGroup.make(
   Rpc.make("Shutdown", { payload: { reason }, success: Schema.Struct({ accepted: Schema.Boolean }), error: NodeFailure }).annotate(MinimumRole, "os:operator"),
   Rpc.make("ListServices", { success: Schema.Array(ServiceStatus), error: NodeFailure }).annotate(MinimumRole, "os:reader"),
   Rpc.make("RestartService", { payload: serviceName, error: Schema.Union([UnknownService, NodeFailure]) }).annotate(MinimumRole, "os:operator"),
+  /** Send a signal to a service (SIGKILL a wedged one: init restarts it by its policy). */
+  Rpc.make("SignalService", {
+    payload: { ...serviceName, signal: ServiceSignal },
+    success: Schema.Struct({ delivered: Schema.Boolean }),
+    error: Schema.Union([UnknownService, NodeFailure])
+  }).annotate(MinimumRole, "os:admin"),
   /** A service's output, or the kernel's log as the service `kernel`: the last `tail` lines (at or after `sinceMillis`), then new ones while `follow`. */
   Rpc.make("StreamLogs", {
     payload: { ...serviceName, tail, follow: Schema.Boolean, sinceMillis: Schema.optional(Schema.Number) },

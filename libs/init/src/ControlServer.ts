@@ -28,6 +28,8 @@ export const handlers = (deps: ControlDeps) =>
     StartService: ({ service }) => Effect.mapError(deps.supervisor.start(service), unknown(service)),
     StopService: ({ service }) => Effect.mapError(deps.supervisor.stop(service), unknown(service)),
     RestartService: ({ service }) => Effect.mapError(deps.supervisor.restart(service), unknown(service)),
+    SignalService: ({ service, signal }) =>
+      Effect.mapError(deps.supervisor.signal(service, signal), unknown(service)).pipe(Effect.map((delivered) => ({ delivered }))),
     ServiceLogs: ({ service, tail, follow }) =>
       Stream.unwrap(Effect.gen(function*() {
         // Subscribe before reading the tail, so no line falls between the two.

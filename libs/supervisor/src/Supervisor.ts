@@ -86,6 +86,8 @@ export interface Supervisor {
   readonly start: (name: string) => Effect.Effect<void, UnknownChild>
   readonly stop: (name: string) => Effect.Effect<void, UnknownChild>
   readonly restart: (name: string) => Effect.Effect<void, UnknownChild>
+  /** Sends `signal` to a running service; false when it has no process now. The supervisor then handles its exit as any other. */
+  readonly signal: (name: string, signal: Signal) => Effect.Effect<boolean, UnknownChild>
   readonly journal: (name: string) => Effect.Effect<ReadonlyArray<SupervisorEvent>, UnknownChild>
   readonly logs: (name: string) => Effect.Effect<ReadonlyArray<LogLine>, UnknownChild>
   /** Fails when the root group gives up. */
@@ -101,8 +103,21 @@ type Requirements = ChildProcessSpawner.ChildProcessSpawner | Sockets.Sockets | 
 interface Running {
   readonly pid: number | null
   readonly stop: Effect.Effect<void>
+  /** Delivers a signal without waiting for what the process does with it. */
+  readonly signal?: (signal: Signal) => Effect.Effect<void>
   readonly group?: Group
 }
+
+/** Why a process ended when its exit code could not be read: the signal that killed it, when the platform says. */
+export const exitReason = (error: unknown): string => {
+  const text = `${(error as { message?: unknown })?.message ?? ""} ${String((error as { cause?: { message?: unknown } })?.cause?.message ?? "")}`
+  const signal = /signal:? '?(SIG[A-Z0-9]+)/.exec(text)?.[1]
+  return signal === undefined ? "lost track of the process" : `killed by ${signal}`
+}
+
+/** The signals an operator may send to a service. */
+export const signals = ["SIGTERM", "SIGKILL", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2"] as const
+export type Signal = (typeof signals)[number]
 
 interface Entry {
   readonly spec: ServiceSpec.ChildSpec
@@ -237,12 +252,13 @@ export const make = Effect.fn("Supervisor.make")(function*(root: ServiceSpec.Gro
         handle.exitCode.pipe(
           Effect.matchEffect({
             onSuccess: (code) => send(group, { _tag: "Exited", name: spec.name, generation, code, reason: code === 0 ? "exited" : `exited with ${code}` }),
-            onFailure: () => send(group, { _tag: "Exited", name: spec.name, generation, code: null, reason: "lost track of the process" })
+            onFailure: (error) => send(group, { _tag: "Exited", name: spec.name, generation, code: null, reason: exitReason(error) })
           })
         ),
         scope
       )
-      yield* send(group, { _tag: "Started", name: spec.name, generation, running: { pid: handle.pid, stop: Scope.close(scope, Exit.void) } })
+      const signal = (which: Signal) => Effect.asVoid(Effect.forkIn(Effect.ignore(handle.kill({ killSignal: which })), scope))
+      yield* send(group, { _tag: "Started", name: spec.name, generation, running: { pid: handle.pid, stop: Scope.close(scope, Exit.void), signal } })
       const ready = yield* waitReady(spec.readiness, spec.readyTimeoutMillis)
       if (ready) return yield* send(group, { _tag: "Ready", name: spec.name, generation })
       yield* send(group, { _tag: "Exited", name: spec.name, generation, code: null, reason: `not ready within ${spec.readyTimeoutMillis} ms` })
@@ -502,6 +518,11 @@ export const make = Effect.fn("Supervisor.make")(function*(root: ServiceSpec.Gro
     start: control("start"),
     stop: control("stop"),
     restart: control("restart"),
+    signal: (name, which) =>
+      Effect.flatMap(find(name), (entry) => {
+        const deliver = entry.running?.signal
+        return deliver === undefined || entry.running?.pid == null ? Effect.succeed(false) : Effect.as(deliver(which), true)
+      }),
     journal: (name) => Effect.map(find(name), (entry) => entry.journal.toArray()),
     logs: (name) => Effect.map(find(name), (entry) => entry.logs.toArray()),
     failure: Deferred.await(rootGroup.failed),

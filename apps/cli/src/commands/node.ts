@@ -4,7 +4,7 @@
  */
 import { Clock, Console, Duration, Effect, FileSystem, Option, Schema, Stream } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
-import type { InitControl, NodeApi } from "@keelos/api"
+import { InitControl, type NodeApi } from "@keelos/api"
 import { table } from "../Output.ts"
 import * as OsctlConfig from "../OsctlConfig.ts"
 import * as Remote from "../Remote.ts"
@@ -67,7 +67,20 @@ const restart = Command.make("restart", { service: Argument.String("service") },
     yield* Remote.report(output, outcomes, () => `${service} restarted`)
   })).pipe(Command.withDescription("Restart a service (role os:operator)\n\nExample: osctl service restart containerd"))
 
-const service = Command.make("service").pipe(Command.withDescription("Services supervised by init"), Command.withSubcommands([list, restart]))
+const kill = Command.make(
+  "kill",
+  {
+    service: Argument.String("service"),
+    signal: Flag.Literals("signal", InitControl.ServiceSignal.literals).pipe(Flag.withDescription("The signal to send"), Flag.withDefault("SIGKILL"))
+  },
+  ({ service, signal }) =>
+    Effect.gen(function*() {
+      const { output, outcomes } = yield* Remote.onNodes((c) => c.SignalService({ service, signal }), { timeoutSeconds: 30 })
+      yield* Remote.report(output, outcomes, (r) => (r.delivered ? `${signal} sent to ${service}; init restarts it by its policy` : `${service} has no process to signal`))
+    })
+).pipe(Command.withDescription("Send a signal to a service, SIGKILL by default (role os:admin)\n\nExample: osctl service kill containerd"))
+
+const service = Command.make("service").pipe(Command.withDescription("Services supervised by init"), Command.withSubcommands([list, restart, kill]))
 
 /** `10m`, `2h`, `30s`, `1d` ago, or an ISO 8601 time; undefined when it is neither. */
 export const parseSince = (text: string, nowMillis: number): number | undefined => {
