@@ -44,4 +44,37 @@ describe(`KeelOS boots in QEMU (${accelerator()})`, () => {
       second.kill()
     }
   })
+
+  it("survives a power cut in the middle of the first boot's format: the next boot formats again, the one after mounts", async () => {
+    const disk = overlay(built.disk, path.join(results, "cut-during-format.qcow2"))
+    const first = boot("cut-first", disk)
+    try {
+      await first.waitFor(/keel-init: first boot: creating the data filesystem/, 60_000)
+      await first.powerCut()
+    } finally {
+      first.kill()
+    }
+    const second = boot("cut-second", disk)
+    try {
+      const done = await second.waitFor(/keel-init: early boot done: .*data partition (formatted|mounted)/, 90_000)
+      // Where the cut landed decides what this boot sees, and each case has one right answer: before the
+      // marker reached the disk, an empty partition (format); between marker and the end of mkfs, the
+      // marker (format again, whatever mkfs left); after, a finished filesystem (mount).
+      const again = second.lines.some((l) => /first boot: creating the data filesystem on \/dev\/vda5/.test(l.text))
+      const interrupted = second.lines.some((l) => /an earlier format of \/dev\/vda5 was interrupted; formatting it again/.test(l.text))
+      console.log(`boot after the cut: ${interrupted ? "the marker was there: formatted again" : again ? "nothing had reached the disk: formatted" : "mkfs had finished: mounted"}`)
+      expect(done.text.includes("formatted")).toBe(again || interrupted)
+      await second.waitFor(/keel-init: supervising/, 60_000)
+      await second.powerCut()
+    } finally {
+      second.kill()
+    }
+    const third = boot("cut-third", disk)
+    try {
+      await third.waitFor(/keel-init: early boot done: .*data partition mounted/, 90_000)
+      await third.powerCut()
+    } finally {
+      third.kill()
+    }
+  })
 })

@@ -1,5 +1,5 @@
 /**
- * First trust on a booted node: the image boots with nothing but a one-time token and a network in
+ * First trust on a node booted through UEFI: the image boots with nothing but a one-time token and a network in
  * its provisioning; osctl bootstraps it through QEMU's forwarded port, keel-agent restarts under
  * keel-init into mutual TLS, and the node answers with the certificate osctl issued for its key.
  */
@@ -28,7 +28,8 @@ beforeAll(async () => {
   const disk = rawCopy(built.disk, path.join(results, "disk.raw"))
   provisionDisk(disk, { bootstrapToken: token, network: qemuUserNetwork })
   port = await freePort()
-  vm = new Vm({ name: "bootstrap", resultsDir: results, disk, boot: { _tag: "Bios" }, forwards: [{ host: port, guest: NodeApi.defaultPort }] })
+  // Through UEFI (OVMF) and GRUB: the agent suite boots through SeaBIOS, so both firmware paths reach the agent.
+  vm = new Vm({ name: "bootstrap", resultsDir: results, disk, boot: { _tag: "Uefi" }, forwards: [{ host: port, guest: NodeApi.defaultPort }] })
   await vm.waitFor(/keel-init: supervising/, 120_000)
   for (const args of [["gen", "ca", "--out", path.join(results, "pki")], ["gen", "cert", "--role", "os:admin", "--name", "alice", "--ca-dir", path.join(results, "pki"), "--out", path.join(results, "pki")]]) {
     expect(osctl(...args).status).toBe(0)
