@@ -1,0 +1,255 @@
+/**
+ * A cloud-init NoCloud seed read into a KeelOS machine config: `meta-data` (instance-id, hostname),
+ * `network-config` version 1 or 2 (netplan), and `user-data` as `#cloud-config` whose `keelos:`
+ * section carries the node's PKI or its one-time bootstrap token. Everything KeelOS reads is
+ * checked; everything it does not apply (users, packages, commands, bonds, VLANs, IPv6, ...) is a
+ * warning that names it, never a silent ignore; an invalid document is refused with its line.
+ */
+import { Effect, Schema } from "effect"
+import { Links } from "@keelos/platform"
+import { lineOf, parse, ProvisionError } from "./Yaml.ts"
+
+export const InterfaceConfig = Schema.Struct({
+  name: Schema.String,
+  dhcp4: Schema.Boolean,
+  addresses: Schema.Array(Links.Ipv4Cidr),
+  gateway: Schema.optional(Links.Ipv4Address),
+  nameservers: Schema.Array(Schema.String)
+})
+export type InterfaceConfig = typeof InterfaceConfig.Type
+
+export const MachineConfig = Schema.Struct({
+  instanceId: Schema.String,
+  hostname: Schema.NullOr(Schema.String),
+  network: Schema.Struct({ interfaces: Schema.Array(InterfaceConfig) }),
+  pki: Schema.NullOr(Schema.Struct({ ca: Schema.String, cert: Schema.String, key: Schema.String })),
+  bootstrapToken: Schema.NullOr(Schema.String)
+})
+export type MachineConfig = typeof MachineConfig.Type
+
+export interface Seed {
+  readonly metaData: string
+  readonly networkConfig?: string
+  readonly userData?: string
+}
+
+export interface Parsed {
+  readonly config: MachineConfig
+  readonly warnings: ReadonlyArray<string>
+}
+
+type Json = Record<string, unknown>
+
+const isRecord = (value: unknown): value is Json => typeof value === "object" && value !== null && !Array.isArray(value)
+
+/** Reads one document's values, failing with the line of the offending key. */
+const reader = (document: string, text: string, warnings: Array<string>) => {
+  const fail = (path: ReadonlyArray<string | number>, reason: string) => new ProvisionError({ document, line: lineOf(text, path), reason })
+  const warn = (path: ReadonlyArray<string | number>, what: string) => {
+    const line = lineOf(text, path)
+    warnings.push(`${document}${line === null ? "" : `, line ${line}`}: ${what}`)
+  }
+  const record = (value: unknown, path: ReadonlyArray<string | number>) =>
+    isRecord(value) ? Effect.succeed(value) : Effect.fail(fail(path, `${path.join(".") || "the document"} must be a mapping`))
+  const list = (value: unknown, path: ReadonlyArray<string | number>) =>
+    value === undefined ? Effect.succeed([] as ReadonlyArray<unknown>) : Array.isArray(value) ? Effect.succeed(value as ReadonlyArray<unknown>) : Effect.fail(fail(path, `${path.join(".")} must be a list`))
+  const string = (value: unknown, path: ReadonlyArray<string | number>) =>
+    typeof value === "string" && value.length > 0 ? Effect.succeed(value) : Effect.fail(fail(path, `${path.join(".")} must be a non-empty string`))
+  const unknownKeys = (value: Json, known: ReadonlyArray<string>, path: ReadonlyArray<string | number>, what = "not used by KeelOS") => {
+    for (const key of Object.keys(value)) if (!known.includes(key)) warn([...path, key], `${[...path, key].join(".")}: ${what}; ignored`)
+  }
+  return { fail, warn, record, list, string, unknownKeys }
+}
+
+const cidr = Schema.is(Links.Ipv4Cidr)
+const ipv4 = Schema.is(Links.Ipv4Address)
+
+const prefixOf = (netmask: string): number | undefined => {
+  if (!ipv4(netmask)) return undefined
+  const bits = netmask.split(".").map((p) => Number(p).toString(2).padStart(8, "0")).join("")
+  return /^1*0*$/.test(bits) ? bits.indexOf("0") === -1 ? 32 : bits.indexOf("0") : undefined
+}
+
+const metaData = (text: string, warnings: Array<string>) =>
+  Effect.gen(function*() {
+    const r = reader("meta-data", text, warnings)
+    const doc = yield* r.record(yield* parse("meta-data", text), [])
+    r.unknownKeys(doc, ["instance-id", "local-hostname", "hostname"], [])
+    const instanceId = yield* r.string(doc["instance-id"], ["instance-id"])
+    const name = doc["local-hostname"] ?? doc["hostname"]
+    const hostname = name === undefined ? null : yield* r.string(name, [doc["local-hostname"] === undefined ? "hostname" : "local-hostname"])
+    if (hostname !== null && !/^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/.test(hostname)) {
+      return yield* r.fail([doc["local-hostname"] === undefined ? "hostname" : "local-hostname"], `${JSON.stringify(hostname)} is not a hostname`)
+    }
+    return { instanceId, hostname }
+  })
+
+const networkV1 = (doc: Json, r: ReturnType<typeof reader>, base: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    r.unknownKeys(doc, ["version", "config"], base)
+    const interfaces: Array<InterfaceConfig> = []
+    const servers: Array<string> = []
+    const entries = yield* r.list(doc["config"], [...base, "config"])
+    for (const [i, raw] of entries.entries()) {
+      const path = [...base, "config", i]
+      const entry = yield* r.record(raw, path)
+      if (entry["type"] === "nameserver") {
+        for (const address of yield* r.list(entry["address"], [...path, "address"])) servers.push(yield* r.string(address, [...path, "address"]))
+        continue
+      }
+      if (entry["type"] !== "physical") {
+        r.warn([...path, "type"], `${String(entry["type"])} interfaces (bonds, VLANs, bridges) are not supported yet; ignored`)
+        continue
+      }
+      r.unknownKeys(entry, ["type", "name", "subnets", "mac_address", "mtu"], path)
+      const name = yield* r.string(entry["name"], [...path, "name"])
+      const link: { name: string; dhcp4: boolean; addresses: Array<string>; gateway?: string; nameservers: Array<string> } = { name, dhcp4: false, addresses: [], nameservers: [] }
+      for (const [j, rawSubnet] of (yield* r.list(entry["subnets"], [...path, "subnets"])).entries()) {
+        const at = [...path, "subnets", j]
+        const subnet = yield* r.record(rawSubnet, at)
+        const type = subnet["type"]
+        if (type === "dhcp" || type === "dhcp4") {
+          link.dhcp4 = true
+        } else if (type === "static") {
+          r.unknownKeys(subnet, ["type", "address", "netmask", "gateway", "dns_nameservers"], at)
+          const address = yield* r.string(subnet["address"], [...at, "address"])
+          const prefix = subnet["netmask"] === undefined ? undefined : prefixOf(String(subnet["netmask"]))
+          const full = address.includes("/") ? address : prefix === undefined ? undefined : `${address}/${prefix}`
+          if (full === undefined || !cidr(full)) return yield* r.fail([...at, "address"], `${JSON.stringify(address)} is not an IPv4 address with a prefix length or netmask`)
+          link.addresses.push(full)
+          if (subnet["gateway"] !== undefined) {
+            const gateway = yield* r.string(subnet["gateway"], [...at, "gateway"])
+            if (!ipv4(gateway)) return yield* r.fail([...at, "gateway"], `${JSON.stringify(gateway)} is not an IPv4 address`)
+            link.gateway = gateway
+          }
+          for (const server of yield* r.list(subnet["dns_nameservers"], [...at, "dns_nameservers"])) link.nameservers.push(yield* r.string(server, [...at, "dns_nameservers"]))
+        } else {
+          r.warn([...at, "type"], `subnet type ${String(type)} (IPv6, SLAAC) is not supported yet; ignored`)
+        }
+      }
+      interfaces.push(link)
+    }
+    return interfaces.map((link) => ({ ...link, nameservers: [...link.nameservers, ...servers] }))
+  })
+
+const networkV2 = (doc: Json, r: ReturnType<typeof reader>, base: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    for (const key of Object.keys(doc)) {
+      if (key === "version" || key === "ethernets") continue
+      r.warn([...base, key], `${key} (bonds, VLANs, bridges, wifis, renderer) are not supported yet; ignored`)
+    }
+    const ethernets = doc["ethernets"] === undefined ? {} : yield* r.record(doc["ethernets"], [...base, "ethernets"])
+    const interfaces: Array<InterfaceConfig> = []
+    for (const [name, raw] of Object.entries(ethernets)) {
+      const path = [...base, "ethernets", name]
+      const eth = yield* r.record(raw ?? {}, path)
+      r.unknownKeys(eth, ["dhcp4", "addresses", "gateway4", "routes", "nameservers", "match", "set-name", "mtu"], path)
+      if (eth["match"] !== undefined) r.warn([...path, "match"], `${[...path, "match"].join(".")}: matching by MAC or driver is not supported yet; the interface is taken by its name ${name}`)
+      const link: { name: string; dhcp4: boolean; addresses: Array<string>; gateway?: string; nameservers: Array<string> } = {
+        name: typeof eth["set-name"] === "string" ? eth["set-name"] : name,
+        dhcp4: eth["dhcp4"] === true || eth["dhcp4"] === "true" || eth["dhcp4"] === "yes",
+        addresses: [],
+        nameservers: []
+      }
+      for (const address of yield* r.list(eth["addresses"], [...path, "addresses"])) {
+        const text = yield* r.string(address, [...path, "addresses"])
+        if (text.includes(":")) {
+          r.warn([...path, "addresses"], `IPv6 address ${text} is not supported yet; ignored`)
+          continue
+        }
+        if (!cidr(text)) return yield* r.fail([...path, "addresses"], `${JSON.stringify(text)} is not an IPv4 address with a prefix length`)
+        link.addresses.push(text)
+      }
+      if (eth["gateway4"] !== undefined) {
+        const gateway = yield* r.string(eth["gateway4"], [...path, "gateway4"])
+        if (!ipv4(gateway)) return yield* r.fail([...path, "gateway4"], `${JSON.stringify(gateway)} is not an IPv4 address`)
+        link.gateway = gateway
+      }
+      for (const [i, rawRoute] of (yield* r.list(eth["routes"], [...path, "routes"])).entries()) {
+        const route = yield* r.record(rawRoute, [...path, "routes", i])
+        const to = route["to"]
+        if ((to === "default" || to === "0.0.0.0/0") && typeof route["via"] === "string" && ipv4(route["via"])) link.gateway = route["via"]
+        else r.warn([...path, "routes", i], `route to ${String(to)}: only the IPv4 default route is supported yet; ignored`)
+      }
+      if (eth["nameservers"] !== undefined) {
+        const ns = yield* r.record(eth["nameservers"], [...path, "nameservers"])
+        for (const server of yield* r.list(ns["addresses"], [...path, "nameservers", "addresses"])) link.nameservers.push(yield* r.string(server, [...path, "nameservers", "addresses"]))
+        if (ns["search"] !== undefined) r.warn([...path, "nameservers", "search"], "DNS search domains are not supported yet; ignored")
+      }
+      interfaces.push(link)
+    }
+    return interfaces
+  })
+
+const networkConfig = (text: string, warnings: Array<string>) =>
+  Effect.gen(function*() {
+    const r = reader("network-config", text, warnings)
+    let doc = yield* r.record(yield* parse("network-config", text), [])
+    let base: ReadonlyArray<string> = []
+    if (doc["network"] !== undefined) {
+      doc = yield* r.record(doc["network"], ["network"])
+      base = ["network"]
+    }
+    const version = doc["version"]
+    if (version === 1) return yield* networkV1(doc, r, base)
+    if (version === 2) return yield* networkV2(doc, r, base)
+    return yield* r.fail([...base, "version"], `version ${JSON.stringify(version)}: KeelOS reads network-config version 1 and 2`)
+  })
+
+const cloudConfigKeysWithoutMeaning: Record<string, string> = {
+  users: "KeelOS has no user accounts",
+  ssh_authorized_keys: "KeelOS has no SSH",
+  packages: "KeelOS has no package manager",
+  runcmd: "KeelOS runs no commands",
+  bootcmd: "KeelOS runs no commands",
+  write_files: "KeelOS writes no files from user-data",
+  password: "KeelOS has no passwords",
+  chpasswd: "KeelOS has no passwords"
+}
+
+const userData = (text: string, warnings: Array<string>) =>
+  Effect.gen(function*() {
+    if (!text.startsWith("#cloud-config")) {
+      return yield* new ProvisionError({ document: "user-data", line: 1, reason: "KeelOS reads user-data in the #cloud-config format only (the first line must be #cloud-config)" })
+    }
+    const r = reader("user-data", text, warnings)
+    const parsed = yield* parse("user-data", text)
+    const doc = parsed === null ? {} : yield* r.record(parsed, [])
+    for (const key of Object.keys(doc)) {
+      if (key === "keelos" || key === "hostname") continue
+      r.warn([key], `${key}: ${cloudConfigKeysWithoutMeaning[key] ?? "not used by KeelOS"}; ignored`)
+    }
+    const keelos = doc["keelos"] === undefined ? {} : yield* r.record(doc["keelos"], ["keelos"])
+    r.unknownKeys(keelos, ["pki", "bootstrap_token"], ["keelos"])
+    let pki: MachineConfig["pki"] = null
+    if (keelos["pki"] !== undefined) {
+      const p = yield* r.record(keelos["pki"], ["keelos", "pki"])
+      r.unknownKeys(p, ["ca", "certificate", "key"], ["keelos", "pki"])
+      const pem = (key: string, kind: string) =>
+        Effect.flatMap(r.string(p[key], ["keelos", "pki", key]), (value) =>
+          value.includes(`-----BEGIN ${kind}`) ? Effect.succeed(value) : Effect.fail(r.fail(["keelos", "pki", key], `keelos.pki.${key} must be a PEM ${kind.toLowerCase()}`)))
+      pki = { ca: yield* pem("ca", "CERTIFICATE"), cert: yield* pem("certificate", "CERTIFICATE"), key: yield* pem("key", "PRIVATE KEY") }
+    }
+    let bootstrapToken: string | null = null
+    if (keelos["bootstrap_token"] !== undefined) {
+      bootstrapToken = yield* r.string(keelos["bootstrap_token"], ["keelos", "bootstrap_token"])
+      if (!/^[0-9a-f]{32,128}$/.test(bootstrapToken)) return yield* r.fail(["keelos", "bootstrap_token"], "a bootstrap token is 32 to 128 lowercase hex digits (osctl gen token)")
+    }
+    if (pki !== null && bootstrapToken !== null) r.warn(["keelos", "bootstrap_token"], "keelos.bootstrap_token is not used when keelos.pki is given; ignored")
+    const hostname = doc["hostname"] === undefined ? null : yield* r.string(doc["hostname"], ["hostname"])
+    return { pki, bootstrapToken: pki === null ? bootstrapToken : null, hostname }
+  })
+
+/** The machine config a seed describes, and what in it KeelOS does not apply. */
+export const parseSeed = (seed: Seed): Effect.Effect<Parsed, ProvisionError> =>
+  Effect.gen(function*() {
+    const warnings: Array<string> = []
+    const meta = yield* metaData(seed.metaData, warnings)
+    const interfaces = seed.networkConfig === undefined ? [] : yield* networkConfig(seed.networkConfig, warnings)
+    const user = seed.userData === undefined ? { pki: null, bootstrapToken: null, hostname: null } : yield* userData(seed.userData, warnings)
+    if (user.pki === null && user.bootstrapToken === null) warnings.push("user-data: no keelos.pki and no keelos.bootstrap_token: the node's API stays unreachable until it is provisioned")
+    return {
+      config: { instanceId: meta.instanceId, hostname: meta.hostname ?? user.hostname, network: { interfaces }, pki: user.pki, bootstrapToken: user.bootstrapToken },
+      warnings
+    }
+  })

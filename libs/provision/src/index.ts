@@ -1,0 +1,3 @@
+/** @keelos/provision: first-boot provisioning from a NoCloud seed. */
+export * as NoCloud from "./NoCloud.ts"
+export { ProvisionError } from "./Yaml.ts"

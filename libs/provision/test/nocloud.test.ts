@@ -1,0 +1,142 @@
+/** The NoCloud parser against the shapes of the cloud-init documentation's examples, and broken documents. */
+import { describe, expect, it } from "vitest"
+import { Cause, Effect, Exit, Option } from "effect"
+import { NoCloud, type ProvisionError } from "../src/index.ts"
+
+const run = (seed: NoCloud.Seed) => Effect.runSyncExit(NoCloud.parseSeed(seed))
+const ok = (seed: NoCloud.Seed) => {
+  const exit = run(seed)
+  if (!Exit.isSuccess(exit)) throw new Error(String(exit.cause))
+  return exit.value
+}
+const refusal = (seed: NoCloud.Seed): ProvisionError => {
+  const exit = run(seed)
+  if (Exit.isSuccess(exit)) throw new Error("expected a refusal")
+  return Option.getOrThrow(Cause.findErrorOption(exit.cause))
+}
+
+const metaData = "instance-id: iid-local01\nlocal-hostname: cloudimg\n"
+const token = "0123456789abcdef0123456789abcdef"
+
+describe("meta-data", () => {
+  it("reads the instance id and hostname (NoCloud documentation example)", () => {
+    const { config } = ok({ metaData, userData: `#cloud-config\nkeelos:\n  bootstrap_token: ${token}\n` })
+    expect(config).toMatchObject({ instanceId: "iid-local01", hostname: "cloudimg", bootstrapToken: token, pki: null })
+  })
+
+  it("refuses a missing instance id and broken YAML, naming the line", () => {
+    expect(refusal({ metaData: "local-hostname: a\n" }).message).toBe("meta-data, line 1: instance-id must be a non-empty string")
+    const broken = refusal({ metaData: "instance-id: x\nlocal-hostname: [a\n" })
+    expect(broken.document).toBe("meta-data")
+    expect(broken.line).toBe(3)
+    expect(refusal({ metaData: "instance-id: x\nlocal-hostname: not_a_host!\n" }).message).toBe("meta-data, line 2: \"not_a_host!\" is not a hostname")
+  })
+})
+
+describe("network-config", () => {
+  it("reads version 1 (static with netmask, DHCP, global nameservers) and warns about bonds", () => {
+    const networkConfig = [
+      "version: 1",
+      "config:",
+      "  - type: physical",
+      "    name: eth0",
+      "    mac_address: '52:54:00:12:34:00'",
+      "    subnets:",
+      "      - type: static",
+      "        address: 192.168.1.10",
+      "        netmask: 255.255.255.0",
+      "        gateway: 192.168.1.254",
+      "  - type: physical",
+      "    name: eth1",
+      "    subnets:",
+      "      - type: dhcp",
+      "  - type: bond",
+      "    name: bond0",
+      "  - type: nameserver",
+      "    address: [192.168.1.1]"
+    ].join("\n")
+    const { config, warnings } = ok({ metaData, networkConfig })
+    expect(config.network.interfaces).toEqual([
+      { name: "eth0", dhcp4: false, addresses: ["192.168.1.10/24"], gateway: "192.168.1.254", nameservers: ["192.168.1.1"] },
+      { name: "eth1", dhcp4: true, addresses: [], nameservers: ["192.168.1.1"] }
+    ])
+    expect(warnings).toContainEqual("network-config, line 15: bond interfaces (bonds, VLANs, bridges) are not supported yet; ignored")
+  })
+
+  it("reads version 2 (netplan ethernets, under network: or not) and warns about what it does not apply", () => {
+    const networkConfig = [
+      "network:",
+      "  version: 2",
+      "  ethernets:",
+      "    id0:",
+      "      match:",
+      "        macaddress: '00:11:22:33:44:55'",
+      "      set-name: eth0",
+      "      addresses: [10.0.2.15/24, 'fd00::5/64']",
+      "      routes:",
+      "        - to: default",
+      "          via: 10.0.2.2",
+      "      nameservers:",
+      "        addresses: [10.0.2.3]",
+      "    eth1:",
+      "      dhcp4: true",
+      "  vlans:",
+      "    vlan10: {id: 10, link: eth0}"
+    ].join("\n")
+    const { config, warnings } = ok({ metaData, networkConfig })
+    expect(config.network.interfaces).toEqual([
+      { name: "eth0", dhcp4: false, addresses: ["10.0.2.15/24"], gateway: "10.0.2.2", nameservers: ["10.0.2.3"] },
+      { name: "eth1", dhcp4: true, addresses: [], nameservers: [] }
+    ])
+    expect(warnings.some((w) => w.includes("IPv6 address fd00::5/64 is not supported yet"))).toBe(true)
+    expect(warnings.some((w) => w.includes("line 16: vlans"))).toBe(true)
+    expect(warnings.some((w) => w.includes("matching by MAC or driver is not supported yet"))).toBe(true)
+  })
+
+  it("refuses a bad address, a bad gateway and an unknown version, with the line", () => {
+    expect(refusal({ metaData, networkConfig: "version: 2\nethernets:\n  eth0:\n    addresses: [10.0.2.300/24]\n" }).message)
+      .toBe("network-config, line 4: \"10.0.2.300/24\" is not an IPv4 address with a prefix length")
+    expect(refusal({ metaData, networkConfig: "version: 2\nethernets:\n  eth0:\n    gateway4: nowhere\n" }).line).toBe(4)
+    expect(refusal({ metaData, networkConfig: "version: 3\n" }).message).toBe("network-config, line 1: version 3: KeelOS reads network-config version 1 and 2")
+  })
+})
+
+describe("user-data", () => {
+  const pem = (kind: string) => `-----BEGIN ${kind}-----\\nAAAA\\n-----END ${kind}-----\\n`
+  it("reads the keelos section and warns about every cloud-config key KeelOS has no meaning for", () => {
+    const userData = [
+      "#cloud-config",
+      "hostname: from-user-data",
+      "users:",
+      "  - name: admin",
+      "packages: [htop]",
+      "runcmd:",
+      "  - echo hi",
+      "keelos:",
+      `  pki:`,
+      `    ca: "${pem("CERTIFICATE")}"`,
+      `    certificate: "${pem("CERTIFICATE")}"`,
+      `    key: "${pem("PRIVATE KEY")}"`,
+      "  colour: blue"
+    ].join("\n")
+    const { config, warnings } = ok({ metaData: "instance-id: i-1\n", userData })
+    expect(config.hostname).toBe("from-user-data")
+    expect(config.pki?.key).toContain("BEGIN PRIVATE KEY")
+    expect(warnings).toEqual([
+      "user-data, line 3: users: KeelOS has no user accounts; ignored",
+      "user-data, line 5: packages: KeelOS has no package manager; ignored",
+      "user-data, line 6: runcmd: KeelOS runs no commands; ignored",
+      "user-data, line 13: keelos.colour: not used by KeelOS; ignored"
+    ])
+  })
+
+  it("refuses user-data that is not #cloud-config, a weak token, and a key that is not PEM", () => {
+    expect(refusal({ metaData, userData: "#!/bin/sh\necho hi\n" }).message).toContain("#cloud-config format only")
+    expect(refusal({ metaData, userData: "#cloud-config\nkeelos:\n  bootstrap_token: abc\n" }).message).toBe("user-data, line 3: a bootstrap token is 32 to 128 lowercase hex digits (osctl gen token)")
+    expect(refusal({ metaData, userData: `#cloud-config\nkeelos:\n  pki:\n    ca: "${pem("CERTIFICATE")}"\n    certificate: "${pem("CERTIFICATE")}"\n    key: nope\n` }).line).toBe(6)
+  })
+
+  it("warns when a seed gives the node no way to be reached", () => {
+    expect(ok({ metaData }).warnings).toContain("user-data: no keelos.pki and no keelos.bootstrap_token: the node's API stays unreachable until it is provisioned")
+  })
+})
