@@ -15,7 +15,7 @@ export class ProvisionError extends Schema.TaggedError<ProvisionError>()("Provis
 /** The data of one YAML document; a syntax error names its line. */
 export const parse = (document: string, text: string): Effect.Effect<unknown, ProvisionError> =>
   Effect.suspend(() => {
-    const parsed = YAML.parseDocument(text, { prettyErrors: false, uniqueKeys: true })
+    const parsed = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true })
     const error = parsed.errors[0]
     if (error !== undefined) {
       return Effect.fail(new ProvisionError({ document, line: error.linePos?.[0]?.line ?? null, reason: error.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "") }))
