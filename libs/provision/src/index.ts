@@ -1,3 +1,4 @@
 /** @keelos/provision: first-boot provisioning from a NoCloud seed. */
 export * as NoCloud from "./NoCloud.ts"
 export { ProvisionError } from "./Yaml.ts"
+export * as FatImage from "./FatImage.ts"
