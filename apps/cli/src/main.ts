@@ -7,13 +7,14 @@ import { bootenv } from "./commands/bootenv.ts"
 import { bootstrap } from "./commands/bootstrap.ts"
 import { config } from "./commands/config.ts"
 import { gen } from "./commands/gen.ts"
+import { image } from "./commands/image.ts"
 import { nodeCommands } from "./commands/node.ts"
 import { osctl } from "./commands/root.ts"
 import * as Errors from "./Errors.ts"
 
 export const version = "0.1.0"
 
-export const cli = osctl.pipe(Command.withSubcommands([...nodeCommands, bootstrap, config, gen, bootenv]))
+export const cli = osctl.pipe(Command.withSubcommands([...nodeCommands, bootstrap, config, gen, image, bootenv]))
 
 const main = cli.pipe(
   Command.run({ version }),

@@ -49,3 +49,25 @@ describe("osctl bootenv", () => {
     expect(result.stdout).toContain("function keel_choose {")
   })
 })
+
+describe("osctl image provision", () => {
+  it("writes a NoCloud seed the node can read, warns about what it will not apply, and refuses a bad document with its line", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "osctl-seed-"))
+    fs.writeFileSync(path.join(dir, "node.yaml"), [
+      "meta-data:", "  instance-id: node-1", "  local-hostname: node-1",
+      "network-config:", "  version: 2", "  ethernets:", "    eth0:", "      addresses: [10.0.2.15/24]", "      gateway4: 10.0.2.2",
+      "user-data:", "  packages: [htop]", "  keelos:", "    bootstrap_token: 0123456789abcdef0123456789abcdef"
+    ].join("\n"))
+    const seed = path.join(dir, "seed.img")
+    const result = osctl("image", "provision", "--config", path.join(dir, "node.yaml"), "--out", seed)
+    expect(result.status).toBe(0)
+    expect(result.stderr.trim()).toBe("warning: user-data, line 2: packages: KeelOS has no package manager; ignored")
+    expect(execFileSync("mlabel", ["-i", seed, "-s", "::"], { encoding: "utf8" })).toContain("CIDATA")
+    expect(execFileSync("mtype", ["-i", seed, "::meta-data"], { encoding: "utf8" })).toBe("instance-id: node-1\nlocal-hostname: node-1\n")
+    expect(execFileSync("mtype", ["-i", seed, "::user-data"], { encoding: "utf8" })).toContain("bootstrap_token: 0123456789abcdef0123456789abcdef")
+    fs.writeFileSync(path.join(dir, "bad.yaml"), "meta-data:\n  instance-id: n\nnetwork-config:\n  version: 2\n  ethernets:\n    eth0:\n      addresses: [10.0.2.300/24]\n")
+    const bad = osctl("image", "provision", "--config", path.join(dir, "bad.yaml"), "--out", path.join(dir, "bad.img"))
+    expect([bad.status, bad.stderr.trim()]).toEqual([1, "error: network-config, line 4: \"10.0.2.300/24\" is not an IPv4 address with a prefix length"])
+    expect(fs.existsSync(path.join(dir, "bad.img"))).toBe(false)
+  })
+})
