@@ -28,6 +28,8 @@ export interface VmOptions {
   readonly disk: string
   readonly boot: Boot
   readonly memoryMb?: number
+  /** More disks, read-only (a NoCloud seed volume): vdb, vdc, ... in this order. */
+  readonly extraDisks?: ReadonlyArray<string>
   /** TCP ports forwarded from the host's loopback to the guest (QEMU user networking, guest 10.0.2.15). */
   readonly forwards?: ReadonlyArray<{ readonly host: number; readonly guest: number }>
 }
@@ -93,6 +95,7 @@ export class Vm {
         ? ["-kernel", options.boot.kernel, "-initrd", options.boot.initrd, "-append", options.boot.append]
         : options.boot._tag === "Uefi" ? ["-bios", ovmf] : []),
       "-drive", `file=${options.disk},if=virtio,format=${options.disk.endsWith(".qcow2") ? "qcow2" : "raw"}`,
+      ...(options.extraDisks ?? []).flatMap((disk) => ["-drive", `file=${disk},if=virtio,format=raw,readonly=on`]),
       "-qmp", `unix:${this.qmpPath},server=on,wait=off`,
       ...(options.forwards === undefined ? [] : [
         "-netdev", `user,id=n0,${options.forwards.map((f) => `hostfwd=tcp:127.0.0.1:${f.host}-:${f.guest}`).join(",")}`,

@@ -1,16 +1,17 @@
 /**
- * First trust on a node booted through UEFI: the image boots with nothing but a one-time token and a network in
- * its provisioning; osctl bootstraps it through QEMU's forwarded port, keel-agent restarts under
- * keel-init into mutual TLS, and the node answers with the certificate osctl issued for its key.
+ * Provisioning and first trust on a node booted through UEFI, the way an operator does it: osctl
+ * writes a NoCloud seed (a one-time token and a static network) attached as a second disk; keel-init
+ * finds it by its CIDATA label and applies it on the first boot; osctl bootstraps the node through
+ * QEMU's forwarded port; keel-agent restarts under keel-init into mutual TLS, and the node answers
+ * with the certificate osctl issued for its key.
  */
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { NodeApi } from "@keelos/api"
-import { provisionDisk, qemuUserNetwork } from "../../images/src/provision.ts"
 import { image, resultsDir, root } from "../src/Image.ts"
-import { accelerator, freePort, rawCopy, Vm } from "../src/Qemu.ts"
+import { accelerator, freePort, overlay, Vm } from "../src/Qemu.ts"
 
 const results = resultsDir("bootstrap")
 const osctlMain = path.join(root, "apps", "cli", "src", "main.ts")
@@ -25,11 +26,18 @@ beforeAll(async () => {
   const built = image()
   fs.rmSync(path.join(results, "pki"), { recursive: true, force: true })
   fs.rmSync(path.join(results, "osctl.json"), { force: true })
-  const disk = rawCopy(built.disk, path.join(results, "disk.raw"))
-  provisionDisk(disk, { bootstrapToken: token, network: qemuUserNetwork })
+  const disk = overlay(built.disk, path.join(results, "disk.qcow2"))
+  fs.writeFileSync(path.join(results, "seed.yaml"), [
+    "meta-data:", "  instance-id: vm-node-1", "  local-hostname: vm-node",
+    "network-config:", "  version: 2", "  ethernets:", "    eth0:", "      addresses: [10.0.2.15/24]", "      gateway4: 10.0.2.2",
+    "user-data:", "  keelos:", `    bootstrap_token: ${token}`
+  ].join("\n"))
+  const seed = osctl("image", "provision", "--config", path.join(results, "seed.yaml"), "--out", path.join(results, "seed.img"))
+  expect(seed.status).toBe(0)
   port = await freePort()
   // Through UEFI (OVMF) and GRUB: the agent suite boots through SeaBIOS, so both firmware paths reach the agent.
-  vm = new Vm({ name: "bootstrap", resultsDir: results, disk, boot: { _tag: "Uefi" }, forwards: [{ host: port, guest: NodeApi.defaultPort }] })
+  vm = new Vm({ name: "bootstrap", resultsDir: results, disk, boot: { _tag: "Uefi" }, extraDisks: [path.join(results, "seed.img")], forwards: [{ host: port, guest: NodeApi.defaultPort }] })
+  await vm.waitFor(/keel-init: seed: applied instance vm-node-1 from \/dev\/vdb: bootstrap token, 1 interface\(s\), hostname vm-node/, 120_000)
   await vm.waitFor(/keel-init: supervising/, 120_000)
   for (const args of [["gen", "ca", "--out", path.join(results, "pki")], ["gen", "cert", "--role", "os:admin", "--name", "alice", "--ca-dir", path.join(results, "pki"), "--out", path.join(results, "pki")]]) {
     expect(osctl(...args).status).toBe(0)
@@ -57,8 +65,9 @@ describe(`first trust on a booted node (${accelerator()})`, () => {
       await new Promise((r) => setTimeout(r, 1000))
       status = osctl("status", "-o", "json")
     }
-    const [outcome] = JSON.parse(status.stdout) as Array<{ result: { certificate: { commonName: string }; services: Array<{ name: string; restarts: number; state: string }> } }>
+    const [outcome] = JSON.parse(status.stdout) as Array<{ result: { hostname: string; certificate: { commonName: string }; services: Array<{ name: string; restarts: number; state: string }> } }>
     expect(outcome!.result.certificate.commonName).toBe("vm-node")
+    expect(outcome!.result.hostname).toBe("vm-node")
     // The agent restarted once under init, from bootstrap into the node API.
     expect(outcome!.result.services.find((s) => s.name === "keel-agent")).toMatchObject({ state: "running" })
     const again = osctl("bootstrap", "--node", `127.0.0.1:${port}`, "--token", token, "--ca-dir", pki)

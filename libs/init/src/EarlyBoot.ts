@@ -12,11 +12,12 @@
  * before mkfs, which leaves that MiB out of the filesystem, and cleared after, says the partition
  * holds nothing but an interrupted format of ours, so the next boot formats it again.
  */
-import { Console, Effect, FileSystem, Schema } from "effect"
+import { Console, Effect, FileSystem, Option, Schema } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import { BootCount, Slot } from "@keelos/domain"
 import { JsonFile } from "@keelos/store"
 import { BlockDevice, FilesystemSignature, Kernel, Links, Mounts } from "@keelos/platform"
+import * as Seed from "./Seed.ts"
 import * as StaticNetwork from "./StaticNetwork.ts"
 
 export const EarlyBootConfig = Schema.Struct({
@@ -59,6 +60,7 @@ export interface Report {
   /** This boot's number (1 on the first boot), 0 when it could not be counted. */
   readonly boots: number
   readonly network: "not configured" | "configured" | "failed"
+  readonly seed: Seed.Outcome
 }
 
 const log = (line: string) => Console.log(`keel-init: ${line}`)
@@ -174,8 +176,11 @@ export const run = (config: EarlyBootConfig) =>
     const data = yield* mountData(config)
     const esp = yield* mountEsp
     const boots = yield* countBoot
+    const seed = yield* Seed.apply
+    const hostname = yield* Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFileString(Seed.hostnameFile)).pipe(Effect.map((t) => t.trim()), Effect.option)
+    if (Option.isSome(hostname) && hostname.value !== config.hostname) yield* kernel.setHostname(hostname.value).pipe(Effect.catch((e) => log(e.message)))
     const network = yield* configureNetwork(config.networkFile ?? StaticNetwork.networkFile)
-    yield* log(`early boot done: ${mounted.length} filesystems mounted, data partition ${data}, ESP ${esp}, network ${network}, boot ${boots}`)
-    const report: Report = { mounted, modulesFailed, data, esp, network, boots }
+    yield* log(`early boot done: ${mounted.length} filesystems mounted, data partition ${data}, ESP ${esp}, network ${network}, seed ${seed}, boot ${boots}`)
+    const report: Report = { mounted, modulesFailed, data, esp, network, seed, boots }
     return report
   })

@@ -17,7 +17,7 @@ import type { ChildProcessSpawner } from "effect/process"
 import { SocketServer } from "effect/socket"
 import type { InitControl } from "@keelos/api"
 import { Slot } from "@keelos/domain"
-import { type BlockDevice, type Kernel, type Links, Mounts, type Watchdog } from "@keelos/platform"
+import { type BlockDevice, type Kernel, type Links, Mounts, type Volumes, type Watchdog } from "@keelos/platform"
 import { Journal } from "@keelos/store"
 import { ControlSocket, Power, type Reaper, Signals, type Sockets } from "@keelos/platform"
 import { Supervisor } from "@keelos/supervisor"
@@ -46,6 +46,7 @@ type Requirements =
   | Kernel.Kernel
   | Links.Links
   | BlockDevice.BlockDevices
+  | Volumes.Volumes
   | FileSystem.FileSystem
   | Path.Path
   | Watchdog.Watchdog

@@ -2,12 +2,13 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, FileSystem, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import { Kernel, Mounts } from "@keelos/platform"
-import { SimHardware, SimLinks } from "@keelos/platform-sim"
+import { SimHardware, SimLinks, SimVolumes } from "@keelos/platform-sim"
+import { FatImage } from "@keelos/provision"
 import { EarlyBoot } from "../src/index.ts"
 
 const config = { hostname: "node-1", modules: ["virtio_net", "missing_mod"], mkfs: "/sbin/mkfs.ext4" }
 
-const harness = (dataContent?: Uint8Array) => {
+const harness = (dataContent?: Uint8Array, volumes: Record<string, Uint8Array> = {}) => {
   const hw = new SimHardware({ seed: 1, dataBytes: 4 << 20 })
   if (dataContent !== undefined) hw.disk.writeThrough("KEELOS_DATA", 0, dataContent)
   const mkfsRuns: Array<ReadonlyArray<string>> = []
@@ -34,7 +35,8 @@ const harness = (dataContent?: Uint8Array) => {
           : Effect.sync(() => void calls.push(`module ${name}`)),
       setHostname: (name) => Effect.sync(() => void calls.push(`hostname ${name}`))
     }),
-    links.layer
+    links.layer,
+    SimVolumes.layer(volumes)
   )
   return { hw, layer, mounted, calls, mkfsRuns, links }
 }
@@ -51,7 +53,7 @@ describe("early boot", () => {
     Effect.gen(function*() {
       const h = harness()
       const report = yield* EarlyBoot.run(config).pipe(Effect.provide(h.layer))
-      assert.deepStrictEqual(report, { mounted: ["/dev/pts", "/tmp", "/sys/fs/cgroup"], modulesFailed: ["missing_mod"], data: "formatted", esp: "mounted", network: "not configured", boots: 1 })
+      assert.deepStrictEqual(report, { mounted: ["/dev/pts", "/tmp", "/sys/fs/cgroup"], modulesFailed: ["missing_mod"], data: "formatted", esp: "mounted", network: "not configured", seed: "none", boots: 1 })
       assert.deepStrictEqual(h.calls, ["module virtio_net", "hostname node-1"])
       assert.deepStrictEqual(h.links.links.get("lo"), { up: true, addresses: [] })
       // the filesystem leaves the partition's last MiB to the format marker
@@ -112,6 +114,50 @@ describe("early boot", () => {
         assert.strictEqual(report.network, expected)
         assert.strictEqual(report.data, "mounted")
       }
+    }))
+
+  it.effect("applies a NoCloud seed once: PKI, network and hostname on the data partition, then the network up", () =>
+    Effect.gen(function*() {
+      const files = {
+        "meta-data": "instance-id: node-7\nlocal-hostname: node-7\n",
+        "network-config": "version: 2\nethernets:\n  eth0:\n    addresses: [10.0.2.15/24]\n    gateway4: 10.0.2.2\n",
+        "user-data": "#cloud-config\npackages: [htop]\nkeelos:\n  bootstrap_token: 0123456789abcdef0123456789abcdef\n"
+      }
+      const volume = FatImage.make("CIDATA", Object.entries(files).map(([name, text]) => ({ name, content: new TextEncoder().encode(text) })))
+      const h = harness(ext4(), { "/dev/vdb": volume, "/dev/vda1": new Uint8Array(512) })
+      const boot = Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        // The simulated mount records the request; the files a real vfat mount would show are put in place.
+        yield* fs.makeDirectory("/run/keel/seed", { recursive: true })
+        for (const [name, text] of Object.entries(files)) yield* fs.writeFileString(`/run/keel/seed/${name}`, text)
+        const report = yield* EarlyBoot.run(config)
+        const read = (file: string) => fs.readFileString(file).pipe(Effect.orElseSucceed(() => "absent"))
+        return { report, token: yield* read("/var/lib/keel/config/bootstrap-token"), instance: yield* read("/var/lib/keel/config/instance-id"), network: yield* read("/var/lib/keel/config/network.json") }
+      }).pipe(Effect.provide(h.layer))
+      const first = yield* boot
+      assert.strictEqual(first.report.seed, "applied")
+      assert.strictEqual(first.report.network, "configured")
+      assert.strictEqual(first.token, "0123456789abcdef0123456789abcdef\n")
+      assert.strictEqual(first.instance, "node-7\n")
+      assert.deepStrictEqual(JSON.parse(first.network), { interfaces: [{ name: "eth0", addresses: ["10.0.2.15/24"], gateway: "10.0.2.2" }] })
+      assert.deepStrictEqual(h.links.links.get("eth0"), { up: true, addresses: ["10.0.2.15/24"] })
+      assert.isTrue(h.calls.includes("hostname node-7"))
+      assert.deepStrictEqual(h.mounted.find((m) => m.target === "/run/keel/seed"), { source: "/dev/vdb", target: "/run/keel/seed", fstype: "vfat", readOnly: true, flags: ["nosuid", "nodev", "noexec"] })
+      assert.strictEqual((yield* boot).report.seed, "already applied")
+    }))
+
+  it.effect("boots on past a seed it cannot read, with the reason", () =>
+    Effect.gen(function*() {
+      const volume = FatImage.make("CIDATA", [{ name: "meta-data", content: new TextEncoder().encode("no-instance: here\n") }])
+      const h = harness(ext4(), { "/dev/vdb": volume })
+      const report = yield* Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        yield* fs.makeDirectory("/run/keel/seed", { recursive: true })
+        yield* fs.writeFileString("/run/keel/seed/meta-data", "no-instance: here\n")
+        return yield* EarlyBoot.run(config)
+      }).pipe(Effect.provide(h.layer))
+      assert.strictEqual(report.seed, "failed")
+      assert.strictEqual(report.data, "mounted")
     }))
 
   it.effect("formats again when an earlier format was interrupted, whatever mkfs left behind", () =>

@@ -7,7 +7,7 @@ import { Effect, Fiber, Layer, Path, Queue, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import type { ServiceSpec } from "@keelos/domain"
 import { BlockDevice, ControlSocket, Kernel, Mounts, Power, Reaper, Signals, Watchdog } from "@keelos/platform"
-import { PowerSupply, Prng, SimFileSystem, SimLinks, SimNetwork, SimProcesses, Trace } from "@keelos/platform-sim"
+import { PowerSupply, Prng, SimFileSystem, SimLinks, SimNetwork, SimProcesses, SimVolumes, Trace } from "@keelos/platform-sim"
 
 const simFileSystem = () => {
   const trace = new Trace()
@@ -83,6 +83,7 @@ const harness = () => Effect.gen(function*() {
     SimLinks.make([]).layer,
     Layer.succeed(BlockDevice.BlockDevices)({ open: () => Effect.die("unused") }),
     Layer.succeed(Watchdog.Watchdog)({ arm: Effect.die("unused") }),
+    SimVolumes.layer({}),
     simFileSystem(),
     Path.layer
   )

@@ -7,7 +7,7 @@ import { Effect, FileSystem, Layer, Queue, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import type { ServiceSpec } from "@keelos/domain"
 import { ControlSocket, Kernel, Mounts, Power, Reaper, Signals, Watchdog } from "@keelos/platform"
-import { SimHardware, SimLinks } from "@keelos/platform-sim"
+import { SimHardware, SimLinks, SimVolumes } from "@keelos/platform-sim"
 import { Init } from "../src/index.ts"
 
 describe("orderly shutdown on a node", () => {
@@ -33,7 +33,8 @@ describe("orderly shutdown on a node", () => {
           switchOff: (action) => Effect.andThen(Effect.sync(() => calls.push(action)), Effect.never)
         }),
         Layer.succeed(ControlSocket.ControlSocket)({ listen: (path) => Effect.succeed({ address: { _tag: "UnixAddress", path }, run: () => Effect.never } as never) }),
-        Layer.succeed(Watchdog.Watchdog)({ arm: Effect.die("no watchdog in this test") })
+        Layer.succeed(Watchdog.Watchdog)({ arm: Effect.die("no watchdog in this test") }),
+        SimVolumes.layer({})
       )
       const config = {
         mode: "node" as const,

@@ -15,6 +15,7 @@ import * as NodePower from "./NodePower.ts"
 import * as NodeReaper from "./NodeReaper.ts"
 import * as NodeSignals from "./NodeSignals.ts"
 import * as NodeSockets from "./NodeSockets.ts"
+import * as NodeVolumes from "./NodeVolumes.ts"
 import * as NodeWatchdog from "./NodeWatchdog.ts"
 
 export const layer = Layer.mergeAll(
@@ -30,5 +31,6 @@ export const layer = Layer.mergeAll(
   NodeControlSocket.layer,
   NodeKernel.layer(),
   NodeReaper.layer,
-  NodeBlockDevices.layer
+  NodeBlockDevices.layer,
+  NodeVolumes.layer
 )

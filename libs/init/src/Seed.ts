@@ -1,0 +1,85 @@
+/**
+ * First-boot provisioning from a NoCloud seed: a FAT volume labelled CIDATA on any block device (a
+ * second disk, a USB stick). Its documents are read (NoCloud), every warning is logged, and the
+ * node's PKI or bootstrap token, its static network and its hostname are written to the data
+ * partition where the agent and early boot read them. Per instance, like cloud-init: a seed whose
+ * instance-id was applied already is left alone, so a seed left attached changes nothing on reboot.
+ */
+import { Console, Effect, FileSystem, Option, Path } from "effect"
+import { Mounts, Volumes } from "@keelos/platform"
+import { FatImage, NoCloud } from "@keelos/provision"
+import { AtomicFile } from "@keelos/store"
+import { networkFile } from "./StaticNetwork.ts"
+
+export const mountPoint = "/run/keel/seed"
+export const instanceFile = "/var/lib/keel/config/instance-id"
+export const hostnameFile = "/var/lib/keel/config/hostname"
+/** Where the agent looks (apps/agent AgentConfig.nodeDefaults). */
+export const pkiDir = "/var/lib/keel/pki"
+export const tokenFile = "/var/lib/keel/config/bootstrap-token"
+
+const log = (line: string) => Console.log(`keel-init: seed: ${line}`)
+
+export type Outcome = "none" | "applied" | "already applied" | "failed"
+
+const encode = (text: string) => new TextEncoder().encode(text)
+
+const readSeed = Effect.gen(function*() {
+  const fs = yield* FileSystem.FileSystem
+  const read = (name: string) => fs.readFileString(`${mountPoint}/${name}`).pipe(Effect.option)
+  const metaData = yield* read("meta-data")
+  if (Option.isNone(metaData)) return yield* Effect.fail({ message: "the CIDATA volume has no meta-data" })
+  const networkConfig = yield* read("network-config")
+  const userData = yield* read("user-data")
+  return {
+    metaData: metaData.value,
+    ...(Option.isSome(networkConfig) ? { networkConfig: networkConfig.value } : {}),
+    ...(Option.isSome(userData) ? { userData: userData.value } : {})
+  }
+})
+
+const write = (config: NoCloud.MachineConfig) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    yield* fs.makeDirectory(pkiDir, { recursive: true, mode: 0o700 })
+    yield* fs.makeDirectory("/var/lib/keel/config", { recursive: true })
+    if (config.pki !== null) {
+      yield* AtomicFile.write(`${pkiDir}/node.key`, encode(config.pki.key))
+      yield* AtomicFile.write(`${pkiDir}/node.crt`, encode(config.pki.cert))
+      yield* AtomicFile.write(`${pkiDir}/ca.crt`, encode(config.pki.ca))
+    } else if (config.bootstrapToken !== null) {
+      yield* AtomicFile.write(tokenFile, encode(`${config.bootstrapToken}\n`))
+    }
+    const interfaces = config.network.interfaces.filter((i) => i.addresses.length > 0 || i.gateway !== undefined)
+    for (const dhcp of config.network.interfaces.filter((i) => i.dhcp4)) yield* log(`${dhcp.name}: DHCP is not supported yet; the interface gets only its static addresses`)
+    if (interfaces.length > 0) {
+      const network = { interfaces: interfaces.map((i) => ({ name: i.name, addresses: i.addresses, ...(i.gateway === undefined ? {} : { gateway: i.gateway }) })) }
+      yield* AtomicFile.write(networkFile, encode(`${JSON.stringify(network, null, 2)}\n`))
+    }
+    if (config.hostname !== null) yield* AtomicFile.write(hostnameFile, encode(`${config.hostname}\n`))
+    // Last: its presence says the seed is applied.
+    yield* AtomicFile.write(instanceFile, encode(`${config.instanceId}\n`))
+  })
+
+/** Finds, reads and applies a seed; never fails the boot (a bad seed is logged with its reason). */
+export const apply: Effect.Effect<Outcome, never, Volumes.Volumes | Mounts.Mounts | FileSystem.FileSystem | Path.Path> = Effect.gen(function*() {
+  const volumes = yield* Volumes.Volumes
+  const found = yield* volumes.find(512, (head) => FatImage.labelOf(head) === "CIDATA")
+  if (Option.isNone(found)) return "none" as const
+  const mounts = yield* Mounts.Mounts
+  const fs = yield* FileSystem.FileSystem
+  yield* Effect.ignore(fs.makeDirectory(mountPoint, { recursive: true }))
+  yield* mounts.mount({ source: found.value, target: mountPoint, fstype: "vfat", readOnly: true, flags: ["nosuid", "nodev", "noexec"] })
+  return yield* Effect.gen(function*() {
+    const { config, warnings } = yield* Effect.flatMap(readSeed, NoCloud.parseSeed)
+    for (const warning of warnings) yield* log(`warning: ${warning}`)
+    const previous = yield* fs.readFileString(instanceFile).pipe(Effect.map((t) => t.trim()), Effect.orElseSucceed(() => ""))
+    if (previous === config.instanceId) {
+      yield* log(`instance ${config.instanceId} from ${found.value} is applied already`)
+      return "already applied" as const
+    }
+    yield* write(config)
+    yield* log(`applied instance ${config.instanceId} from ${found.value}: ${config.pki !== null ? "node PKI" : config.bootstrapToken !== null ? "bootstrap token" : "no way in"}, ${config.network.interfaces.length} interface(s)${config.hostname === null ? "" : `, hostname ${config.hostname}`}`)
+    return "applied" as const
+  }).pipe(Effect.ensuring(Effect.ignore(mounts.unmount(mountPoint))))
+}).pipe(Effect.catch((error: { readonly message: string }) => Effect.as(log(error.message), "failed" as const)))
