@@ -1,9 +1,9 @@
 /**
  * `npm start`: builds the image if its inputs changed and boots a local KeelOS node in QEMU through
  * UEFI (OVMF) and GRUB. The node is kept between runs in .keelos/node: its disk (the data partition
- * persists), its PKI (a cluster CA, the node's certificate, an admin client certificate) and an
- * osctl config whose context reaches the agent through a port forwarded by QEMU. A new image makes
- * a new node. Ctrl-C asks the node to power off in order through the API (a second Ctrl-C, or a
+ * persists), its PKI (a cluster CA, the node's certificate, an admin client certificate), the
+ * NoCloud seed volume that provisions it on its first boot, and an osctl config whose context
+ * reaches the agent through a port forwarded by QEMU. A new image makes a new node. Ctrl-C asks the node to power off in order through the API (a second Ctrl-C, or a
  * node that does not answer, pulls the plug).
  */
 import { execFileSync } from "node:child_process"
@@ -12,9 +12,10 @@ import * as path from "node:path"
 import { Effect, Exit, Layer } from "effect"
 import { NodeApi, NodeApiClient } from "@keelos/api"
 import { Pki } from "@keelos/pki"
+import { FatImage, NoCloud } from "@keelos/provision"
 import * as NodeMtlsClient from "@keelos/platform-node/NodeMtlsClient"
 import { ensureImage } from "../images/src/build.ts"
-import { provisionDisk, qemuUserNetwork } from "../images/src/provision.ts"
+import { qemuUserNetwork } from "../images/src/provision.ts"
 import { accelerator, freePort, rawCopy, Vm } from "../vm-tests/src/Qemu.ts"
 
 const root = path.resolve(import.meta.dirname, "..")
@@ -32,7 +33,11 @@ const write = (name: string, pair: Pki.CertifiedKey) => {
   fs.writeFileSync(path.join(pkiDir, `${name}.key`), pair.key, { mode: 0o600 })
 }
 
-/** A new node: a fresh PKI, a copy of the built disk, provisioned with the node's certificate and network. */
+/**
+ * A new node: a fresh PKI, a copy of the built disk, and a NoCloud seed volume (CIDATA) with the
+ * node's certificate and its network, which keel-init applies on the first boot (and leaves alone
+ * after: it is applied once per instance-id).
+ */
 const makeNode = async (disk: string) => {
   fs.rmSync(nodeDir, { recursive: true, force: true })
   fs.mkdirSync(pkiDir, { recursive: true, mode: 0o700 })
@@ -43,15 +48,29 @@ const makeNode = async (disk: string) => {
     write("admin", yield* Pki.issue(ca, { usage: "client", commonName: "local-admin", organization: "os:admin" }, 365))
   }))
   rawCopy(image.disk, disk)
-  provisionDisk(disk, { pki: { ca: read("ca.crt"), cert: read("node.crt"), key: read("node.key") }, network: qemuUserNetwork })
+  const yaml = (value: unknown) => JSON.stringify(value, null, 2) + "\n" // JSON is YAML
+  const documents = {
+    metaData: yaml({ "instance-id": "keelos-local", "local-hostname": "keelos-local" }),
+    networkConfig: yaml({ version: 2, ethernets: { eth0: { addresses: qemuUserNetwork.interfaces[0]!.addresses, gateway4: qemuUserNetwork.interfaces[0]!.gateway } } }),
+    userData: `#cloud-config\n${yaml({ keelos: { pki: { ca: read("ca.crt"), certificate: read("node.crt"), key: read("node.key") } } })}`
+  }
+  const { warnings } = await Effect.runPromise(NoCloud.parseSeed(documents))
+  for (const warning of warnings) say(`seed warning: ${warning}`)
+  const encode = (text: string) => new TextEncoder().encode(text)
+  fs.writeFileSync(seedImage, FatImage.make("CIDATA", [
+    { name: "meta-data", content: encode(documents.metaData) },
+    { name: "network-config", content: encode(documents.networkConfig) },
+    { name: "user-data", content: encode(documents.userData) }
+  ]), { mode: 0o600 })
   fs.writeFileSync(path.join(nodeDir, "base"), fs.readFileSync(path.join(image.dir, ".inputs")))
 }
 
 const disk = path.join(nodeDir, "disk.raw")
+const seedImage = path.join(nodeDir, "seed.img")
 const stamp = path.join(nodeDir, "base")
 if (!fs.existsSync(disk) || !fs.existsSync(stamp) || fs.readFileSync(stamp, "utf8") !== fs.readFileSync(path.join(image.dir, ".inputs"), "utf8")) {
   await makeNode(disk)
-  say(`new node in ${path.relative(root, nodeDir)}: disk, PKI (cluster CA, node and admin certificates)`)
+  say(`new node in ${path.relative(root, nodeDir)}: disk, PKI (cluster CA, node and admin certificates), NoCloud seed`)
 } else {
   say(`reusing the node in ${path.relative(root, nodeDir)} (its data partition persists)`)
 }
@@ -65,7 +84,7 @@ execFileSync(process.execPath, [path.join(root, "apps", "cli", "src", "main.ts")
 })
 
 say(`booting under ${accelerator().toUpperCase()} (UEFI, GRUB, stage 1, keel-init); the node API is forwarded to 127.0.0.1:${port}`)
-const vm = new Vm({ name: "node", resultsDir: nodeDir, disk, boot: { _tag: "Uefi" }, forwards: [{ host: port, guest: NodeApi.defaultPort }] })
+const vm = new Vm({ name: "node", resultsDir: nodeDir, disk, boot: { _tag: "Uefi" }, extraDisks: [seedImage], forwards: [{ host: port, guest: NodeApi.defaultPort }] })
 
 const client = NodeApiClient.NodeApiClient.layer(`https://127.0.0.1:${port}/rpc`).pipe(
   Layer.provide(NodeMtlsClient.layer({ ca: read("ca.crt"), cert: read("admin.crt"), key: read("admin.key") }))
