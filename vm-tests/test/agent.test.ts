@@ -94,6 +94,15 @@ describe(`the node API on a booted node (${accelerator()})`, () => {
     expect(status.services.find((s) => s.name === "kubelet")).toMatchObject({ state: "absent" })
   })
 
+  it("reports the node's network from its kernel and its machine config", async () => {
+    const status = await call(pki.reader, (c) => c.GetNetworkStatus())
+    if (!Exit.isSuccess(status)) throw new Error(String(status.cause))
+    expect(status.value.links.find((l) => l.name === "eth0")).toMatchObject({ up: true, addresses: ["10.0.2.15/24"] })
+    expect(status.value.routes).toContainEqual({ destination: "0.0.0.0/0", gateway: "10.0.2.2", link: "eth0" })
+    const config = await call(pki.reader, (c) => c.GetNetworkConfig())
+    expect(config).toMatchObject({ _tag: "Success", value: { interfaces: [{ name: "eth0", addresses: ["10.0.2.15/24"], gateway: "10.0.2.2" }] } })
+  })
+
   it("enforces roles from the client certificate", async () => {
     const denied = await call(pki.reader, (c) => c.Reboot({ reason: "not allowed" }))
     expect(Exit.isFailure(denied) && String(denied.cause)).toContain("Unauthorized")

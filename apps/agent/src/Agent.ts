@@ -9,6 +9,7 @@ import { BootControl } from "@keelos/boot"
 import * as NodeBootEnvBlock from "@keelos/platform-node/NodeBootEnvBlock"
 import * as NodeHttpListener from "@keelos/platform-node/NodeHttpListener"
 import * as NodeKernelLog from "@keelos/platform-node/NodeKernelLog"
+import * as NodeLinks from "@keelos/platform-node/NodeLinks"
 import { NodeServices, NodeSocket } from "@keelos/platform-node/NodeMain"
 import * as NodeMtlsServer from "@keelos/platform-node/NodeMtlsServer"
 import * as NodeTlsServer from "@keelos/platform-node/NodeTlsServer"
@@ -45,7 +46,7 @@ export const layer = (config: AgentConfig, pem: Pem) =>
     )
     const api = Server.layer.pipe(
       Layer.provide([Handlers.layer, Authorization.layer]),
-      Layer.provide([Audit.Audit.layer(config.audit), facts, certificate, NodeKernelLog.layer()]),
+      Layer.provide([Audit.Audit.layer(config.audit), facts, certificate, NodeKernelLog.layer(), NodeLinks.layer]),
       Layer.provideMerge(server)
     )
     const metrics = config.metrics === undefined

@@ -183,6 +183,14 @@ describe("the node API over mutual TLS", () => {
     expect(failureOf(denied)).toBeInstanceOf(NodeApi.Unauthorized)
   })
 
+  it("reports the network as the kernel has it, and the (absent) static configuration", async () => {
+    const status = await call(agent.url, pki.ca.cert, pki.reader, (c) => c.GetNetworkStatus())
+    if (!Exit.isSuccess(status)) throw new Error(describeFailure(status))
+    expect(status.value.links.find((l) => l.name === "lo")).toMatchObject({ up: true, addresses: expect.arrayContaining(["127.0.0.1/8"]) })
+    const config = await call(agent.url, pki.ca.cert, pki.reader, (c) => c.GetNetworkConfig())
+    expect(config).toMatchObject({ _tag: "Success", value: { interfaces: [] } })
+  })
+
   it("refuses a malformed request by its schema and keeps serving", async () => {
     const bad = await call(agent.url, pki.ca.cert, pki.reader, (c) => Stream.runCollect(c.StreamLogs({ service: "talker", tail: -5, follow: false })))
     expect(Exit.isFailure(bad)).toBe(true)

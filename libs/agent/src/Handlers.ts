@@ -1,17 +1,21 @@
 /**
  * The node API's handlers: status from the node's facts (NodeFacts); the kernel's log; service control
  * and logs through init's control socket; power through init's orderly shutdown path; rotation of
- * the agent's certificate. Engines that have not landed yet (update, schedule, rollback, network,
- * health gate)
+ * the agent's certificate; the network as configured and as the kernel has it. Engines that have
+ * not landed yet (update, schedule, rollback, live network changes, health gate)
  * answer `NotAvailable`; none of them pretends.
  */
-import { Clock, Effect, FileSystem, Stream } from "effect"
+import { Clock, Effect, FileSystem, Schema, Stream } from "effect"
 import { type InitControl, NodeApi } from "@keelos/api"
-import { KernelLog } from "@keelos/platform"
+import { KernelLog, Links } from "@keelos/platform"
 import { Audit } from "./Audit.ts"
 import { InitClient, nodeFailure } from "./InitClient.ts"
 import { NodeCertificate } from "./NodeCertificate.ts"
 import { NodeFacts } from "./NodeFacts.ts"
+
+/** The static network in the machine config (written by keel-init from a seed; libs/init StaticNetwork). */
+const networkFile = "/var/lib/keel/config/network.json"
+const decodeNetworkConfig = Schema.decodeUnknownEffect(Schema.fromJsonString(NodeApi.NetworkConfig))
 
 const notYet = (operation: string, engine: string) =>
   Effect.fail(new NodeApi.NotAvailable({ operation, reason: `this build has no ${engine} yet` }))
@@ -22,6 +26,7 @@ export const layer = NodeApi.NodeApi.toLayer(Effect.gen(function*() {
   const nodeCertificate = yield* NodeCertificate
   const audit = yield* Audit
   const kernelLog = yield* KernelLog.KernelLog
+  const links = yield* Links.Links
   const fs = yield* FileSystem.FileSystem
 
   const power = (operation: string, action: "reboot" | "poweroff", reason: string) =>
@@ -107,8 +112,24 @@ export const layer = NodeApi.NodeApi.toLayer(Effect.gen(function*() {
         commonName: summary.commonName,
         notAfterMillis: summary.notAfterMillis
       })),
-    GetNetworkConfig: () => notYet("GetNetworkConfig", "network configuration"),
-    GetNetworkStatus: () => notYet("GetNetworkStatus", "network configuration"),
+    GetNetworkConfig: () =>
+      fs.readFileString(networkFile).pipe(
+        Effect.flatMap(decodeNetworkConfig),
+        Effect.catchTag("PlatformError", (error) =>
+          error.reason._tag === "NotFound" ? Effect.succeed({ interfaces: [] }) : Effect.fail(new NodeApi.NodeFailure({ operation: "GetNetworkConfig", reason: error.message }))),
+        Effect.catchTag("SchemaError", (error) => Effect.fail(new NodeApi.NodeFailure({ operation: "GetNetworkConfig", reason: `${networkFile}: ${error.message}` })))
+      ),
+    GetNetworkStatus: () =>
+      Effect.gen(function*() {
+        const failure = (error: { readonly message: string }) => new NodeApi.NodeFailure({ operation: "GetNetworkStatus", reason: error.message })
+        const list = yield* Effect.mapError(links.list, failure)
+        const withAddresses = yield* Effect.forEach(list, (link) =>
+          Effect.map(Effect.orElseSucceed(links.addresses(link.name), () => []), (addresses) => ({ ...link, addresses })))
+        const routes = yield* Effect.mapError(links.routes, failure)
+        const resolv = yield* fs.readFileString("/etc/resolv.conf").pipe(Effect.orElseSucceed(() => ""))
+        const nameservers = resolv.split("\n").flatMap((line) => /^nameserver\s+(\S+)/.exec(line)?.[1] ?? [])
+        return { links: withAddresses, routes, nameservers }
+      }),
     ConfigureNetwork: () => notYet("ConfigureNetwork", "network configuration")
   })
 }))

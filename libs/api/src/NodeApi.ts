@@ -129,6 +129,27 @@ const reason = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(512
 const serviceName = { service: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(64)) }
 const tail = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 10_000 }))
 
+/** The static network in the node's machine config (/var/lib/keel/config/network.json). */
+export const NetworkConfig = Schema.Struct({
+  interfaces: Schema.Array(Schema.Struct({ name: Schema.String, addresses: Schema.Array(Schema.String), gateway: Schema.optional(Schema.String) }))
+})
+export type NetworkConfig = typeof NetworkConfig.Type
+
+/** What the kernel has now, read over rtnetlink. */
+export const NetworkStatus = Schema.Struct({
+  links: Schema.Array(Schema.Struct({
+    name: Schema.String,
+    up: Schema.Boolean,
+    operstate: Schema.String,
+    mtu: Schema.Number,
+    mac: Schema.String,
+    addresses: Schema.Array(Schema.String)
+  })),
+  routes: Schema.Array(Schema.Struct({ destination: Schema.String, gateway: Schema.NullOr(Schema.String), link: Schema.NullOr(Schema.String) })),
+  nameservers: Schema.Array(Schema.String)
+})
+export type NetworkStatus = typeof NetworkStatus.Type
+
 export const UpdateProgress = Schema.Struct({ phase: UpdateState.UpdatePhase, bytes: Schema.Number, totalBytes: Schema.NullOr(Schema.Number) })
 
 // ---------------------------------------------------------------------------
@@ -176,8 +197,8 @@ export class NodeApi extends RpcGroup.make(
     success: Schema.Struct({ commonName: Schema.String, notAfterMillis: Schema.Number }),
     error: NodeFailure
   }).annotate(MinimumRole, "os:admin"),
-  Rpc.make("GetNetworkConfig", { error: failures }).annotate(MinimumRole, "os:reader"),
-  Rpc.make("GetNetworkStatus", { error: failures }).annotate(MinimumRole, "os:reader"),
+  Rpc.make("GetNetworkConfig", { success: NetworkConfig, error: failures }).annotate(MinimumRole, "os:reader"),
+  Rpc.make("GetNetworkStatus", { success: NetworkStatus, error: failures }).annotate(MinimumRole, "os:reader"),
   Rpc.make("ConfigureNetwork", { payload: { config: Schema.String }, error: failures }).annotate(MinimumRole, "os:admin")
 ).middleware(Authorization) {}
 

@@ -1,8 +1,8 @@
 /**
  * Links through the kernel's own interfaces, no `ip` binary: SIOCGIFFLAGS/SIOCSIFFLAGS to bring a
  * link up (boot.md experiment 1), and rtnetlink (AF_NETLINK, NETLINK_ROUTE) messages built here
- * byte by byte for addresses and routes: RTM_NEWADDR, RTM_NEWROUTE, and an RTM_GETADDR dump to read
- * back what the kernel has. Every request asks for an acknowledgement and reads the errno in it.
+ * byte by byte for addresses and routes: RTM_NEWADDR, RTM_NEWROUTE, and RTM_GETADDR, RTM_GETLINK and
+ * RTM_GETROUTE dumps to read back what the kernel has. Every request asks for an acknowledgement and reads the errno in it.
  */
 import { Effect, Layer } from "effect"
 import { Links } from "@keelos/platform"
@@ -25,6 +25,7 @@ const NLMSG_DONE = 3
 const RTM_NEWADDR = 20
 const RTM_GETADDR = 22
 const RTM_NEWROUTE = 24
+const RTM_GETROUTE = 26
 const NLM_F_REQUEST = 0x1
 const NLM_F_ACK = 0x4
 const NLM_F_DUMP = 0x300
@@ -165,6 +166,74 @@ const nextSequence = () => (sequences = (sequences + 1) % 0x7fffffff) + 1
 const ignoreExists = <A>(effect: Effect.Effect<A, Links.LinkError>) =>
   Effect.catchIf(effect, (error) => error.reason === "Exists", () => Effect.void)
 
+const RTM_NEWLINK = 16
+const RTM_GETLINK = 18
+const IFLA_ADDRESS = 1
+const IFLA_IFNAME = 3
+const IFLA_MTU = 4
+const IFLA_OPERSTATE = 16
+const operstates = ["unknown", "notpresent", "down", "lowerlayerdown", "testing", "dormant", "up"]
+
+/** Every link, from an RTM_GETLINK dump (the links of this network namespace, whatever sysfs shows). */
+const linkDump = Effect.gen(function*() {
+  const ifinfomsg = Buffer.alloc(16)
+  const sequence = nextSequence()
+  const replies = yield* exchange("list", "*", message(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, sequence, [ifinfomsg]), sequence)
+  const found: Array<Links.LinkInfo & { readonly index: number }> = []
+  for (const reply of replies) {
+    if (reply.type !== RTM_NEWLINK) continue
+    const index = reply.body.readInt32LE(4)
+    const flags = reply.body.readUInt32LE(8)
+    let name = ""
+    let mtu = 0
+    let mac = ""
+    let operstate = "unknown"
+    for (let offset = 16; offset + 4 <= reply.body.length;) {
+      const length = reply.body.readUInt16LE(offset)
+      const type = reply.body.readUInt16LE(offset + 2)
+      if (length < 4) break
+      const data = reply.body.subarray(offset + 4, offset + length)
+      if (type === IFLA_IFNAME) name = data.toString("utf8").replace(/\0.*$/, "")
+      if (type === IFLA_MTU && data.length >= 4) mtu = data.readUInt32LE(0)
+      if (type === IFLA_ADDRESS) mac = [...data].map((b) => b.toString(16).padStart(2, "0")).join(":")
+      if (type === IFLA_OPERSTATE && data.length >= 1) operstate = operstates[data.readUInt8(0)] ?? "unknown"
+      offset += (length + 3) & ~3
+    }
+    found.push({ index, name, up: (flags & IFF_UP) !== 0, operstate, mtu, mac })
+  }
+  return found.sort((a, b) => a.name.localeCompare(b.name))
+})
+
+const list: Links.Links["Service"]["list"] = Effect.map(linkDump, (links) => links.map(({ index: _, ...link }) => link))
+
+const routes: Links.Links["Service"]["routes"] = Effect.gen(function*() {
+  const rtmsg = Buffer.alloc(12)
+  rtmsg.writeUInt8(AF_INET, 0)
+  const sequence = nextSequence()
+  const replies = yield* exchange("routes", "*", message(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, sequence, [rtmsg]), sequence)
+  const names = new Map((yield* linkDump).map((l) => [l.index, l.name]))
+  const found: Array<Links.RouteInfo> = []
+  for (const reply of replies) {
+    if (reply.type !== RTM_NEWROUTE || reply.body.readUInt8(4) !== RT_TABLE_MAIN) continue
+    const prefix = reply.body.readUInt8(1)
+    let destination = "0.0.0.0"
+    let gateway: string | null = null
+    let link: string | null = null
+    for (let offset = 12; offset + 4 <= reply.body.length;) {
+      const length = reply.body.readUInt16LE(offset)
+      const type = reply.body.readUInt16LE(offset + 2)
+      if (length < 4) break
+      const data = reply.body.subarray(offset + 4, offset + length)
+      if (type === RTA_DST && data.length === 4) destination = [...data].join(".")
+      if (type === RTA_GATEWAY && data.length === 4) gateway = [...data].join(".")
+      if (type === RTA_OIF && data.length === 4) link = names.get(data.readUInt32LE(0)) ?? null
+      offset += (length + 3) & ~3
+    }
+    found.push({ destination: `${destination}/${prefix}`, gateway, link })
+  }
+  return found
+})
+
 export const make: Links.Links["Service"] = {
   up: (name) =>
     Buffer.byteLength(name) >= IFNAMSIZ
@@ -217,6 +286,8 @@ export const make: Links.Links["Service"] = {
       yield* ignoreExists(exchange("addRoute", route.link, request, sequence))
     }),
 
+  list,
+  routes,
   addresses: (name) =>
     Effect.gen(function*() {
       const index = yield* linkIndex("addresses", name)

@@ -129,6 +129,8 @@ describe("syscalls through koffi, each in its own namespace", () => {
       ours: ["10.9.8.7/24", "192.168.50.1/16"],
       addresses: ["10.9.8.7/24", "192.168.50.1/16"],
       routes: ["default via 10.9.8.1 proto static", "172.16.0.0/12 via 10.9.8.254 proto static"],
+      listed: ["lo down 65536", "v0 up 1500", "v1 down 1500"],
+      ourRoutes: ["0.0.0.0/0 via 10.9.8.1 dev v0", "172.16.0.0/12 via 10.9.8.254 dev v0"],
       // v1 is down and has no address: the kernel refuses a gateway it cannot reach.
       errors: ["addAddress:NotFound", "addAddress:Invalid", "addRoute:Io"]
     })

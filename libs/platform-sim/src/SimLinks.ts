@@ -53,7 +53,9 @@ export const make = (names: ReadonlyArray<string>): SimLinks => {
         if (!routes.some((r) => r.destination === route.destination && r.gateway === route.gateway && r.link === route.link)) routes.push(route)
         return Effect.void
       }),
-    addresses: (name) => Effect.map(find("addresses", name), (link) => [...link.addresses])
+    addresses: (name) => Effect.map(find("addresses", name), (link) => [...link.addresses]),
+    list: Effect.sync(() => [...links].map(([name, link]) => ({ name, up: link.up, operstate: link.up ? "up" : "down", mtu: name === "lo" ? 65536 : 1500, mac: "52:54:00:12:34:56" }))),
+    routes: Effect.sync(() => routes.map((r) => ({ destination: r.destination, gateway: r.gateway, link: r.link })))
   }
   return { links, routes, layer: Layer.succeed(Links.Links)(service) }
 }

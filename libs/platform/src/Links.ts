@@ -6,7 +6,7 @@
 import { Context, Effect, Schema } from "effect"
 
 export class LinkError extends Schema.TaggedError<LinkError>()("LinkError", {
-  operation: Schema.Literals(["up", "addAddress", "addRoute", "addresses"]),
+  operation: Schema.Literals(["up", "addAddress", "addRoute", "addresses", "list", "routes"]),
   link: Schema.String,
   reason: Schema.Literals(["NotFound", "NotPermitted", "Exists", "Invalid", "Io"]),
   detail: Schema.String
@@ -29,6 +29,21 @@ export interface Route {
   readonly link: string
 }
 
+export interface LinkInfo {
+  readonly name: string
+  readonly up: boolean
+  /** The kernel's operational state: up, down, unknown (loopback), dormant, ... */
+  readonly operstate: string
+  readonly mtu: number
+  readonly mac: string
+}
+
+export interface RouteInfo {
+  readonly destination: string
+  readonly gateway: string | null
+  readonly link: string | null
+}
+
 export class Links extends Context.Service<Links, {
   readonly up: (name: string) => Effect.Effect<void, LinkError>
   /** Add `address` (CIDR) to the link; an address already there is success. */
@@ -37,4 +52,8 @@ export class Links extends Context.Service<Links, {
   readonly addRoute: (route: Route) => Effect.Effect<void, LinkError>
   /** The IPv4 addresses (CIDR) the kernel has on the link. */
   readonly addresses: (name: string) => Effect.Effect<ReadonlyArray<string>, LinkError>
+  /** Every link the kernel has. */
+  readonly list: Effect.Effect<ReadonlyArray<LinkInfo>, LinkError>
+  /** The IPv4 routes of the main table. */
+  readonly routes: Effect.Effect<ReadonlyArray<RouteInfo>, LinkError>
 }>()("@keelos/platform/Links") {}

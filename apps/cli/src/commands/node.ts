@@ -173,6 +173,28 @@ const rotate = Command.make(
     })
 ).pipe(Command.withDescription("Replace the agent's certificate while it runs (role os:admin)\n\nExample: osctl gen node-cert --ip 10.0.0.5 --name node-1 --ca-dir pki --out new && osctl cert rotate --cert new/node-1.crt --key new/node-1.key"))
 
+const networkStatus = Command.make("status", {}, () =>
+  Effect.gen(function*() {
+    const { output, outcomes } = yield* Remote.onNodes((c) => c.GetNetworkStatus(), { timeoutSeconds: 15 })
+    yield* Remote.report(output, outcomes, (s) =>
+      [
+        table(["LINK", "STATE", "MTU", "MAC", "ADDRESSES"], s.links.map((l) => [l.name, `${l.up ? "up" : "down"} (${l.operstate})`, String(l.mtu), l.mac, l.addresses.join(" ") || "-"])),
+        "",
+        table(["ROUTE", "VIA", "DEV"], s.routes.map((r) => [r.destination, r.gateway ?? "-", r.link ?? "-"])),
+        "",
+        `nameservers  ${s.nameservers.join(" ") || "none"}`
+      ].join("\n"))
+  })).pipe(Command.withDescription("Links, addresses and routes as the node's kernel has them"))
+
+const networkConfig = Command.make("config", {}, () =>
+  Effect.gen(function*() {
+    const { output, outcomes } = yield* Remote.onNodes((c) => c.GetNetworkConfig(), { timeoutSeconds: 15 })
+    yield* Remote.report(output, outcomes, (c) =>
+      c.interfaces.length === 0 ? "no static network configured" : table(["INTERFACE", "ADDRESSES", "GATEWAY"], c.interfaces.map((i) => [i.name, i.addresses.join(" "), i.gateway ?? "-"])))
+  })).pipe(Command.withDescription("The node's static network configuration"))
+
+const network = Command.make("network").pipe(Command.withDescription("The node's network"), Command.withSubcommands([networkStatus, networkConfig]))
+
 const cert = Command.make("cert").pipe(Command.withDescription("The node's own certificate"), Command.withSubcommands([rotate]))
 
-export const nodeCommands = [status, whoami, service, logs, power("reboot"), power("shutdown"), audit, health, rollback, cert] as const
+export const nodeCommands = [status, whoami, service, logs, power("reboot"), power("shutdown"), audit, health, rollback, cert, network] as const
