@@ -228,6 +228,8 @@ const bundles = (tree: string) => {
     const out = path.join(root, "apps", app, "dist", `${name}.js`)
     run(process.execPath, [path.join(root, "tools", "build", "src", "bundle.ts"), path.join(root, "apps", app, "src", "main.ts"), out])
     copy(out, path.join(tree, "usr", "lib", "keel", `${name}.js`))
+    const chunks = path.join(root, "apps", app, "dist", `${name}-chunks`)
+    if (fs.existsSync(chunks)) fs.cpSync(chunks, path.join(tree, "usr", "lib", "keel", `${name}-chunks`), { recursive: true })
   }
   for (const pkg of ["koffi", "@koromix/koffi-linux-x64"]) {
     fs.cpSync(path.join(root, "node_modules", pkg), path.join(tree, "usr", "lib", "keel", "node_modules", pkg), { recursive: true, dereference: true })
@@ -250,12 +252,16 @@ const initConfig = {
         kind: "service", name: "keel-agent", command: "/usr/bin/node", args: ["/usr/lib/keel/keel-agent.js", AgentConfig.configPath],
         // The compile cache lives on the data partition: every boot after the first starts the agent faster.
         env: { NODE_COMPILE_CACHE: "/var/lib/keel/cache/node-compile" },
-        restart: "permanent", shutdownGraceMillis: 5000, dependsOn: [], readiness: { _tag: "ProcessAlive" }, readyTimeoutMillis: 30000,
+        // Ready when its port accepts (TLS or first trust). A node not provisioned yet has an agent that
+        // waits for it without listening: a day's timeout keeps init from restarting it for that.
+        restart: "permanent", shutdownGraceMillis: 5000, dependsOn: [], readiness: { _tag: "TcpConnect", host: "127.0.0.1", port: 50051 }, readyTimeoutMillis: 86_400_000,
         backoff: { initialMillis: 1000, maxMillis: 30000, resetAfterMillis: 60000 }, optional: false
       },
       {
         kind: "service", name: "containerd", command: "/usr/bin/containerd", args: ["--config", "/etc/containerd/config.toml"],
-        env: { PATH: "/usr/bin:/usr/sbin" }, restart: "permanent", shutdownGraceMillis: 10000, dependsOn: [],
+        // After the agent: under TCG containerd's start takes the CPU the agent needs to come up, and
+        // the way into the node matters first.
+        env: { PATH: "/usr/bin:/usr/sbin" }, restart: "permanent", shutdownGraceMillis: 10000, dependsOn: ["keel-agent"],
         readiness: { _tag: "UnixSocket", path: "/run/containerd/containerd.sock" }, readyTimeoutMillis: 60000,
         backoff: { initialMillis: 1000, maxMillis: 30000, resetAfterMillis: 60000 }, optional: false
       },

@@ -88,10 +88,22 @@ describe(`the node API on a booted node (${accelerator()})`, () => {
     expect(status.updateKeys).toEqual([{ id: expect.stringMatching(/^[0-9a-f]{16}$/), development: process.env["KEELOS_SIGNING_KEY"] === undefined }])
     expect(status.caller).toMatchObject({ commonName: "alice", role: "os:admin" })
     expect(status.services.find((s) => s.name === "keel-agent")).toMatchObject({ state: "running", restarts: 0 })
-    // containerd from Debian runs under init and answered on its socket (its readiness check).
-    expect(status.services.find((s) => s.name === "containerd")).toMatchObject({ state: "running", health: "healthy", restarts: 0 })
-    // No kubelet in this image: the optional service is absent, not failing.
-    expect(status.services.find((s) => s.name === "kubelet")).toMatchObject({ state: "absent" })
+    // containerd from Debian runs under init (after the agent) and answers on its socket (its readiness check).
+    let containerd = status.services.find((s) => s.name === "containerd")
+    for (let i = 0; i < 120 && containerd?.health !== "healthy"; i++) {
+      await new Promise((r) => setTimeout(r, 500))
+      const again = await call(pki.reader, (c) => c.ListServices())
+      containerd = Exit.isSuccess(again) ? again.value.find((s) => s.name === "containerd") : containerd
+    }
+    expect(containerd).toMatchObject({ state: "running", health: "healthy", restarts: 0 })
+    // No kubelet in this image: once containerd is ready, the optional service is absent, not failing.
+    let kubelet: { readonly state: string } | undefined
+    for (let i = 0; i < 40 && kubelet?.state !== "absent"; i++) {
+      const again = await call(pki.reader, (c) => c.ListServices())
+      kubelet = Exit.isSuccess(again) ? again.value.find((s) => s.name === "kubelet") : undefined
+      if (kubelet?.state !== "absent") await new Promise((r) => setTimeout(r, 250))
+    }
+    expect(kubelet).toMatchObject({ state: "absent" })
   })
 
   it("reports the node's network from its kernel and its machine config", async () => {

@@ -28,6 +28,7 @@ const Millis = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 export const Readiness = Schema.Union([
   Schema.TaggedStruct("ProcessAlive", {}),
   Schema.TaggedStruct("UnixSocket", { path: Schema.String }),
+  Schema.TaggedStruct("TcpConnect", { host: Schema.String, port: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 65535 })) }),
   Schema.TaggedStruct("HttpGet", { url: Schema.String, expectStatus: Schema.Int })
 ])
 export type Readiness = typeof Readiness.Type

@@ -183,7 +183,11 @@ export class SimProcesses {
 
   /** Unix socket probes against the simulated processes' sockets. */
   socketsLayer(): Layer.Layer<Sockets.Sockets> {
-    return Layer.succeed(Sockets.Sockets)({ canConnect: (path) => Effect.sync(() => this.sockets.has(path)) })
+    return Layer.succeed(Sockets.Sockets)({
+      canConnect: (path) => Effect.sync(() => this.sockets.has(path)),
+      // A simulated process listening on TCP declares `listen.path` as "tcp:HOST:PORT".
+      canConnectTcp: (host, port) => Effect.sync(() => this.sockets.has(`tcp:${host}:${port}`))
+    })
   }
 
   /** The ChildProcessSpawner of this machine. */

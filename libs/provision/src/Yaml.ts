@@ -44,3 +44,6 @@ export const lineOf = (text: string, path: ReadonlyArray<string | number>): numb
 }
 
 const lineAt = (text: string, offset: number) => text.slice(0, offset).split("\n").length
+
+/** YAML text for plain data (what osctl writes into a seed's documents). */
+export const stringify = (value: unknown): string => YAML.stringify(value)

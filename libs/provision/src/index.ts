@@ -2,3 +2,4 @@
 export * as NoCloud from "./NoCloud.ts"
 export { ProvisionError } from "./Yaml.ts"
 export * as FatImage from "./FatImage.ts"
+export * as Yaml from "./Yaml.ts"

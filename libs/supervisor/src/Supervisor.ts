@@ -194,6 +194,8 @@ export const make = Effect.fn("Supervisor.make")(function*(root: ServiceSpec.Gro
         return Effect.succeed(true)
       case "UnixSocket":
         return sockets.canConnect(readiness.path)
+      case "TcpConnect":
+        return sockets.canConnectTcp(readiness.host, readiness.port)
       case "HttpGet":
         return HttpClient.get(readiness.url).pipe(
           Effect.map((response) => response.status === readiness.expectStatus),

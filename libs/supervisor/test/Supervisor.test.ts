@@ -110,6 +110,24 @@ describe("dependencies and readiness", () => {
       assert.deepStrictEqual((yield* sup.statuses).map((s) => s.health), ["healthy", "healthy"])
     }))
 
+  it.effect("a TCP port that accepts is readiness too (the agent before containerd)", () =>
+    Effect.gen(function*() {
+      const m = machine()
+      m.processes.install("/usr/bin/agent", () => ({ listen: { path: "tcp:127.0.0.1:50051", afterMillis: 3_000 } }))
+      m.processes.install("/usr/bin/containerd", () => ({}))
+      const sup = yield* Supervisor.make(group("root", [
+        service("agent", { readiness: { _tag: "TcpConnect", host: "127.0.0.1", port: 50051 } }),
+        service("containerd", { dependsOn: ["agent" as never] })
+      ])).pipe(Effect.provide(m.layer))
+      yield* advance(2_900)
+      assert.deepStrictEqual(startsOf(yield* sup.journal("containerd")), [])
+      yield* advance(500)
+      const ready = (yield* sup.journal("agent")).find((e) => e._tag === "Ready")!.atMillis
+      assert.isAtLeast(ready, 3000)
+      assert.isAtMost(ready, 3100)
+      assert.isAtLeast(startsOf(yield* sup.journal("containerd"))[0]!, ready)
+    }))
+
   it.effect("a service that never becomes ready counts as failed and is restarted", () =>
     Effect.gen(function*() {
       const m = machine()

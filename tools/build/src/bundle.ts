@@ -1,9 +1,14 @@
 #!/usr/bin/env node
 /**
- * `keel-bundle ENTRY OUTFILE`: one ESM file for Node 24 with every dependency inlined except native
- * bindings (koffi ships beside the bundle in the image). Deterministic: no timestamps, no absolute
- * paths, so identical inputs give identical bytes (the reproducible-image requirement).
+ * `keel-bundle ENTRY OUTFILE`: an ESM bundle for Node 24 with every dependency inlined except native
+ * bindings (koffi ships beside the bundle in the image). Code reached only through a dynamic
+ * `import()` goes into chunks in `NAME-chunks/` beside OUTFILE, loaded when that path runs (the
+ * X.509 code of first trust stays out of every normal start). Deterministic: no timestamps, no
+ * absolute paths, content-hashed chunk names, so identical inputs give identical bytes (the
+ * reproducible-image requirement).
  */
+import * as fs from "node:fs"
+import * as path from "node:path"
 import * as esbuild from "esbuild"
 
 const [entry, outfile] = process.argv.slice(2)
@@ -11,9 +16,14 @@ if (entry === undefined || outfile === undefined) {
   console.error("usage: keel-bundle ENTRY OUTFILE")
   process.exit(2)
 }
+const name = path.basename(outfile, ".js")
+fs.rmSync(path.join(path.dirname(outfile), `${name}-chunks`), { recursive: true, force: true })
 const result = await esbuild.build({
   entryPoints: [entry],
-  outfile,
+  outdir: path.dirname(outfile),
+  entryNames: name,
+  chunkNames: `${name}-chunks/[name]-[hash]`,
+  splitting: true,
   bundle: true,
   platform: "node",
   format: "esm",

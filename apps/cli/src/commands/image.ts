@@ -29,11 +29,10 @@ const provision = Command.make(
     Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem
       const path = yield* Path.Path
-      const { FatImage, NoCloud } = yield* Effect.promise(() => import("@keelos/provision"))
-      const YAML = yield* Effect.promise(() => import("yaml"))
+      const { FatImage, NoCloud, Yaml } = yield* Effect.promise(() => import("@keelos/provision"))
       const fail = (file: string, reason: string) => new ProvisionFileError({ path: file, reason })
       const text = yield* Effect.mapError(fs.readFileString(o.config), (e) => fail(o.config, e.message))
-      const parsed = yield* Effect.try({ try: () => YAML.parse(text) as unknown, catch: (e) => fail(o.config, (e as Error).message.split("\n")[0]!) })
+      const parsed = yield* Effect.mapError(Yaml.parse(o.config, text), (e) => fail(o.config, e.message))
       if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return yield* fail(o.config, "must be a mapping with meta-data, network-config and user-data")
       const sections = parsed as Record<string, unknown>
       for (const key of Object.keys(sections)) {
@@ -50,9 +49,9 @@ const provision = Command.make(
         }
       }
       const documents = {
-        metaData: YAML.stringify(sections["meta-data"] ?? {}),
-        ...(sections["network-config"] === undefined ? {} : { networkConfig: YAML.stringify(sections["network-config"]) }),
-        userData: `#cloud-config\n${YAML.stringify(userData)}`
+        metaData: Yaml.stringify(sections["meta-data"] ?? {}),
+        ...(sections["network-config"] === undefined ? {} : { networkConfig: Yaml.stringify(sections["network-config"]) }),
+        userData: `#cloud-config\n${Yaml.stringify(userData)}`
       }
       const { warnings } = yield* NoCloud.parseSeed(documents)
       for (const warning of warnings) yield* Console.error(`warning: ${warning}`)
