@@ -17,17 +17,7 @@ const probe = (options: net.NetConnectOpts) =>
 
 export const make: Sockets.Sockets["Service"] = {
   canConnectTcp: (host, port) => probe({ host, port }),
-  canConnect: (path) =>
-    Effect.callback<boolean>((resume) => {
-      const socket = net.createConnection({ path })
-      const done = (ok: boolean) => {
-        socket.destroy()
-        resume(Effect.succeed(ok))
-      }
-      socket.once("connect", () => done(true))
-      socket.once("error", () => done(false))
-      return Effect.sync(() => socket.destroy())
-    })
+  canConnect: (path) => probe({ path })
 }
 
 export const layer: Layer.Layer<Sockets.Sockets> = Layer.succeed(Sockets.Sockets)(make)
