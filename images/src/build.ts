@@ -492,19 +492,62 @@ export interface Image {
 }
 
 /** The current image, built only if its inputs changed since the last build. */
+const sleepSync = (millis: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, millis)
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Runs `f` holding `.keelos/images/<version>.lock`: test suites run in parallel processes (Nx runs
+ * two projects at once), and two builds of the same image must not write the same files. A lock
+ * left by a process that died is taken over.
+ */
+const withImageLock = <A>(dir: string, f: () => A): A => {
+  const lock = `${dir}.lock`
+  mkdir(path.dirname(lock))
+  for (let waited = 0; ; waited++) {
+    try {
+      fs.mkdirSync(lock)
+      fs.writeFileSync(path.join(lock, "pid"), String(process.pid))
+      break
+    } catch {
+      const owner = Number(fs.existsSync(path.join(lock, "pid")) ? fs.readFileSync(path.join(lock, "pid"), "utf8") : "0")
+      if (owner > 0 && !alive(owner)) fs.rmSync(lock, { recursive: true, force: true })
+      else {
+        if (waited % 60 === 0) console.log(`images: waiting for another build of ${path.basename(dir)} (pid ${owner || "?"})`)
+        sleepSync(1000)
+      }
+    }
+  }
+  try {
+    return f()
+  } finally {
+    fs.rmSync(lock, { recursive: true, force: true })
+  }
+}
+
 export const ensureImage = (version = process.env["KEELOS_VERSION"] ?? "0.1.0"): Image => {
   const sourceDateEpoch = Number(process.env["SOURCE_DATE_EPOCH"] ?? 1_767_225_600)
   const dir = path.join(root, ".keelos", "images", version)
   const stamp = path.join(dir, ".inputs")
   const wanted = inputHash(version, sourceDateEpoch)
   const files = { dir, kernel: path.join(dir, "vmlinuz"), initrd: path.join(dir, "initrd"), osImage: path.join(dir, "os.img"), disk: path.join(dir, "disk.raw"), qcow2: path.join(dir, "disk.qcow2"), efi: path.join(dir, "BOOTX64.EFI") }
-  const current = fs.existsSync(stamp) ? fs.readFileSync(stamp, "utf8") : ""
-  if (current === wanted && Object.values(files).every((f) => fs.existsSync(f))) return { ...files, rebuilt: false }
-  fs.rmSync(stamp, { force: true })
-  const kubelet = process.env["KEELOS_KUBELET"]
-  build({ version, sourceDateEpoch, output: dir, ...(kubelet === undefined ? {} : { kubelet }) })
-  fs.writeFileSync(stamp, wanted)
-  return { ...files, rebuilt: true }
+  const upToDate = () => (fs.existsSync(stamp) ? fs.readFileSync(stamp, "utf8") : "") === wanted && Object.values(files).every((f) => fs.existsSync(f))
+  if (upToDate()) return { ...files, rebuilt: false }
+  return withImageLock(dir, () => {
+    if (upToDate()) return { ...files, rebuilt: false }
+    fs.rmSync(stamp, { force: true })
+    const kubelet = process.env["KEELOS_KUBELET"]
+    build({ version, sourceDateEpoch, output: dir, ...(kubelet === undefined ? {} : { kubelet }) })
+    fs.writeFileSync(stamp, wanted)
+    return { ...files, rebuilt: true }
+  })
 }
 
 if (import.meta.main) {
