@@ -91,6 +91,18 @@ export const startInit = async (extra: (dir: string) => ReadonlyArray<unknown> =
   return { dir, socket, child, exited, stdout: () => stdout }
 }
 
+/**
+ * Stops a host init the way an operator would (SIGTERM: its services stop in order), so no service
+ * outlives the test; SIGKILL if it has not exited in 10 s.
+ */
+export const stopInit = async (init: HostInit | undefined) => {
+  if (init === undefined || init.child.exitCode !== null) return
+  init.child.kill("SIGTERM")
+  const timer = setTimeout(() => init.child.kill("SIGKILL"), 10_000)
+  await init.exited
+  clearTimeout(timer)
+}
+
 /** A GRUB environment block written by grub-editenv: A good and booted. */
 export const makeEnvBlock = (dir: string): string => {
   const file = path.join(dir, "grubenv")

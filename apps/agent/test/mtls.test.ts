@@ -13,7 +13,7 @@ import { Cause, Effect, Exit, Stream } from "effect"
 import { RpcClient } from "effect/rpc"
 import { NodeApi, NodeApiClient } from "@keelos/api"
 import { Pki } from "@keelos/pki"
-import { call, type HostInit, makePki, type RunningAgent, startAgent, startInit, type TestPki } from "./fixture.ts"
+import { call, type HostInit, makePki, type RunningAgent, startAgent, startInit, stopInit, type TestPki } from "./fixture.ts"
 
 let pki: TestPki
 let init: HostInit
@@ -27,7 +27,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await agent?.close()
-  init?.child.kill("SIGKILL")
+  await stopInit(init)
 })
 
 const failureOf = (exit: Exit.Exit<unknown, unknown>): unknown => (Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined)

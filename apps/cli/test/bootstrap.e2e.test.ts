@@ -12,7 +12,7 @@ import * as tls from "node:tls"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Effect } from "effect"
 import { Pki } from "@keelos/pki"
-import { freePort, type HostInit, makeEnvBlock, startInit } from "../../agent/test/fixture.ts"
+import { freePort, type HostInit, makeEnvBlock, startInit, stopInit } from "../../agent/test/fixture.ts"
 
 const root = path.resolve(import.meta.dirname, "..")
 const bundle = path.join(root, "dist", "osctl.js")
@@ -66,7 +66,7 @@ beforeAll(async () => {
   await listening(port)
 }, 60_000)
 
-afterAll(() => init?.child.kill("SIGKILL"))
+afterAll(() => stopInit(init), 20_000)
 
 const bootstrapVia = (p: number, withToken: string) =>
   osctl("bootstrap", "--node", `127.0.0.1:${p}`, "--token", withToken, "--ca-dir", path.join(dir, "cluster"), "--name", "node-7", "--ip", "127.0.0.1")

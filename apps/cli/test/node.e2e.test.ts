@@ -8,7 +8,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as YAML from "yaml"
-import { type HostInit, makeEnvBlock, startInit } from "../../agent/test/fixture.ts"
+import { type HostInit, makeEnvBlock, startInit, stopInit } from "../../agent/test/fixture.ts"
 
 const root = path.resolve(import.meta.dirname, "..")
 const bundle = path.join(root, "dist", "osctl.js")
@@ -61,9 +61,9 @@ beforeAll(async () => {
   add("readonly", "rita")
 }, 60_000)
 
-afterAll(() => {
+afterAll(async () => {
   agent?.kill("SIGTERM")
-  init?.child.kill("SIGKILL")
+  await stopInit(init)
 })
 
 describe("osctl against a node", () => {
