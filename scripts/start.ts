@@ -51,7 +51,10 @@ const makeNode = async (disk: string) => {
   const yaml = (value: unknown) => JSON.stringify(value, null, 2) + "\n" // JSON is YAML
   const documents = {
     metaData: yaml({ "instance-id": "keelos-local", "local-hostname": "keelos-local" }),
-    networkConfig: yaml({ version: 2, ethernets: { eth0: { addresses: qemuUserNetwork.interfaces[0]!.addresses, gateway4: qemuUserNetwork.interfaces[0]!.gateway } } }),
+    networkConfig: yaml({
+      version: 2,
+      ethernets: { eth0: { addresses: qemuUserNetwork.interfaces[0]!.addresses, gateway4: qemuUserNetwork.interfaces[0]!.gateway, nameservers: { addresses: qemuUserNetwork.nameservers } } }
+    }),
     userData: `#cloud-config\n${yaml({ keelos: { pki: { ca: read("ca.crt"), certificate: read("node.crt"), key: read("node.key") } } })}`
   }
   const { warnings } = await Effect.runPromise(NoCloud.parseSeed(documents))

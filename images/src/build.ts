@@ -378,6 +378,8 @@ export const build = (options: BuildOptions) => {
   fs.writeFileSync(path.join(tree, "etc", "keel", "init.json"), JSON.stringify(initConfig, null, 2) + "\n")
   fs.writeFileSync(path.join(tree, "etc", "keel", "agent.json"), JSON.stringify(AgentConfig.nodeDefaults, null, 2) + "\n")
   fs.writeFileSync(path.join(tree, "etc", "keel", "trusted-keys.json"), trustedKeysDocument(signingKey()))
+  // The root is read-only: the resolver configuration keel-init writes lives on tmpfs.
+  fs.symlinkSync("/run/keel/resolv.conf", path.join(tree, "etc", "resolv.conf"))
   fs.writeFileSync(path.join(tree, "etc", "os-release"), `NAME=KeelOS\nID=keelos\nVERSION_ID=${options.version}\nPRETTY_NAME="KeelOS ${options.version}"\n`)
   setTimes(tree, options.sourceDateEpoch)
   const osImage = path.join(options.output, "os.img")

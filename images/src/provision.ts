@@ -18,11 +18,12 @@ export interface Provisioning {
   readonly bootstrapToken?: string
   readonly network?: {
     readonly interfaces: ReadonlyArray<{ readonly name: string; readonly addresses: ReadonlyArray<string>; readonly gateway?: string }>
+    readonly nameservers?: ReadonlyArray<string>
   }
 }
 
-/** QEMU user networking: the guest is 10.0.2.15/24 behind 10.0.2.2. */
-export const qemuUserNetwork = { interfaces: [{ name: "eth0", addresses: ["10.0.2.15/24"], gateway: "10.0.2.2" }] }
+/** QEMU user networking: the guest is 10.0.2.15/24 behind 10.0.2.2, with QEMU's DNS at 10.0.2.3. */
+export const qemuUserNetwork = { interfaces: [{ name: "eth0", addresses: ["10.0.2.15/24"], gateway: "10.0.2.2" }], nameservers: ["10.0.2.3"] }
 
 const dataPartition = 5
 const markerBytes = 1 << 20

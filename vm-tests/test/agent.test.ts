@@ -111,8 +111,10 @@ describe(`the node API on a booted node (${accelerator()})`, () => {
     if (!Exit.isSuccess(status)) throw new Error(String(status.cause))
     expect(status.value.links.find((l) => l.name === "eth0")).toMatchObject({ up: true, addresses: ["10.0.2.15/24"] })
     expect(status.value.routes).toContainEqual({ destination: "0.0.0.0/0", gateway: "10.0.2.2", link: "eth0" })
+    // /etc/resolv.conf (read-only root) points at the file keel-init wrote on tmpfs.
+    expect(status.value.nameservers).toEqual(["10.0.2.3"])
     const config = await call(pki.reader, (c) => c.GetNetworkConfig())
-    expect(config).toMatchObject({ _tag: "Success", value: { interfaces: [{ name: "eth0", addresses: ["10.0.2.15/24"], gateway: "10.0.2.2" }] } })
+    expect(config).toMatchObject({ _tag: "Success", value: { interfaces: [{ name: "eth0", addresses: ["10.0.2.15/24"], gateway: "10.0.2.2" }], nameservers: ["10.0.2.3"] } })
   })
 
   it("enforces roles from the client certificate", async () => {

@@ -131,7 +131,8 @@ const tail = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 10_000 }))
 
 /** The static network in the node's machine config (/var/lib/keel/config/network.json). */
 export const NetworkConfig = Schema.Struct({
-  interfaces: Schema.Array(Schema.Struct({ name: Schema.String, addresses: Schema.Array(Schema.String), gateway: Schema.optional(Schema.String) }))
+  interfaces: Schema.Array(Schema.Struct({ name: Schema.String, addresses: Schema.Array(Schema.String), gateway: Schema.optional(Schema.String) })),
+  nameservers: Schema.optional(Schema.Array(Schema.String))
 })
 export type NetworkConfig = typeof NetworkConfig.Type
 

@@ -53,7 +53,11 @@ const write = (config: NoCloud.MachineConfig) =>
     const interfaces = config.network.interfaces.filter((i) => i.addresses.length > 0 || i.gateway !== undefined)
     for (const dhcp of config.network.interfaces.filter((i) => i.dhcp4)) yield* log(`${dhcp.name}: DHCP is not supported yet; the interface gets only its static addresses`)
     if (interfaces.length > 0) {
-      const network = { interfaces: interfaces.map((i) => ({ name: i.name, addresses: i.addresses, ...(i.gateway === undefined ? {} : { gateway: i.gateway }) })) }
+      const nameservers = [...new Set(config.network.interfaces.flatMap((i) => i.nameservers))]
+      const network = {
+        interfaces: interfaces.map((i) => ({ name: i.name, addresses: i.addresses, ...(i.gateway === undefined ? {} : { gateway: i.gateway }) })),
+        ...(nameservers.length > 0 ? { nameservers } : {})
+      }
       yield* AtomicFile.write(networkFile, encode(`${JSON.stringify(network, null, 2)}\n`))
     }
     if (config.hostname !== null) yield* AtomicFile.write(hostnameFile, encode(`${config.hostname}\n`))

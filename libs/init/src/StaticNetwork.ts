@@ -16,7 +16,11 @@ export const InterfaceConfig = Schema.Struct({
   gateway: Schema.optional(Links.Ipv4Address)
 })
 
-export const NetworkConfig = Schema.Struct({ interfaces: Schema.Array(InterfaceConfig) })
+export const NetworkConfig = Schema.Struct({
+  interfaces: Schema.Array(InterfaceConfig),
+  /** DNS servers, written to /run/keel/resolv.conf (the image's /etc/resolv.conf points there). */
+  nameservers: Schema.optional(Schema.Array(Links.Ipv4Address))
+})
 export type NetworkConfig = typeof NetworkConfig.Type
 
 export class NetworkConfigError extends Schema.TaggedError<NetworkConfigError>()("NetworkConfigError", {
@@ -40,10 +44,14 @@ export const load = (file: string) =>
   })
 
 
-/** Apply `config`; returns one line per interface saying what it has now. */
+/** Where the resolver configuration goes: tmpfs, since the root is read-only (/etc/resolv.conf links here). */
+export const resolvConf = "/run/keel/resolv.conf"
+
+/** Apply `config`; returns one line per interface saying what it has now, and one for DNS. */
 export const apply = (config: NetworkConfig) =>
   Effect.gen(function*() {
     const links = yield* Links.Links
+    const fs = yield* FileSystem.FileSystem
     const lines: Array<string> = []
     for (const link of config.interfaces) {
       // A link whose driver is still registering it gets 5 seconds to appear.
@@ -52,6 +60,12 @@ export const apply = (config: NetworkConfig) =>
       if (link.gateway !== undefined) yield* links.addRoute({ destination: "0.0.0.0/0", gateway: link.gateway, link: link.name })
       const now = yield* links.addresses(link.name)
       lines.push(`${link.name} ${now.join(" ")}${link.gateway === undefined ? "" : ` via ${link.gateway}`}`)
+    }
+    const servers = config.nameservers ?? []
+    if (servers.length > 0) {
+      yield* Effect.mapError(fs.makeDirectory("/run/keel", { recursive: true }), (e) => new NetworkConfigError({ file: resolvConf, reason: e.message }))
+      yield* Effect.mapError(fs.writeFileString(resolvConf, servers.map((server) => `nameserver ${server}\n`).join("")), (e) => new NetworkConfigError({ file: resolvConf, reason: e.message }))
+      lines.push(`dns ${servers.join(" ")}`)
     }
     return lines
   })

@@ -120,7 +120,7 @@ describe("early boot", () => {
     Effect.gen(function*() {
       const files = {
         "meta-data": "instance-id: node-7\nlocal-hostname: node-7\n",
-        "network-config": "version: 2\nethernets:\n  eth0:\n    addresses: [10.0.2.15/24]\n    gateway4: 10.0.2.2\n",
+        "network-config": "version: 2\nethernets:\n  eth0:\n    addresses: [10.0.2.15/24]\n    gateway4: 10.0.2.2\n    nameservers:\n      addresses: [10.0.2.3]\n",
         "user-data": "#cloud-config\npackages: [htop]\nkeelos:\n  bootstrap_token: 0123456789abcdef0123456789abcdef\n"
       }
       const volume = FatImage.make("CIDATA", Object.entries(files).map(([name, text]) => ({ name, content: new TextEncoder().encode(text) })))
@@ -132,14 +132,21 @@ describe("early boot", () => {
         for (const [name, text] of Object.entries(files)) yield* fs.writeFileString(`/run/keel/seed/${name}`, text)
         const report = yield* EarlyBoot.run(config)
         const read = (file: string) => fs.readFileString(file).pipe(Effect.orElseSucceed(() => "absent"))
-        return { report, token: yield* read("/var/lib/keel/config/bootstrap-token"), instance: yield* read("/var/lib/keel/config/instance-id"), network: yield* read("/var/lib/keel/config/network.json") }
+        return {
+          report,
+          token: yield* read("/var/lib/keel/config/bootstrap-token"),
+          instance: yield* read("/var/lib/keel/config/instance-id"),
+          network: yield* read("/var/lib/keel/config/network.json"),
+          resolv: yield* read("/run/keel/resolv.conf")
+        }
       }).pipe(Effect.provide(h.layer))
       const first = yield* boot
       assert.strictEqual(first.report.seed, "applied")
       assert.strictEqual(first.report.network, "configured")
       assert.strictEqual(first.token, "0123456789abcdef0123456789abcdef\n")
       assert.strictEqual(first.instance, "node-7\n")
-      assert.deepStrictEqual(JSON.parse(first.network), { interfaces: [{ name: "eth0", addresses: ["10.0.2.15/24"], gateway: "10.0.2.2" }] })
+      assert.deepStrictEqual(JSON.parse(first.network), { interfaces: [{ name: "eth0", addresses: ["10.0.2.15/24"], gateway: "10.0.2.2" }], nameservers: ["10.0.2.3"] })
+      assert.strictEqual(first.resolv, "nameserver 10.0.2.3\n")
       assert.deepStrictEqual(h.links.links.get("eth0"), { up: true, addresses: ["10.0.2.15/24"] })
       assert.isTrue(h.calls.includes("hostname node-7"))
       assert.deepStrictEqual(h.mounted.find((m) => m.target === "/run/keel/seed"), { source: "/dev/vdb", target: "/run/keel/seed", fstype: "vfat", readOnly: true, flags: ["nosuid", "nodev", "noexec"] })
