@@ -2,6 +2,7 @@
 import { Schema } from "effect"
 import { NodeApi } from "@keelos/api"
 import { Audit } from "@keelos/agent"
+import { NodeFiles } from "@keelos/domain"
 
 export const configPath = "/etc/keel/agent.json"
 
@@ -21,10 +22,10 @@ export type AgentConfig = typeof AgentConfig.Type
 
 export const nodeDefaults: AgentConfig = {
   listen: { host: "0.0.0.0", port: NodeApi.defaultPort },
-  tls: { caFile: "/var/lib/keel/pki/ca.crt", certFile: "/var/lib/keel/pki/node.crt", keyFile: "/var/lib/keel/pki/node.key" },
+  tls: { caFile: NodeFiles.caFile, certFile: NodeFiles.certFile, keyFile: NodeFiles.keyFile },
   initSocket: "/run/keel/init.sock",
   envBlock: "/run/keel/esp/EFI/keel/grubenv",
   audit: { file: "/var/lib/keel/audit/audit.log", maxBytes: 4 * 1024 * 1024, keep: 3, memoryEntries: 2000 },
-  bootstrap: { tokenFile: "/var/lib/keel/config/bootstrap-token" },
+  bootstrap: { tokenFile: NodeFiles.bootstrapTokenFile },
   metrics: { host: "0.0.0.0", port: 9100 }
 }

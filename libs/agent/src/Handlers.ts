@@ -7,14 +7,13 @@
  */
 import { Clock, Effect, FileSystem, Schema, Stream } from "effect"
 import { type InitControl, NodeApi } from "@keelos/api"
+import { NodeFiles } from "@keelos/domain"
 import { KernelLog, Links } from "@keelos/platform"
 import { Audit } from "./Audit.ts"
 import { InitClient, nodeFailure } from "./InitClient.ts"
 import { NodeCertificate } from "./NodeCertificate.ts"
 import { NodeFacts } from "./NodeFacts.ts"
 
-/** The static network in the machine config (written by keel-init from a seed; libs/init StaticNetwork). */
-const networkFile = "/var/lib/keel/config/network.json"
 const decodeNetworkConfig = Schema.decodeUnknownEffect(Schema.fromJsonString(NodeApi.NetworkConfig))
 
 const notYet = (operation: string, engine: string) =>
@@ -113,11 +112,11 @@ export const layer = NodeApi.NodeApi.toLayer(Effect.gen(function*() {
         notAfterMillis: summary.notAfterMillis
       })),
     GetNetworkConfig: () =>
-      fs.readFileString(networkFile).pipe(
+      fs.readFileString(NodeFiles.networkFile).pipe(
         Effect.flatMap(decodeNetworkConfig),
         Effect.catchTag("PlatformError", (error) =>
           error.reason._tag === "NotFound" ? Effect.succeed({ interfaces: [] }) : Effect.fail(new NodeApi.NodeFailure({ operation: "GetNetworkConfig", reason: error.message }))),
-        Effect.catchTag("SchemaError", (error) => Effect.fail(new NodeApi.NodeFailure({ operation: "GetNetworkConfig", reason: `${networkFile}: ${error.message}` })))
+        Effect.catchTag("SchemaError", (error) => Effect.fail(new NodeApi.NodeFailure({ operation: "GetNetworkConfig", reason: `${NodeFiles.networkFile}: ${error.message}` })))
       ),
     GetNetworkStatus: () =>
       Effect.gen(function*() {

@@ -6,7 +6,7 @@
 import { Clock, Context, Effect, FileSystem, Layer, Path, Schema } from "effect"
 import { type InitControl, NodeApi } from "@keelos/api"
 import { BootControl } from "@keelos/boot"
-import { BootCount, type BootEnv, Slot } from "@keelos/domain"
+import { BootCount, type BootEnv, NodeFiles, Slot } from "@keelos/domain"
 import { JsonFile } from "@keelos/store"
 import { InitClient, nodeFailure } from "./InitClient.ts"
 import { NodeCertificate } from "./NodeCertificate.ts"
@@ -27,8 +27,6 @@ export interface Facts {
   readonly updateKeys: ReadonlyArray<{ readonly id: string; readonly development: boolean }>
 }
 
-/** Where the image lists the keys its nodes accept releases from. */
-export const trustedKeysFile = "/etc/keel/trusted-keys.json"
 
 const decodeKeys = Schema.decodeUnknownEffect(Schema.fromJsonString(Schema.Array(Schema.Struct({ id: Schema.String, development: Schema.Boolean }))))
 
@@ -72,7 +70,7 @@ export class NodeFacts extends Context.Service<NodeFacts, {
             boots: yield* bootCount,
             services,
             certificate: { ...own, daysLeft: Math.floor((own.notAfterMillis - now) / dayMillis) },
-            updateKeys: yield* fs.readFileString(trustedKeysFile).pipe(
+            updateKeys: yield* fs.readFileString(NodeFiles.trustedKeysFile).pipe(
               Effect.flatMap(decodeKeys),
               Effect.map((keys) => keys.map(({ development, id }) => ({ id, development }))),
               Effect.orElseSucceed(() => [])

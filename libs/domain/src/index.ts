@@ -2,6 +2,7 @@
 export * as BootCount from "./BootCount.ts"
 export * as BootEnv from "./BootEnv.ts"
 export * as Events from "./Events.ts"
+export * as NodeFiles from "./NodeFiles.ts"
 export * as ReleaseMetadata from "./ReleaseMetadata.ts"
 export * as ServiceSpec from "./ServiceSpec.ts"
 export * as Slot from "./Slot.ts"

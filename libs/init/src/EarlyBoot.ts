@@ -14,7 +14,7 @@
  */
 import { Console, Effect, FileSystem, Option, Schema } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
-import { BootCount, Slot } from "@keelos/domain"
+import { BootCount, NodeFiles, Slot } from "@keelos/domain"
 import { JsonFile } from "@keelos/store"
 import { BlockDevice, FilesystemSignature, Kernel, Links, Mounts } from "@keelos/platform"
 import * as Seed from "./Seed.ts"
@@ -177,7 +177,7 @@ export const run = (config: EarlyBootConfig) =>
     const esp = yield* mountEsp
     const boots = yield* countBoot
     const seed = yield* Seed.apply
-    const hostname = yield* Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFileString(Seed.hostnameFile)).pipe(Effect.map((t) => t.trim()), Effect.option)
+    const hostname = yield* Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFileString(NodeFiles.hostnameFile)).pipe(Effect.map((t) => t.trim()), Effect.option)
     if (Option.isSome(hostname) && hostname.value !== config.hostname) yield* kernel.setHostname(hostname.value).pipe(Effect.catch((e) => log(e.message)))
     const network = yield* configureNetwork(config.networkFile ?? StaticNetwork.networkFile)
     yield* log(`early boot done: ${mounted.length} filesystems mounted, data partition ${data}, ESP ${esp}, network ${network}, seed ${seed}, boot ${boots}`)

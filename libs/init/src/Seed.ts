@@ -9,14 +9,9 @@ import { Console, Effect, FileSystem, Option, Path } from "effect"
 import { Mounts, Volumes } from "@keelos/platform"
 import { FatImage, NoCloud } from "@keelos/provision"
 import { AtomicFile } from "@keelos/store"
-import { networkFile } from "./StaticNetwork.ts"
+import { NodeFiles } from "@keelos/domain"
 
 export const mountPoint = "/run/keel/seed"
-export const instanceFile = "/var/lib/keel/config/instance-id"
-export const hostnameFile = "/var/lib/keel/config/hostname"
-/** Where the agent looks (apps/agent AgentConfig.nodeDefaults). */
-export const pkiDir = "/var/lib/keel/pki"
-export const tokenFile = "/var/lib/keel/config/bootstrap-token"
 
 const log = (line: string) => Console.log(`keel-init: seed: ${line}`)
 
@@ -41,14 +36,14 @@ const readSeed = Effect.gen(function*() {
 const write = (config: NoCloud.MachineConfig) =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
-    yield* fs.makeDirectory(pkiDir, { recursive: true, mode: 0o700 })
-    yield* fs.makeDirectory("/var/lib/keel/config", { recursive: true })
+    yield* fs.makeDirectory(NodeFiles.pkiDir, { recursive: true, mode: 0o700 })
+    yield* fs.makeDirectory(NodeFiles.configDir, { recursive: true })
     if (config.pki !== null) {
-      yield* AtomicFile.write(`${pkiDir}/node.key`, encode(config.pki.key))
-      yield* AtomicFile.write(`${pkiDir}/node.crt`, encode(config.pki.cert))
-      yield* AtomicFile.write(`${pkiDir}/ca.crt`, encode(config.pki.ca))
+      yield* AtomicFile.write(NodeFiles.keyFile, encode(config.pki.key))
+      yield* AtomicFile.write(NodeFiles.certFile, encode(config.pki.cert))
+      yield* AtomicFile.write(NodeFiles.caFile, encode(config.pki.ca))
     } else if (config.bootstrapToken !== null) {
-      yield* AtomicFile.write(tokenFile, encode(`${config.bootstrapToken}\n`))
+      yield* AtomicFile.write(NodeFiles.bootstrapTokenFile, encode(`${config.bootstrapToken}\n`))
     }
     const interfaces = config.network.interfaces.filter((i) => i.addresses.length > 0 || i.gateway !== undefined)
     for (const dhcp of config.network.interfaces.filter((i) => i.dhcp4)) yield* log(`${dhcp.name}: DHCP is not supported yet; the interface gets only its static addresses`)
@@ -58,11 +53,11 @@ const write = (config: NoCloud.MachineConfig) =>
         interfaces: interfaces.map((i) => ({ name: i.name, addresses: i.addresses, ...(i.gateway === undefined ? {} : { gateway: i.gateway }) })),
         ...(nameservers.length > 0 ? { nameservers } : {})
       }
-      yield* AtomicFile.write(networkFile, encode(`${JSON.stringify(network, null, 2)}\n`))
+      yield* AtomicFile.write(NodeFiles.networkFile, encode(`${JSON.stringify(network, null, 2)}\n`))
     }
-    if (config.hostname !== null) yield* AtomicFile.write(hostnameFile, encode(`${config.hostname}\n`))
+    if (config.hostname !== null) yield* AtomicFile.write(NodeFiles.hostnameFile, encode(`${config.hostname}\n`))
     // Last: its presence says the seed is applied.
-    yield* AtomicFile.write(instanceFile, encode(`${config.instanceId}\n`))
+    yield* AtomicFile.write(NodeFiles.instanceFile, encode(`${config.instanceId}\n`))
   })
 
 /** Finds, reads and applies a seed; never fails the boot (a bad seed is logged with its reason). */
@@ -77,7 +72,7 @@ export const apply: Effect.Effect<Outcome, never, Volumes.Volumes | Mounts.Mount
   return yield* Effect.gen(function*() {
     const { config, warnings } = yield* Effect.flatMap(readSeed, NoCloud.parseSeed)
     for (const warning of warnings) yield* log(`warning: ${warning}`)
-    const previous = yield* fs.readFileString(instanceFile).pipe(Effect.map((t) => t.trim()), Effect.orElseSucceed(() => ""))
+    const previous = yield* fs.readFileString(NodeFiles.instanceFile).pipe(Effect.map((t) => t.trim()), Effect.orElseSucceed(() => ""))
     if (previous === config.instanceId) {
       yield* log(`instance ${config.instanceId} from ${found.value} is applied already`)
       return "already applied" as const

@@ -6,9 +6,10 @@
  * static part of that machine config.
  */
 import { Effect, FileSystem, Schedule, Schema } from "effect"
+import { NodeFiles } from "@keelos/domain"
 import { Links } from "@keelos/platform"
 
-export const networkFile = "/var/lib/keel/config/network.json"
+export const networkFile = NodeFiles.networkFile
 
 export const InterfaceConfig = Schema.Struct({
   name: Schema.String.check(Schema.isPattern(/^[a-zA-Z0-9_.-]{1,15}$/)),
@@ -45,7 +46,7 @@ export const load = (file: string) =>
 
 
 /** Where the resolver configuration goes: tmpfs, since the root is read-only (/etc/resolv.conf links here). */
-export const resolvConf = "/run/keel/resolv.conf"
+export const resolvConf = NodeFiles.resolvConf
 
 /** Apply `config`; returns one line per interface saying what it has now, and one for DNS. */
 export const apply = (config: NetworkConfig) =>

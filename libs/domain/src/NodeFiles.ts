@@ -1,0 +1,24 @@
+/**
+ * Where a node keeps what it is given and what it learns, in one place: keel-init writes these
+ * (from a seed, in early boot) and keel-agent reads them, so the two can never disagree on a path.
+ * Everything under /var/lib/keel is on the data partition; /run is tmpfs; /etc is the read-only image.
+ */
+
+/** The machine config (network, instance, hostname, bootstrap token). */
+export const configDir = "/var/lib/keel/config"
+export const networkFile = `${configDir}/network.json`
+export const instanceFile = `${configDir}/instance-id`
+export const hostnameFile = `${configDir}/hostname`
+export const bootstrapTokenFile = `${configDir}/bootstrap-token`
+
+/** The agent's PKI: the cluster CA clients must be signed by, and the node's certificate and key. */
+export const pkiDir = "/var/lib/keel/pki"
+export const caFile = `${pkiDir}/ca.crt`
+export const certFile = `${pkiDir}/node.crt`
+export const keyFile = `${pkiDir}/node.key`
+
+/** The resolver configuration keel-init writes; the image's /etc/resolv.conf points here. */
+export const resolvConf = "/run/keel/resolv.conf"
+
+/** The keys the image accepts releases from. */
+export const trustedKeysFile = "/etc/keel/trusted-keys.json"
