@@ -89,6 +89,16 @@ describe("osctl against a node", () => {
     expect(yaml).toMatch(/\n {6}active: A\n/)
   })
 
+  it("warns in status when the client certificate expires soon", () => {
+    const pki = path.join(dir, "pki")
+    ok("gen", "cert", "--role", "os:reader", "--name", "shortlived", "--days", "5", "--ca-dir", pki, "--out", pki)
+    ok("config", "add", "short", "-n", `127.0.0.1:${port}`, "--ca", path.join(pki, "ca.crt"), "--cert", path.join(pki, "shortlived.crt"), "--key", path.join(pki, "shortlived.key"))
+    const result = osctl("status", "--context", "short")
+    expect(result.status).toBe(0)
+    expect(result.stderr).toMatch(/^WARNING: your client certificate expires in [45] days/)
+    expect(osctl("status").stderr).toBe("")
+  })
+
   it("fans out over nodes with a result per node and the worst exit code", () => {
     const result = osctl("whoami", "-n", `127.0.0.1:${port},127.0.0.1:1`, "-o", "json")
     expect(result.status).toBe(5)

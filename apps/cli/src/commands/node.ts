@@ -2,6 +2,7 @@
  * The node API from the command line: status, services, logs, power, audit, and the operations
  * whose engines have not landed on nodes yet (they report "not available" from the node itself).
  */
+import { X509Certificate } from "node:crypto"
 import { Clock, Console, Duration, Effect, FileSystem, Option, Schema, Stream } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { InitControl, type NodeApi } from "@keelos/api"
@@ -43,10 +44,21 @@ const statusText = (s: NodeApi.NodeStatus) => {
   ].join("\n")
 }
 
+/** A warning line when the client certificate of the context expires within the warning period. */
+const clientExpiryWarning = Effect.gen(function*() {
+  const { context } = yield* Remote.target
+  const now = yield* Clock.currentTimeMillis
+  const certificate = new X509Certificate(context.cert)
+  const days = Math.floor((Date.parse(certificate.validTo) - now) / 86_400_000)
+  return days < expiryWarningDays ? `WARNING: your client certificate expires in ${days} days (${certificate.validTo}): issue a new one with osctl gen cert` : undefined
+})
+
 const status = Command.make("status", {}, () =>
   Effect.gen(function*() {
     const { output, outcomes } = yield* Remote.onNodes((c) => c.GetStatus(), { timeoutSeconds: 15 })
     yield* Remote.report(output, outcomes, statusText)
+    const warning = yield* clientExpiryWarning
+    if (warning !== undefined) yield* Console.error(warning)
   })).pipe(Command.withDescription("Show a node's version, slots, boot state, certificate and services\n\nExample: osctl status -n 10.0.0.5"))
 
 const whoami = Command.make("whoami", {}, () =>
