@@ -5,7 +5,6 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Context, Effect, Exit, Layer, Scope } from "effect"
@@ -15,6 +14,7 @@ import { NodeApiClient } from "@keelos/api"
 import { Pki } from "@keelos/pki"
 import { TlsPeer } from "@keelos/platform"
 import { NodeMtlsClient } from "@keelos/platform-node"
+import { freePort } from "../../../vm-tests/src/Qemu.ts"
 import * as Agent from "../src/Agent.ts"
 import type { AgentConfig } from "../src/AgentConfig.ts"
 
@@ -111,17 +111,6 @@ export const makeEnvBlock = (dir: string): string => {
   return file
 }
 
-/** A TCP port on loopback that nothing listens on now. */
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.on("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
-
 export interface RunningAgent {
   readonly url: string
   readonly metricsUrl: string
@@ -169,3 +158,5 @@ export const call = <A, E>(
       Effect.timeoutOrElse({ duration: "10 seconds", orElse: () => Effect.die(new Error("call timed out")) })
     )
   )
+
+export { freePort }
