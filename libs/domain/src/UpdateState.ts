@@ -1,6 +1,8 @@
 /**
  * The persisted state of the update engine (DESIGN §4): the current phase with its attempt
- * count, versions, last error and timestamps, and the bounded history of installs and rollbacks.
+ * count, versions, last error and timestamps; what each slot holds as far as the engine verified
+ * it; the download to resume after an interruption; the versions that were rolled back; and the
+ * bounded history of installs and rollbacks.
  */
 import { Schema } from "effect"
 import { Slot } from "./Slot.ts"
@@ -22,6 +24,32 @@ export type UpdatePhase = typeof UpdatePhase.Type
 /** Milliseconds since the Unix epoch, from Effect's Clock. */
 export const EpochMillis = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 
+const Bytes = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+const Sha256 = Schema.String.check(Schema.isPattern(/^[0-9a-f]{64}$/))
+
+/** An image the engine wrote into a slot and read back: the slot holds exactly these bytes. */
+export const SlotImage = Schema.Struct({
+  /** Null when the image came from a direct URL without a version. */
+  version: Schema.NullOr(Version),
+  sha256: Sha256,
+  sizeBytes: Bytes,
+  verifiedAtMillis: EpochMillis
+})
+export type SlotImage = typeof SlotImage.Type
+
+/** A download into a slot that may be resumed: the first `syncedBytes` are on the device and synced. */
+export const PendingDownload = Schema.Struct({
+  url: Schema.String,
+  sha256: Sha256,
+  sizeBytes: Bytes,
+  slot: Slot,
+  syncedBytes: Bytes
+})
+export type PendingDownload = typeof PendingDownload.Type
+
+/** Rolled-back versions remembered (newest kept). */
+export const rolledBackLimit = 32
+
 export class UpdateState extends Schema.Class<UpdateState>("UpdateState")({
   phase: UpdatePhase,
   attempt: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)),
@@ -30,8 +58,29 @@ export class UpdateState extends Schema.Class<UpdateState>("UpdateState")({
   targetSlot: Schema.NullOr(Slot),
   lastError: Schema.NullOr(Schema.String),
   startedAtMillis: Schema.NullOr(EpochMillis),
-  updatedAtMillis: EpochMillis
+  updatedAtMillis: EpochMillis,
+  /** What the engine wrote and verified in each slot; null when it does not know (factory image). */
+  slots: Schema.Struct({ A: Schema.NullOr(SlotImage), B: Schema.NullOr(SlotImage) }),
+  download: Schema.NullOr(PendingDownload),
+  /** Versions that failed their trial or were rolled back by hand: not installed again without force. */
+  rolledBack: Schema.Array(Version)
 }) {}
+
+/** The state of a node whose engine never ran. */
+export const initial = (nowMillis: number): UpdateState =>
+  new UpdateState({
+    phase: "idle",
+    attempt: 0,
+    fromVersion: null,
+    toVersion: null,
+    targetSlot: null,
+    lastError: null,
+    startedAtMillis: null,
+    updatedAtMillis: nowMillis,
+    slots: { A: null, B: null },
+    download: null,
+    rolledBack: []
+  })
 
 export const HistoryKind = Schema.Literals(["install", "success", "rollback", "manual_rollback", "failure"])
 export type HistoryKind = typeof HistoryKind.Type

@@ -100,13 +100,18 @@ export class SimNetwork {
       }
       const cutAt = payload.length > 0 && net.prng.chance(faults.truncate) ? net.prng.int(payload.length) : undefined
       net.trace.record(`net ${label}: ${response.status}, ${payload.length} bytes${cutAt === undefined ? "" : `, cut at ${cutAt}`}`)
+      // The prefix before a cut is delivered first and the reset comes on the next read, as on a real
+      // socket (an error raised together with the enqueue would discard the queued prefix).
+      let delivered = false
       const stream = new ReadableStream<Uint8Array>({
-        start(controller) {
-          if (cutAt === undefined) {
-            if (payload.length > 0) controller.enqueue(payload)
+        pull(controller) {
+          const prefix = cutAt === undefined ? payload : payload.slice(0, cutAt)
+          if (!delivered && prefix.length > 0) {
+            delivered = true
+            controller.enqueue(prefix)
+          } else if (cutAt === undefined) {
             controller.close()
           } else {
-            if (cutAt > 0) controller.enqueue(payload.slice(0, cutAt))
             controller.error(new Error("connection reset by peer"))
           }
         }
