@@ -1,0 +1,324 @@
+/**
+ * The update engine (DESIGN §3, §4): installs an image into the inactive slot and puts it on trial;
+ * on the trial boot runs the health gate and either makes the slot the last known good one or
+ * rolls back; notices when the firmware rolled back on its own; rolls back by hand to a slot that
+ * holds a verified image. Every phase change is persisted before the step it announces, so a power
+ * cut at any point leaves a state the next boot can finish or report; every install, success,
+ * rollback and failure goes into the history with who asked and why.
+ *
+ * An install runs in a fiber owned by the engine, not by the caller: a client that disconnects
+ * does not abort a half-written slot. The caller follows its progress through a sliding queue.
+ */
+import { Cause, Clock, Context, Effect, Layer, Queue, Ref, Stream } from "effect"
+import type { FileSystem, Path } from "effect"
+import type { HttpClient } from "effect/http"
+import { BootControl } from "@keelos/boot"
+import { type ReleaseMetadata, Slot, UpdateState, type Version } from "@keelos/domain"
+import { BlockDevice } from "@keelos/platform"
+import type { Signing } from "@keelos/release"
+import * as Channel from "./Channel.ts"
+import * as HealthGate from "./HealthGate.ts"
+import * as SlotWriter from "./SlotWriter.ts"
+import * as Source from "./Source.ts"
+import * as UpdateError from "./UpdateError.ts"
+import * as UpdateStore from "./UpdateStore.ts"
+
+export interface Config {
+  readonly paths: UpdateStore.Paths
+  /** The version this node runs (from the image). */
+  readonly runningVersion: Version.Version
+  readonly arch: ReleaseMetadata.Architecture
+  readonly trustedKeys: Effect.Effect<ReadonlyArray<Signing.TrustedKey>>
+  readonly health: HealthGate.Options
+  /** The checks of the health gate; evaluated when the gate runs. */
+  readonly checks: Effect.Effect<ReadonlyArray<HealthGate.Check>>
+  /** Reboots the node (through init on a real node). */
+  readonly reboot: (reason: string) => Effect.Effect<void, UpdateError.UpdateError>
+  readonly writer?: Partial<Pick<SlotWriter.Options, "bufferBytes" | "syncEveryBytes" | "retryBaseMillis" | "maxStalledAttempts">>
+}
+
+export interface InstallRequest extends Source.Request {
+  readonly force: boolean
+  /** Reboot into the trial slot once it is activated. */
+  readonly reboot: boolean
+  /** Who asked: a certificate CN or "schedule". */
+  readonly actor: string
+}
+
+export interface Progress {
+  readonly phase: UpdateState.UpdatePhase
+  readonly bytes: number
+  readonly totalBytes: number | null
+  readonly version: string | null
+}
+
+/** What the engine did when the agent started. */
+export type Reconciled =
+  | { readonly _tag: "Nothing" }
+  | { readonly _tag: "Promoted"; readonly version: string | null }
+  | { readonly _tag: "RolledBack"; readonly version: string | null; readonly reason: string }
+  | { readonly _tag: "FirmwareRolledBack"; readonly version: string | null }
+  | { readonly _tag: "Interrupted"; readonly phase: UpdateState.UpdatePhase }
+
+export interface LastHealth {
+  readonly verdict: "passed" | "failed" | "running"
+  readonly results: ReadonlyArray<HealthGate.CheckResult>
+  readonly atMillis: number
+}
+
+type Requirements = BootControl.BootControl | BlockDevice.BlockDevices | HttpClient.HttpClient | FileSystem.FileSystem | Path.Path
+
+/** Progress events a caller of `install` keeps at most; older ones are dropped first. */
+const progressQueueBound = 64
+
+/** Progress is published at most once per this many bytes (and at every phase change). */
+const progressStepBytes = 4 << 20
+
+const rememberRolledBack = (list: ReadonlyArray<Version.Version>, version: Version.Version | null) =>
+  version === null || list.includes(version) ? list : [...list, version].slice(-UpdateState.rolledBackLimit)
+
+const bootError = (operation: UpdateError.UpdateOperation) => (error: BootControl.BootControlError) =>
+  UpdateError.make(operation, error._tag === "BootStateError" ? "InvalidState" : "Io", error.message)
+
+export class UpdateEngine extends Context.Service<UpdateEngine, {
+  readonly state: Effect.Effect<UpdateState.UpdateState, UpdateError.UpdateError>
+  readonly history: Effect.Effect<ReadonlyArray<UpdateState.HistoryEntry>, UpdateError.UpdateError>
+  /** Starts an install and follows it; fails `Busy` when one is running. */
+  readonly install: (request: InstallRequest) => Stream.Stream<Progress, UpdateError.UpdateError>
+  /** Finishes what the last boot left: verifies a trial, records a firmware rollback or an interruption. */
+  readonly reconcile: Effect.Effect<Reconciled, UpdateError.UpdateError>
+  /** Makes the other slot the last known good one and reboots into it. */
+  readonly rollback: (reason: string, actor: string) => Effect.Effect<{ readonly slot: Slot.Slot; readonly version: string | null }, UpdateError.UpdateError>
+  /** The last health gate's results, if it ran since the agent started. */
+  readonly lastHealth: Effect.Effect<LastHealth | null>
+}>()("@keelos/update/UpdateEngine") {
+  static readonly make = (config: Config) =>
+    Effect.gen(function*() {
+      const boot = yield* BootControl.BootControl
+      const devices = yield* BlockDevice.BlockDevices
+      const store = yield* UpdateStore.make(config.paths)
+      const services = yield* Effect.context<Requirements>()
+      const busy = yield* Ref.make(false)
+      const health = yield* Ref.make<LastHealth | null>(null)
+      const running = config.runningVersion
+
+      const fail = (error: UpdateError.UpdateError, actor: string) =>
+        Effect.gen(function*() {
+          const state = yield* store.update((s) => ({ ...s, phase: "failed", lastError: error.message }))
+          yield* store.record({ kind: "failure", fromVersion: state.fromVersion, toVersion: state.toVersion, reason: error.message, actor })
+        })
+
+      /** One install, start to activation; `emit` publishes progress. */
+      const installJob = (request: InstallRequest, emit: (progress: Progress) => Effect.Effect<void>) =>
+        Effect.gen(function*() {
+          const source = yield* Source.parse(request)
+          const env = yield* Effect.mapError(boot.read, bootError("check"))
+          if (env.onTrial) {
+            return yield* UpdateError.make("check", "InvalidState", `slot ${env.next} is on trial; wait for its health gate before installing again`)
+          }
+          const target = Slot.other(env.active)
+          const now = yield* Clock.currentTimeMillis
+          const before = yield* store.get
+          yield* store.update((s) => ({
+            ...s,
+            phase: "checking",
+            attempt: s.attempt + 1,
+            fromVersion: running,
+            toVersion: null,
+            targetSlot: target,
+            lastError: null,
+            startedAtMillis: now
+          }))
+          yield* emit({ phase: "checking", bytes: 0, totalBytes: null, version: null })
+
+          const node = { version: running, arch: config.arch, rolledBack: before.rolledBack }
+          const image = source._tag === "Channel"
+            ? yield* Effect.map(
+              Channel.resolve(source.metadataUrl, source.signatureUrl, yield* config.trustedKeys, node, request.force),
+              ({ imageUrl, metadata }) => ({ url: imageUrl, sha256: metadata.image.sha256 as string, sizeBytes: metadata.image.size, version: metadata.version as Version.Version | null })
+            )
+            : yield* Effect.gen(function*() {
+              if (source.version !== null && !request.force && before.rolledBack.includes(source.version)) {
+                return yield* UpdateError.make("check", "Refused", `${source.version} was rolled back on this node before; install it again only with --force`)
+              }
+              const head = yield* sizeOf(source.url)
+              return { url: source.url, sha256: source.sha256, sizeBytes: head, version: source.version }
+            })
+
+          // The trial pointer must never name a slot while it is rewritten.
+          if (env.next === target) yield* Effect.mapError(boot.cancelTrial, bootError("write"))
+          const pending = before.download
+          const resumeFrom = pending !== null && pending.url === image.url.href && pending.sha256 === image.sha256 && pending.slot === target
+            ? pending.syncedBytes
+            : 0
+          yield* store.update((s) => ({
+            ...s,
+            phase: "downloading",
+            toVersion: image.version,
+            slots: { ...s.slots, [target]: null },
+            download: { url: image.url.href, sha256: image.sha256, sizeBytes: image.sizeBytes, slot: target, syncedBytes: resumeFrom }
+          }))
+          yield* store.record({ kind: "install", fromVersion: running, toVersion: image.version, reason: `install from ${request.source}${resumeFrom > 0 ? ` (resumed at byte ${resumeFrom})` : ""}`, actor: request.actor })
+          yield* emit({ phase: "downloading", bytes: resumeFrom, totalBytes: image.sizeBytes, version: image.version })
+
+          let published = resumeFrom
+          yield* Effect.scoped(Effect.gen(function*() {
+            const device = yield* Effect.mapError(devices.open(Slot.rootLabel(target)), (error) => UpdateError.make("write", "Io", error.message))
+            yield* SlotWriter.write(device, image, {
+              ...config.writer,
+              resumeFrom,
+              onProgress: (bytes) => {
+                if (bytes - published < progressStepBytes && bytes !== image.sizeBytes) return Effect.void
+                published = bytes
+                return emit({ phase: "downloading", bytes, totalBytes: image.sizeBytes, version: image.version })
+              },
+              onSynced: (syncedBytes) =>
+                Effect.asVoid(store.update((s) => ({ ...s, download: s.download === null ? null : { ...s.download, syncedBytes } })))
+            }).pipe(Effect.tapError((error) =>
+              // Bytes that failed their digest are worth nothing to a resume.
+              error.reason === "Integrity" ? Effect.asVoid(store.update((s) => ({ ...s, download: null }))) : Effect.void
+            ))
+          }))
+
+          const verifiedAt = yield* Clock.currentTimeMillis
+          yield* store.update((s) => ({
+            ...s,
+            phase: "staged",
+            download: null,
+            slots: { ...s.slots, [target]: { version: image.version, sha256: image.sha256, sizeBytes: image.sizeBytes, verifiedAtMillis: verifiedAt } }
+          }))
+          yield* emit({ phase: "staged", bytes: image.sizeBytes, totalBytes: image.sizeBytes, version: image.version })
+          yield* Effect.mapError(boot.activate(target), bootError("activate"))
+          yield* store.update((s) => ({ ...s, phase: "activated" }))
+          yield* emit({ phase: "activated", bytes: image.sizeBytes, totalBytes: image.sizeBytes, version: image.version })
+          return { target, version: image.version, sha256: image.sha256 }
+        }).pipe(
+          Effect.tapError((error) => Effect.ignore(fail(error, request.actor))),
+          // Once activated, a failed reboot leaves the trial armed for the next boot: not a failed install.
+          Effect.flatMap(({ sha256, target, version }) =>
+            request.reboot
+              ? config.reboot(`update to ${version ?? sha256.slice(0, 12)}: trial boot of slot ${target} (asked by ${request.actor})`)
+              : Effect.void
+          )
+        )
+
+      const sizeOf = (url: URL) => Channel.contentLength(url)
+
+      const install = (request: InstallRequest): Stream.Stream<Progress, UpdateError.UpdateError> =>
+        Stream.unwrap(Effect.gen(function*() {
+          const claimed = yield* Ref.modify(busy, (b) => [!b, true] as const)
+          if (!claimed) return Stream.fail(UpdateError.make("check", "Busy", "an update is already running on this node"))
+          const queue = yield* Queue.sliding<Progress, UpdateError.UpdateError | Cause.Done>(progressQueueBound)
+          const job = installJob(request, (progress) => Effect.asVoid(Queue.offer(queue, progress))).pipe(
+            Effect.provideContext(services),
+            // Free the engine before the caller hears the end, so its next install is not Busy.
+            Effect.ensuring(Ref.set(busy, false)),
+            Effect.matchCauseEffect({
+              onSuccess: () => Queue.end(queue),
+              onFailure: (cause) => {
+                const error = Cause.findErrorOption(cause)
+                return Queue.fail(queue, error._tag === "Some" ? error.value : UpdateError.make("state", "Io", Cause.pretty(cause).split("\n")[0]!))
+              }
+            })
+          )
+          yield* Effect.forkDetach(job)
+          return Stream.fromQueue(queue)
+        }))
+
+      const runGate = (target: Slot.Slot, state: UpdateState.UpdateState) =>
+        Effect.gen(function*() {
+          yield* store.update((s) => ({ ...s, phase: "verifying" }))
+          const checks = yield* config.checks
+          const verdict = yield* HealthGate.run(checks, config.health, (results) =>
+            Effect.flatMap(Clock.currentTimeMillis, (atMillis) => Ref.set<LastHealth | null>(health, { verdict: "running", results, atMillis })))
+          const atMillis = yield* Clock.currentTimeMillis
+          yield* Ref.set<LastHealth | null>(health, { verdict: verdict._tag === "Passed" ? "passed" : "failed", results: verdict.results, atMillis })
+          if (verdict._tag === "Passed") {
+            yield* Effect.mapError(boot.markGood, bootError("health"))
+            yield* store.update((s) => ({ ...s, phase: "success", lastError: null }))
+            yield* store.record({ kind: "success", fromVersion: state.fromVersion, toVersion: state.toVersion, reason: `healthy for ${Math.round(config.health.stabilityMillis / 1000)} s on slot ${target}`, actor: "health-gate" })
+            return { _tag: "Promoted", version: state.toVersion } satisfies Reconciled
+          }
+          yield* Effect.mapError(boot.cancelTrial, bootError("rollback"))
+          yield* store.update((s) => ({ ...s, phase: "rolled_back", lastError: verdict.reason, rolledBack: rememberRolledBack(s.rolledBack, s.toVersion) }))
+          yield* store.record({ kind: "rollback", fromVersion: state.toVersion, toVersion: state.fromVersion, reason: verdict.reason, actor: "health-gate" })
+          yield* config.reboot(`rollback: ${state.toVersion ?? "the update"} failed its health gate: ${verdict.reason}`)
+          return { _tag: "RolledBack", version: state.toVersion, reason: verdict.reason } satisfies Reconciled
+        })
+
+      const reconcile: Effect.Effect<Reconciled, UpdateError.UpdateError> = Effect.gen(function*() {
+        const env = yield* Effect.mapError(boot.read, bootError("state"))
+        const state = yield* store.get
+        const target = state.targetSlot
+        if (env.onTrial && target !== null && env.booted === target) return yield* runGate(target, state)
+        if ((state.phase === "activated" || state.phase === "verifying") && target !== null) {
+          if (env.next === target && env.tries > 0) return { _tag: "Nothing" } as const // activated, reboot still to come
+          if (env.active === target && env.next === null) {
+            // The slot was promoted but the success was not recorded before the power went.
+            yield* store.update((s) => ({ ...s, phase: "success" }))
+            yield* store.record({ kind: "success", fromVersion: state.fromVersion, toVersion: state.toVersion, reason: `slot ${target} is the last known good slot`, actor: "health-gate" })
+            return { _tag: "Promoted", version: state.toVersion } as const
+          }
+          const reason = `slot ${target} did not come up healthy within its ${3} trial boots; the firmware booted slot ${env.booted ?? env.active}`
+          yield* store.update((s) => ({ ...s, phase: "rolled_back", lastError: reason, rolledBack: rememberRolledBack(s.rolledBack, s.toVersion) }))
+          yield* store.record({ kind: "rollback", fromVersion: state.toVersion, toVersion: state.fromVersion, reason, actor: "firmware" })
+          return { _tag: "FirmwareRolledBack", version: state.toVersion } as const
+        }
+        if (state.phase === "checking" || state.phase === "downloading" || state.phase === "staged") {
+          const at = state.download === null ? "" : ` at byte ${state.download.syncedBytes} of ${state.download.sizeBytes}`
+          const reason = `interrupted by a restart while ${state.phase}${at}; install again to resume`
+          yield* store.update((s) => ({ ...s, phase: "failed", lastError: reason }))
+          yield* store.record({ kind: "failure", fromVersion: state.fromVersion, toVersion: state.toVersion, reason, actor: "agent" })
+          return { _tag: "Interrupted", phase: state.phase } as const
+        }
+        // A normal boot of the last known good slot: remember what it holds, for a later rollback to it.
+        if (env.booted === env.active && state.slots[env.active]?.version !== running) {
+          const now = yield* Clock.currentTimeMillis
+          const known = state.slots[env.active]
+          yield* store.update((s) => ({
+            ...s,
+            slots: { ...s.slots, [env.active]: known !== null && known.version === running ? known : { version: running, sha256: null, sizeBytes: null, verifiedAtMillis: now } }
+          }))
+        }
+        return { _tag: "Nothing" } as const
+      })
+
+      const rollback = (reason: string, actor: string) =>
+        Effect.gen(function*() {
+          const env = yield* Effect.mapError(boot.read, bootError("rollback"))
+          const state = yield* store.get
+          if (env.onTrial && env.next !== null) {
+            // Rolling back a trial: end it; the next boot is the last known good slot.
+            yield* Effect.mapError(boot.cancelTrial, bootError("rollback"))
+            yield* store.update((s) => ({ ...s, phase: "rolled_back", lastError: reason, rolledBack: rememberRolledBack(s.rolledBack, s.toVersion) }))
+            yield* store.record({ kind: "manual_rollback", fromVersion: running, toVersion: state.fromVersion, reason, actor })
+            yield* config.reboot(`manual rollback (asked by ${actor}): ${reason}`)
+            return { slot: env.active, version: state.fromVersion }
+          }
+          const other = Slot.other(env.active)
+          const held = state.slots[other]
+          if (held === null) {
+            return yield* UpdateError.make("rollback", "InvalidState", `slot ${other} holds no image this node verified or booted; nothing to roll back to`)
+          }
+          if (env.booted !== env.active) {
+            return yield* UpdateError.make("rollback", "InvalidState", `the node runs slot ${env.booted ?? "unknown"}, not its last known good slot ${env.active}; reboot first`)
+          }
+          yield* Effect.mapError(boot.setActive(other), bootError("rollback"))
+          yield* store.update((s) => ({ ...s, phase: "rolled_back", lastError: reason, rolledBack: rememberRolledBack(s.rolledBack, running) }))
+          yield* store.record({ kind: "manual_rollback", fromVersion: running, toVersion: held.version, reason, actor })
+          yield* config.reboot(`manual rollback to slot ${other} (${held.version ?? "unknown version"}) asked by ${actor}: ${reason}`)
+          return { slot: other, version: held.version }
+        })
+
+      return UpdateEngine.of({
+        state: store.get,
+        history: store.history,
+        install,
+        reconcile,
+        rollback,
+        lastHealth: Ref.get(health)
+      })
+    })
+
+  static readonly layer = (config: Config) => Layer.effect(UpdateEngine, UpdateEngine.make(config))
+}

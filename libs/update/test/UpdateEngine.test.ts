@@ -1,0 +1,173 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber } from "effect"
+import { TestClock } from "effect/testing"
+import { BootControl } from "@keelos/boot"
+import { UpdateEngine } from "../src/index.ts"
+import { channelFiles, channelUrl, engineOn, epoch, image, installAll, machine, serve, sha256 } from "./helpers.ts"
+
+const v2 = image(2, 150_000)
+const v3 = image(3, 120_000)
+
+/** Runs `effect` on a simulated node whose clock starts at `epoch`. */
+const onNode = <A, E>(node: ReturnType<typeof engineOn>, effect: Effect.Effect<A, E, UpdateEngine | BootControl.BootControl>) =>
+  Effect.gen(function*() {
+    yield* TestClock.setTime(epoch)
+    const fiber = yield* Effect.forkChild(Effect.provide(effect, node.layer))
+    // Advance the virtual clock until the effect finishes (health gates wait on it).
+    for (let i = 0; i < 200 && fiber.pollUnsafe() === undefined; i++) yield* TestClock.adjust(1_000)
+    return yield* Fiber.join(fiber)
+  })
+
+const engine = Effect.gen(function*() {
+  return yield* UpdateEngine
+})
+
+describe("UpdateEngine install", () => {
+  it.effect("installs a signed release into the inactive slot, activates a 3-boot trial and asks for the reboot", () =>
+    Effect.gen(function*() {
+      const hardware = machine(1)
+      serve(hardware, "updates.test", channelFiles({ version: "0.2.0", body: v2 }))
+      const node = engineOn(hardware, { version: "0.1.0" })
+      const phases = yield* onNode(node, installAll({ source: channelUrl }))
+      assert.deepStrictEqual(phases, ["checking", "downloading", "downloading", "staged", "activated"])
+      assert.strictEqual(sha256(hardware.disk.read("KEELOS_ROOT_B", 0, v2.length)), sha256(v2))
+      const { env, history, state } = yield* onNode(node, Effect.gen(function*() {
+        const e = yield* engine
+        return { state: yield* e.state, history: yield* e.history, env: yield* (yield* BootControl.BootControl).read }
+      }))
+      assert.deepStrictEqual([env.active, env.next, env.tries], ["A", "B", 3])
+      assert.deepStrictEqual([state.phase, state.fromVersion, state.toVersion, state.targetSlot, state.download], ["activated", "0.1.0", "0.2.0", "B", null])
+      assert.strictEqual(state.slots.B?.sha256, sha256(v2))
+      assert.deepStrictEqual(history.map((h) => [h.kind, h.actor]), [["install", "admin"]])
+      assert.match(node.reboots[0]!, /update to 0\.2\.0: trial boot of slot B \(asked by admin\)/)
+    }))
+
+  it.effect("refuses tampered metadata, a foreign arch, a downgrade and a second concurrent install", () =>
+    Effect.gen(function*() {
+      const hardware = machine(2)
+      const files = channelFiles({ version: "0.2.0", body: v2 })
+      const tampered = files.map((f) => f.path.endsWith("latest.json") ? { ...f, body: new TextEncoder().encode(new TextDecoder().decode(f.body).replace("0.2.0", "0.2.1")) } : f)
+      serve(hardware, "updates.test", tampered)
+      serve(hardware, "arm.test", channelFiles({ version: "0.2.0", body: v2, arch: "arm64" }).map((f) => ({ ...f, path: f.path.replace("arm64", "amd64") })))
+      serve(hardware, "old.test", channelFiles({ version: "0.0.9", body: v2 }))
+      const node = engineOn(hardware, { version: "0.1.0" })
+      const messages = yield* onNode(node, Effect.all([
+        installAll({ source: channelUrl }),
+        installAll({ source: "http://arm.test/stable/amd64/latest.json" }),
+        installAll({ source: "http://old.test/stable/amd64/latest.json" }),
+        installAll({ source: "ftp://x/y" }),
+        installAll({ source: "http://updates.test/os.img" })
+      ]))
+      const text = messages.map((m) => (Array.isArray(m) ? m.join(",") : (m as { message: string }).message))
+      assert.match(text[0]!, /Refused: release metadata refused: BadSignature/)
+      assert.match(text[1]!, /Refused: the release is built for arm64; this node is amd64/)
+      assert.match(text[2]!, /Refused: 0\.0\.9 is older than the running 0\.1\.0: a downgrade needs --force/)
+      assert.match(text[3]!, /BadRequest: unsupported scheme ftp:/)
+      assert.match(text[4]!, /BadRequest: a direct image URL needs its SHA-256/)
+      const { env, state } = yield* onNode(node, Effect.gen(function*() {
+        return { state: yield* (yield* engine).state, env: yield* (yield* BootControl.BootControl).read }
+      }))
+      assert.strictEqual(env.next, null, "nothing was activated")
+      assert.strictEqual(state.phase, "failed")
+      assert.strictEqual(node.reboots.length, 0)
+
+      serve(hardware, "slow.test", channelFiles({ version: "0.2.0", body: v2 }))
+      const both = yield* onNode(node, Effect.all([installAll({ source: "http://slow.test/stable/amd64/latest.json", reboot: false }), installAll({ source: "http://slow.test/stable/amd64/latest.json" })], { concurrency: 2 }))
+      assert.match(String((both[1] as { message: string }).message), /Busy/)
+    }))
+
+  it.effect("installs a direct image URL with its digest, and refuses one whose digest does not match", () =>
+    Effect.gen(function*() {
+      const hardware = machine(3)
+      serve(hardware, "images.test", [{ path: "/v2.img", body: v2 }])
+      const node = engineOn(hardware, { version: "0.1.0" })
+      const bad = yield* onNode(node, installAll({ source: "http://images.test/v2.img", sha256: sha256(v3) }))
+      assert.match(String((bad as { message: string }).message), /Integrity/)
+      const good = yield* onNode(node, installAll({ source: "http://images.test/v2.img", sha256: sha256(v2) }))
+      assert.deepStrictEqual(good, ["checking", "downloading", "downloading", "staged", "activated"])
+      const state = yield* onNode(node, Effect.flatMap(engine, (e) => e.state))
+      assert.strictEqual(state.toVersion, null)
+    }))
+})
+
+describe("UpdateEngine trial boot", () => {
+  const installed = (healthy: () => boolean) =>
+    Effect.gen(function*() {
+      const hardware = machine(4)
+      serve(hardware, "updates.test", channelFiles({ version: "0.2.0", body: v2 }))
+      const v1 = engineOn(hardware, { version: "0.1.0" })
+      yield* onNode(v1, Effect.flatMap(engine, (e) => e.reconcile))
+      yield* onNode(v1, installAll({ source: channelUrl }))
+      hardware.crash()
+      const decision = hardware.powerOn()
+      assert.strictEqual(decision._tag === "Booted" ? decision.decision.boot : decision._tag, "B")
+      return { hardware, v2: engineOn(hardware, { version: "0.2.0", healthy }) }
+    })
+
+  it.effect("a healthy trial becomes the last known good slot", () =>
+    Effect.gen(function*() {
+      const { v2: node } = yield* installed(() => true)
+      const outcome = yield* onNode(node, Effect.flatMap(engine, (e) => e.reconcile))
+      assert.deepStrictEqual(outcome, { _tag: "Promoted", version: "0.2.0" })
+      const { env, history, state } = yield* onNode(node, Effect.gen(function*() {
+        const e = yield* engine
+        return { state: yield* e.state, history: yield* e.history, env: yield* (yield* BootControl.BootControl).read }
+      }))
+      assert.deepStrictEqual([env.active, env.next], ["B", null])
+      assert.strictEqual(state.phase, "success")
+      assert.deepStrictEqual(history.map((h) => h.kind), ["install", "success"])
+      assert.strictEqual(node.reboots.length, 0)
+    }))
+
+  it.effect("an unhealthy trial is rolled back at once, remembered, and not reinstalled without force", () =>
+    Effect.gen(function*() {
+      const { hardware, v2: node } = yield* installed(() => false)
+      const outcome = yield* onNode(node, Effect.flatMap(engine, (e) => e.reconcile))
+      assert.strictEqual(outcome._tag, "RolledBack")
+      assert.match(node.reboots[0]!, /rollback: 0\.2\.0 failed its health gate: not healthy after 30 s: node: the node is unwell/)
+      hardware.crash()
+      const decision = hardware.powerOn()
+      assert.strictEqual(decision._tag === "Booted" ? decision.decision.boot : decision._tag, "A")
+      const v1 = engineOn(hardware, { version: "0.1.0" })
+      const again = yield* onNode(v1, installAll({ source: channelUrl }))
+      assert.match(String((again as { message: string }).message), /0\.2\.0 was rolled back on this node before/)
+      const forced = yield* onNode(v1, installAll({ source: channelUrl, force: true, reboot: false }))
+      assert.deepStrictEqual(Array.isArray(forced) ? forced.at(-1) : forced, "activated")
+      const history = yield* onNode(v1, Effect.flatMap(engine, (e) => e.history))
+      assert.deepStrictEqual(history.map((h) => [h.kind, h.actor]), [["install", "admin"], ["rollback", "health-gate"], ["failure", "admin"], ["install", "admin"]])
+    }))
+
+  it.effect("a trial that never reaches the agent is recorded as rolled back by the firmware", () =>
+    Effect.gen(function*() {
+      const { hardware } = yield* installed(() => true)
+      // Three trial boots that die before the agent runs: GRUB falls back to A.
+      for (let i = 0; i < 3; i++) {
+        hardware.crash()
+        hardware.powerOn()
+      }
+      const v1 = engineOn(hardware, { version: "0.1.0" })
+      const outcome = yield* onNode(v1, Effect.flatMap(engine, (e) => e.reconcile))
+      assert.deepStrictEqual(outcome, { _tag: "FirmwareRolledBack", version: "0.2.0" })
+      const state = yield* onNode(v1, Effect.flatMap(engine, (e) => e.state))
+      assert.deepStrictEqual([state.phase, state.rolledBack], ["rolled_back", ["0.2.0"]])
+    }))
+
+  it.effect("manual rollback returns to the slot that booted healthy before, and refuses when there is none", () =>
+    Effect.gen(function*() {
+      const fresh = machine(5)
+      const lone = engineOn(fresh, { version: "0.1.0" })
+      const refused = yield* onNode(lone, Effect.flip(Effect.flatMap(engine, (e) => e.rollback("try", "admin"))))
+      assert.match(refused.message, /slot B holds no image/)
+
+      const { hardware, v2: node } = yield* installed(() => true)
+      yield* onNode(node, Effect.flatMap(engine, (e) => e.reconcile))
+      const back = yield* onNode(node, Effect.flatMap(engine, (e) => e.rollback("kubelet misbehaves", "alice")))
+      assert.deepStrictEqual(back, { slot: "A", version: "0.1.0" })
+      hardware.crash()
+      const decision = hardware.powerOn()
+      assert.strictEqual(decision._tag === "Booted" ? decision.decision.boot : decision._tag, "A")
+      const history = yield* onNode(node, Effect.flatMap(engine, (e) => e.history))
+      assert.deepStrictEqual(history.at(-1)?.kind, "manual_rollback")
+      assert.deepStrictEqual(history.at(-1)?.actor, "alice")
+    }))
+})
