@@ -1,11 +1,20 @@
 /**
  * The agent wired from its configuration: the mutual-TLS server, the node API handlers and their
- * authorization, the audit log, the metrics server, init's control socket and the boot
- * environment, all real.
+ * authorization, the audit log, the metrics server, init's control socket, the boot environment
+ * and the update engine (which, at start, finishes what the last boot left: a trial to verify, a
+ * firmware rollback to record), all real.
  */
-import { type Deferred, Effect, Layer, Schema } from "effect"
-import { Audit, Authorization, Bootstrap, Handlers, InitClient, MetricsServer, NodeCertificate, NodeFacts, NodeIdentity, Server } from "@keelos/agent"
+import { type Deferred, Effect, FileSystem, Layer, type Path, Schema } from "effect"
+import type { HttpClient } from "effect/http"
+import { Audit, Authorization, Bootstrap, Handlers, HealthChecks, InitClient, MetricsServer, NodeCertificate, NodeFacts, NodeIdentity, Server, UpdateChecks } from "@keelos/agent"
 import { BootControl } from "@keelos/boot"
+import type { Version } from "@keelos/domain"
+import { Signing } from "@keelos/release"
+import { UpdateEngine, UpdateError } from "@keelos/update"
+import type { Links, Sockets } from "@keelos/platform"
+import * as NodeBlockDevices from "@keelos/platform-node/NodeBlockDevices"
+import * as NodeHttp from "@keelos/platform-node/NodeHttp"
+import * as NodeSockets from "@keelos/platform-node/NodeSockets"
 import * as NodeBootEnvBlock from "@keelos/platform-node/NodeBootEnvBlock"
 import * as NodeHttpListener from "@keelos/platform-node/NodeHttpListener"
 import * as NodeKernelLog from "@keelos/platform-node/NodeKernelLog"
@@ -39,14 +48,17 @@ export const layer = (config: AgentConfig, pem: Pem) =>
     const server = NodeMtlsServer.layer({ ...pem, host: config.listen.host, port: config.listen.port })
     const initClient = InitClient.InitClient.layer.pipe(Layer.provide(NodeSocket.layerNet({ path: config.initSocket })))
     const certificate = NodeCertificate.NodeCertificate.layer(config.tls, pem).pipe(Layer.provide(server))
+    const running = yield* runningVersion(config)
+    const bootControl = BootControl.BootControl.layer.pipe(Layer.provide(NodeBootEnvBlock.layer(config.envBlock)))
     const facts = NodeFacts.NodeFacts.layer.pipe(
       Layer.provide(certificate),
-      Layer.provide(BootControl.BootControl.layer.pipe(Layer.provide(NodeBootEnvBlock.layer(config.envBlock)))),
-      Layer.provide(Layer.succeed(NodeIdentity.NodeIdentity)({ version }))
+      Layer.provide(bootControl),
+      Layer.provide(Layer.succeed(NodeIdentity.NodeIdentity)({ version: running }))
     )
+    const update = config.update === undefined ? Layer.empty : updateLayer(config.update, running).pipe(Layer.provide(bootControl), Layer.provide(initClient))
     const api = Server.layer.pipe(
       Layer.provide([Handlers.layer, Authorization.layer]),
-      Layer.provide([Audit.Audit.layer(config.audit), facts, certificate, NodeKernelLog.layer(), NodeLinks.layer]),
+      Layer.provide([Audit.Audit.layer(config.audit), facts, certificate, NodeKernelLog.layer(), NodeLinks.layer, update]),
       Layer.provideMerge(server)
     )
     const metrics = config.metrics === undefined
@@ -54,6 +66,59 @@ export const layer = (config: AgentConfig, pem: Pem) =>
       : MetricsServer.layer.pipe(Layer.provide(facts), Layer.provide(NodeHttpListener.layer(config.metrics)))
     return Layer.merge(api, metrics).pipe(Layer.provide(initClient), Layer.provide(NodeServices.layer))
   }))
+
+type UpdateConfig = NonNullable<AgentConfig["update"]>
+
+/** VERSION_ID from the image's os-release, else the agent's own version (host tests). */
+const runningVersion = (config: AgentConfig) =>
+  Effect.gen(function*() {
+    if (config.update === undefined) return version
+    const fs = yield* FileSystem.FileSystem
+    const text = yield* Effect.orElseSucceed(fs.readFileString(config.update.osRelease), () => "")
+    const id = /^VERSION_ID="?([^"\n]+)"?$/m.exec(text)?.[1]
+    return id !== undefined && /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/.test(id) ? id : version
+  }).pipe(Effect.provide(NodeServices.layer))
+
+const decodeKeys = Schema.decodeUnknownEffect(Schema.fromJsonString(Schema.Array(Schema.Struct({ id: Schema.String, development: Schema.Boolean, publicKey: Schema.String }))))
+
+/**
+ * The update engine with the node's checks, and a fiber that reconciles at start: it runs the
+ * health gate on a trial boot (which may take minutes) while the API already serves.
+ */
+const updateLayer = (config: UpdateConfig, running: string) =>
+  Layer.unwrap(Effect.gen(function*() {
+    const init = yield* InitClient.InitClient
+    const services = yield* Effect.context<FileSystem.FileSystem | Path.Path | HttpClient.HttpClient | Sockets.Sockets | Links.Links>()
+    const checks = HealthChecks.make(init, { probeDir: config.stateDir, http: config.checks }).pipe(Effect.provideContext(services))
+    const trustedKeys = Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFileString(config.trustedKeysFile)).pipe(
+      Effect.flatMap(decodeKeys),
+      Effect.map((keys): ReadonlyArray<Signing.TrustedKey> => keys),
+      Effect.tapError((error) => Effect.logWarning(`${config.trustedKeysFile}: ${error.message}; this node trusts no release key`)),
+      Effect.orElseSucceed(() => []),
+      Effect.provideContext(services)
+    )
+    const engine = UpdateEngine.layer({
+      paths: { state: `${config.stateDir}/state.json`, history: `${config.stateDir}/history.json` },
+      runningVersion: running as Version.Version,
+      arch: config.arch,
+      trustedKeys,
+      health: config.health,
+      checks,
+      reboot: (reason) =>
+        Effect.asVoid(init.Power({ action: "reboot", reason })).pipe(Effect.mapError((error) => UpdateError.make("activate", "Io", `init control socket: ${error.message}`)))
+    }).pipe(
+      Layer.provide(config.slotFiles === undefined ? NodeBlockDevices.layer : NodeBlockDevices.layerFromPaths({ KEELOS_ROOT_A: config.slotFiles.A, KEELOS_ROOT_B: config.slotFiles.B }))
+    )
+    const reconcile = Layer.effectDiscard(Effect.gen(function*() {
+      const e = yield* UpdateEngine
+      yield* e.reconcile.pipe(
+        Effect.tap((outcome) => outcome._tag === "Nothing" ? Effect.void : Effect.log(`update engine: ${JSON.stringify(outcome)}`)),
+        Effect.catch((error) => Effect.logError(`update engine: ${error.message}`)),
+        Effect.forkScoped
+      )
+    }))
+    return Layer.mergeAll(reconcile.pipe(Layer.provideMerge(engine)), UpdateChecks.UpdateChecks.layer(checks))
+  })).pipe(Layer.provide(Layer.mergeAll(NodeServices.layer, NodeHttp.layer, NodeSockets.layer, NodeLinks.layer)))
 
 /** First-trust mode: BootstrapApi over TLS with the node's self-signed certificate, until `done`. */
 export const bootstrapLayer = (config: AgentConfig, identity: Bootstrap.Identity, done: Deferred.Deferred<void>) =>

@@ -1,8 +1,8 @@
 /** keel-agent's configuration file (`/etc/keel/agent.json` in the image): where it listens and where its PKI, init and boot environment are. */
 import { Schema } from "effect"
 import { NodeApi } from "@keelos/api"
-import { Audit } from "@keelos/agent"
-import { NodeFiles } from "@keelos/domain"
+import { Audit, HealthChecks } from "@keelos/agent"
+import { NodeFiles, ReleaseMetadata } from "@keelos/domain"
 
 export const configPath = "/etc/keel/agent.json"
 
@@ -16,7 +16,25 @@ export const AgentConfig = Schema.Struct({
   /** First trust: the one-time token from the provisioning config, used while there is no CA file. */
   bootstrap: Schema.optional(Schema.Struct({ tokenFile: Schema.String })),
   /** Prometheus text on GET /metrics, plain HTTP; absent: no metrics server. */
-  metrics: Schema.optional(Schema.Struct({ host: Schema.String, port: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 })) }))
+  metrics: Schema.optional(Schema.Struct({ host: Schema.String, port: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 })) })),
+  /** The update engine; absent: update, rollback and health operations answer NotAvailable. */
+  update: Schema.optional(Schema.Struct({
+    /** state.json and history.json live here (on the data partition). */
+    stateDir: Schema.String,
+    /** VERSION_ID of this file is the running version. */
+    osRelease: Schema.String,
+    arch: ReleaseMetadata.Architecture,
+    trustedKeysFile: Schema.String,
+    health: Schema.Struct({
+      intervalMillis: Schema.Int.check(Schema.isGreaterThan(0)),
+      stabilityMillis: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)),
+      timeoutMillis: Schema.Int.check(Schema.isGreaterThan(0))
+    }),
+    /** HTTP checks this node adds to the built-in ones. */
+    checks: Schema.Array(HealthChecks.HttpCheck),
+    /** The root slots as files instead of GPT partitions (host tests). */
+    slotFiles: Schema.optional(Schema.Struct({ A: Schema.String, B: Schema.String }))
+  }))
 })
 export type AgentConfig = typeof AgentConfig.Type
 
@@ -27,5 +45,13 @@ export const nodeDefaults: AgentConfig = {
   envBlock: "/run/keel/esp/EFI/keel/grubenv",
   audit: { file: "/var/lib/keel/audit/audit.log", maxBytes: 4 * 1024 * 1024, keep: 3, memoryEntries: 2000 },
   bootstrap: { tokenFile: NodeFiles.bootstrapTokenFile },
-  metrics: { host: "0.0.0.0", port: 9100 }
+  metrics: { host: "0.0.0.0", port: 9100 },
+  update: {
+    stateDir: "/var/lib/keel/update",
+    osRelease: "/etc/os-release",
+    arch: "amd64",
+    trustedKeysFile: NodeFiles.trustedKeysFile,
+    health: { intervalMillis: 5_000, stabilityMillis: 30_000, timeoutMillis: 300_000 },
+    checks: []
+  }
 }

@@ -100,7 +100,7 @@ describe("the node API over mutual TLS", () => {
     const payloads: Record<string, unknown> = {
       Reboot: { reason: "table" }, Shutdown: { reason: "table" }, RestartService: { service: "idler" },
       StreamLogs: { service: "talker", tail: 1, follow: false }, GetAuditLog: { tail: 1 },
-      InstallUpdate: { source: "https://example.invalid/latest.json", force: false },
+      InstallUpdate: { source: "https://example.invalid/latest.json", force: false, reboot: false },
       ScheduleUpdate: { source: "https://example.invalid/latest.json", window: "Sat 02:00-04:00 UTC" },
       CancelScheduledUpdate: { id: "x" }, TriggerRollback: { reason: "table" }, ConfigureNetwork: { config: "{}" },
       // Refused by the node for what it is (not a certificate), after the role check let it through.

@@ -17,6 +17,9 @@ const hints: Record<string, string> = {
   BootEnvBlockError: "check the path; the block must be exactly 1024 bytes"
 }
 
+/** Bad input the parser could not catch: the same exit code as a parse error. */
+const usageErrors = new Set(["UsageError", "SinceError"])
+
 export const report = (cause: Cause.Cause<unknown>): Reported => {
   const error = Cause.squash(cause)
   if (typeof error === "object" && error !== null && "_tag" in error) {
@@ -27,7 +30,7 @@ export const report = (cause: Cause.Cause<unknown>): Reported => {
     }
     const message = (error as { message?: unknown }).message
     const hint = hints[tag]
-    return { line: `error: ${String(message || tag)}${hint ? ` (${hint})` : ""}`, exitCode: 1 }
+    return { line: `error: ${String(message || tag)}${hint ? ` (${hint})` : ""}`, exitCode: usageErrors.has(tag) ? 2 : 1 }
   }
   return { line: `internal error: ${error instanceof Error ? error.message : String(error)}`, exitCode: 70 }
 }

@@ -15,6 +15,13 @@ import { osctl } from "./commands/root.ts"
 
 export const concurrency = 8
 
+/** Flags that parse but make no sense together or out of range: exit code 2, like a parse error. */
+export class UsageError extends Schema.TaggedError<UsageError>()("UsageError", { reason: Schema.String }) {
+  override get message(): string {
+    return this.reason
+  }
+}
+
 export class CredentialsError extends Schema.TaggedError<CredentialsError>()("CredentialsError", {
   context: Schema.String,
   reason: Schema.String
@@ -99,14 +106,14 @@ export const target = Effect.gen(function*() {
 
 /** Run `f` against every selected node; each node's outcome separately, in the order given. */
 export const onNodes = <A, E>(
-  f: (client: NodeApiClient.NodeApiClient["Service"]) => Effect.Effect<A, E>,
+  f: (client: NodeApiClient.NodeApiClient["Service"], node: string) => Effect.Effect<A, E>,
   options: { readonly timeoutSeconds?: number } = {}
 ) =>
   Effect.gen(function*() {
     const { output, context, nodes } = yield* target
     const http = NodeMtlsClient.layer({ ca: context.ca, cert: context.cert, key: context.key })
     const outcomes = yield* Effect.forEach(nodes, (node) =>
-      Effect.scoped(Effect.flatMap(NodeApiClient.NodeApiClient, f)).pipe(
+      Effect.scoped(Effect.flatMap(NodeApiClient.NodeApiClient, (client) => f(client, node))).pipe(
         (call) => (options.timeoutSeconds === undefined ? call : Effect.timeout(call, `${options.timeoutSeconds} seconds`)),
         Effect.provide(NodeApiClient.NodeApiClient.layer(NodeApiClient.urlOf(node, NodeApi.defaultPort)).pipe(Layer.provide(http))),
         Effect.match({

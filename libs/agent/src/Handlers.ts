@@ -1,18 +1,21 @@
 /**
  * The node API's handlers: status from the node's facts (NodeFacts); the kernel's log; service control
  * and logs through init's control socket; power through init's orderly shutdown path; rotation of
- * the agent's certificate; the network as configured and as the kernel has it. Engines that have
- * not landed yet (update, schedule, rollback, live network changes, health gate)
- * answer `NotAvailable`; none of them pretends.
+ * the agent's certificate; the network as configured and as the kernel has it; installs, rollbacks,
+ * history and health through the update engine (when the node's configuration enables it).
+ * Engines that have not landed yet (schedules, live network changes) answer `NotAvailable`; none
+ * of them pretends.
  */
-import { Clock, Effect, FileSystem, Schema, Stream } from "effect"
+import { Clock, Effect, FileSystem, Option, Schema, Stream } from "effect"
 import { type InitControl, NodeApi } from "@keelos/api"
 import { NodeFiles } from "@keelos/domain"
 import { KernelLog, Links } from "@keelos/platform"
+import { HealthGate, UpdateEngine, type UpdateError } from "@keelos/update"
 import { Audit } from "./Audit.ts"
 import { InitClient, nodeFailure } from "./InitClient.ts"
 import { NodeCertificate } from "./NodeCertificate.ts"
 import { NodeFacts } from "./NodeFacts.ts"
+import { UpdateChecks } from "./UpdateChecks.ts"
 
 const decodeNetworkConfig = Schema.decodeUnknownEffect(Schema.fromJsonString(NodeApi.NetworkConfig))
 
@@ -27,6 +30,16 @@ export const layer = NodeApi.NodeApi.toLayer(Effect.gen(function*() {
   const kernelLog = yield* KernelLog.KernelLog
   const links = yield* Links.Links
   const fs = yield* FileSystem.FileSystem
+  const engine = yield* Effect.serviceOption(UpdateEngine)
+  const updateChecks = yield* Effect.serviceOption(UpdateChecks)
+
+  /** The engine, or NotAvailable on a node whose configuration has no update section. */
+  const withEngine = <A, E>(operation: string, f: (engine: UpdateEngine["Service"]) => Effect.Effect<A, E>) =>
+    Option.isSome(engine)
+      ? f(engine.value)
+      : Effect.fail<NodeApi.NotAvailable | E>(new NodeApi.NotAvailable({ operation, reason: "this node's agent configuration has no update section" }))
+  const updateFailure = (operation: string) => (error: UpdateError.UpdateError): NodeApi.NodeFailure | NodeApi.NotAvailable =>
+    new NodeApi.NodeFailure({ operation, reason: error.message })
 
   const power = (operation: string, action: "reboot" | "poweroff", reason: string) =>
     Effect.gen(function*() {
@@ -65,21 +78,33 @@ export const layer = NodeApi.NodeApi.toLayer(Effect.gen(function*() {
     GetStatus: () =>
       Effect.gen(function*() {
         const facts = yield* nodeFacts.gather("GetStatus")
+        const update = Option.isSome(engine) ? yield* Effect.orElseSucceed(engine.value.state, () => null) : null
         return {
           version: facts.version,
           hostname: facts.hostname,
           bootedSlot: facts.bootEnv.booted,
-          slots: facts.slots,
+          // The booted slot's version is the running one; the other's is what the engine wrote or booted there.
+          slots: facts.slots.map((slot) => ({ ...slot, version: slot.version ?? update?.slots[slot.slot]?.version ?? null })),
           bootEnv: facts.bootEnv,
           uptimeSeconds: facts.uptimeSeconds,
-          update: null,
+          update,
           services: facts.services,
           certificate: facts.certificate,
           updateKeys: facts.updateKeys,
           caller: yield* NodeApi.CurrentCaller
         }
       }),
-    GetHealth: () => notYet("GetHealth", "health gate"),
+    GetHealth: () =>
+      Effect.gen(function*() {
+        if (Option.isNone(updateChecks)) return yield* new NodeApi.NotAvailable({ operation: "GetHealth", reason: "this node's agent configuration has no update section" })
+        const checks = yield* HealthGate.runOnce(yield* updateChecks.value.checks)
+        const last = Option.isSome(engine) ? yield* engine.value.lastHealth : null
+        return {
+          healthy: checks.every((c) => c.ok || !c.required),
+          checks,
+          gate: last === null ? null : { verdict: last.verdict, atMillis: last.atMillis }
+        }
+      }),
     Reboot: ({ reason }) => power("Reboot", "reboot", reason),
     Shutdown: ({ reason }) => power("Shutdown", "poweroff", reason),
     ListServices: () => init.ListServices().pipe(nodeFailure("ListServices")),
@@ -100,12 +125,20 @@ export const layer = NodeApi.NodeApi.toLayer(Effect.gen(function*() {
       )
     },
     GetAuditLog: ({ tail }) => audit.tail(tail),
-    InstallUpdate: () => Stream.fail(new NodeApi.NotAvailable({ operation: "InstallUpdate", reason: "this build has no update engine yet" })),
+    InstallUpdate: (request) =>
+      Stream.unwrap(Effect.gen(function*() {
+        const caller = yield* NodeApi.CurrentCaller
+        return Option.isNone(engine)
+          ? Stream.fail<NodeApi.NotAvailable | NodeApi.NodeFailure>(new NodeApi.NotAvailable({ operation: "InstallUpdate", reason: "this node's agent configuration has no update section" }))
+          : engine.value.install({ ...request, actor: caller.commonName }).pipe(Stream.mapError(updateFailure("InstallUpdate")))
+      })),
     GetUpdateSchedule: () => notYet("GetUpdateSchedule", "update scheduler"),
     ScheduleUpdate: () => notYet("ScheduleUpdate", "update scheduler"),
     CancelScheduledUpdate: () => notYet("CancelScheduledUpdate", "update scheduler"),
-    TriggerRollback: () => notYet("TriggerRollback", "update engine"),
-    GetRollbackHistory: () => notYet("GetRollbackHistory", "update engine"),
+    TriggerRollback: ({ reason }) =>
+      Effect.flatMap(NodeApi.CurrentCaller, (caller) =>
+        withEngine("TriggerRollback", (e) => Effect.mapError(e.rollback(reason, caller.commonName), updateFailure("TriggerRollback")))),
+    GetRollbackHistory: () => withEngine("GetRollbackHistory", (e) => Effect.mapError(e.history, updateFailure("GetRollbackHistory"))),
     RotateCertificate: ({ certificate, key }) =>
       Effect.map(nodeCertificate.rotate({ cert: certificate, key }), (summary) => ({
         commonName: summary.commonName,

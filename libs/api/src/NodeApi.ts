@@ -7,7 +7,7 @@
  */
 import { Context, Schema } from "effect"
 import { Rpc, RpcGroup, RpcMiddleware } from "effect/rpc"
-import { BootEnv, Slot, UpdateState } from "@keelos/domain"
+import { BootEnv, Slot, UpdateState, Version } from "@keelos/domain"
 import { LogLine, PowerAction, ServiceSignal, ServiceStatus, UnknownService } from "./InitControl.ts"
 
 export const defaultPort = 50051
@@ -151,7 +151,32 @@ export const NetworkStatus = Schema.Struct({
 })
 export type NetworkStatus = typeof NetworkStatus.Type
 
-export const UpdateProgress = Schema.Struct({ phase: UpdateState.UpdatePhase, bytes: Schema.Number, totalBytes: Schema.NullOr(Schema.Number) })
+export const UpdateProgress = Schema.Struct({
+  phase: UpdateState.UpdatePhase,
+  bytes: Schema.Number,
+  totalBytes: Schema.NullOr(Schema.Number),
+  /** The version being installed, once the release is known. */
+  version: Schema.NullOr(Schema.String)
+})
+export type UpdateProgress = typeof UpdateProgress.Type
+
+export const HealthCheckResult = Schema.Struct({
+  name: Schema.String,
+  required: Schema.Boolean,
+  ok: Schema.Boolean,
+  detail: Schema.NullOr(Schema.String),
+  atMillis: Schema.Number
+})
+
+/** The checks run now, and the last health gate since the agent started (null if none ran). */
+export const HealthReport = Schema.Struct({
+  healthy: Schema.Boolean,
+  checks: Schema.Array(HealthCheckResult),
+  gate: Schema.NullOr(Schema.Struct({ verdict: Schema.Literals(["passed", "failed", "running"]), atMillis: Schema.Number }))
+})
+export type HealthReport = typeof HealthReport.Type
+
+const sha256Hex = Schema.String.check(Schema.isPattern(/^[0-9a-fA-F]{64}$/))
 
 // ---------------------------------------------------------------------------
 // The group
@@ -162,7 +187,7 @@ const failures = Schema.Union([NotAvailable, NodeFailure])
 export class NodeApi extends RpcGroup.make(
   Rpc.make("WhoAmI", { success: Caller }).annotate(MinimumRole, "os:reader"),
   Rpc.make("GetStatus", { success: NodeStatus, error: NodeFailure }).annotate(MinimumRole, "os:reader"),
-  Rpc.make("GetHealth", { error: failures }).annotate(MinimumRole, "os:reader"),
+  Rpc.make("GetHealth", { success: HealthReport, error: failures }).annotate(MinimumRole, "os:reader"),
   Rpc.make("Reboot", { payload: { reason }, success: Schema.Struct({ accepted: Schema.Boolean }), error: NodeFailure }).annotate(MinimumRole, "os:operator"),
   Rpc.make("Shutdown", { payload: { reason }, success: Schema.Struct({ accepted: Schema.Boolean }), error: NodeFailure }).annotate(MinimumRole, "os:operator"),
   Rpc.make("ListServices", { success: Schema.Array(ServiceStatus), error: NodeFailure }).annotate(MinimumRole, "os:reader"),
@@ -181,8 +206,18 @@ export class NodeApi extends RpcGroup.make(
     stream: true
   }).annotate(MinimumRole, "os:reader"),
   Rpc.make("GetAuditLog", { payload: { tail }, success: Schema.Array(AuditEntry), error: NodeFailure }).annotate(MinimumRole, "os:admin"),
+  /** Install into the inactive slot and put it on trial: from a channel's latest.json, or an image URL with its digest. */
   Rpc.make("InstallUpdate", {
-    payload: { source: Schema.String, force: Schema.Boolean },
+    payload: {
+      source: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(2048)),
+      sha256: Schema.optional(sha256Hex),
+      version: Schema.optional(Version.Version),
+      force: Schema.Boolean,
+      /** Reboot into the trial slot once it is activated. */
+      reboot: Schema.Boolean,
+      /** How long the trial boot may take to become healthy before it is rolled back. */
+      healthTimeoutMillis: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 1_000, maximum: 86_400_000 })))
+    },
     success: UpdateProgress,
     error: failures,
     stream: true
@@ -190,8 +225,12 @@ export class NodeApi extends RpcGroup.make(
   Rpc.make("GetUpdateSchedule", { error: failures }).annotate(MinimumRole, "os:reader"),
   Rpc.make("ScheduleUpdate", { payload: { source: Schema.String, window: Schema.String }, error: failures }).annotate(MinimumRole, "os:admin"),
   Rpc.make("CancelScheduledUpdate", { payload: { id: Schema.String }, error: failures }).annotate(MinimumRole, "os:admin"),
-  Rpc.make("TriggerRollback", { payload: { reason }, error: failures }).annotate(MinimumRole, "os:admin"),
-  Rpc.make("GetRollbackHistory", { error: failures }).annotate(MinimumRole, "os:reader"),
+  Rpc.make("TriggerRollback", {
+    payload: { reason },
+    success: Schema.Struct({ slot: Slot.Slot, version: Schema.NullOr(Schema.String) }),
+    error: failures
+  }).annotate(MinimumRole, "os:admin"),
+  Rpc.make("GetRollbackHistory", { success: Schema.Array(UpdateState.HistoryEntry), error: failures }).annotate(MinimumRole, "os:reader"),
   /** Replace the agent's certificate and key while it runs (issued by the cluster CA, e.g. with osctl gen node-cert). */
   Rpc.make("RotateCertificate", {
     payload: { certificate: Schema.String.check(Schema.isMaxLength(65536)), key: Schema.String.check(Schema.isMaxLength(65536)) },

@@ -27,12 +27,15 @@ export const EpochMillis = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 const Bytes = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 const Sha256 = Schema.String.check(Schema.isPattern(/^[0-9a-f]{64}$/))
 
-/** An image the engine wrote into a slot and read back: the slot holds exactly these bytes. */
+/**
+ * What a slot holds as far as the engine knows: an image it wrote and read back (with its digest
+ * and size), or the image the node booted healthy from (the factory image: no digest recorded).
+ */
 export const SlotImage = Schema.Struct({
   /** Null when the image came from a direct URL without a version. */
   version: Schema.NullOr(Version),
-  sha256: Sha256,
-  sizeBytes: Bytes,
+  sha256: Schema.NullOr(Sha256),
+  sizeBytes: Schema.NullOr(Bytes),
   verifiedAtMillis: EpochMillis
 })
 export type SlotImage = typeof SlotImage.Type
@@ -63,7 +66,9 @@ export class UpdateState extends Schema.Class<UpdateState>("UpdateState")({
   slots: Schema.Struct({ A: Schema.NullOr(SlotImage), B: Schema.NullOr(SlotImage) }),
   download: Schema.NullOr(PendingDownload),
   /** Versions that failed their trial or were rolled back by hand: not installed again without force. */
-  rolledBack: Schema.Array(Version)
+  rolledBack: Schema.Array(Version),
+  /** The health gate's timeout asked for with this update; null: the node's default. */
+  healthTimeoutMillis: Schema.NullOr(Schema.Int.check(Schema.isGreaterThan(0)))
 }) {}
 
 /** The state of a node whose engine never ran. */
@@ -79,7 +84,8 @@ export const initial = (nowMillis: number): UpdateState =>
     updatedAtMillis: nowMillis,
     slots: { A: null, B: null },
     download: null,
-    rolledBack: []
+    rolledBack: [],
+    healthTimeoutMillis: null
   })
 
 export const HistoryKind = Schema.Literals(["install", "success", "rollback", "manual_rollback", "failure"])

@@ -77,7 +77,7 @@ describe("UpdateState", () => {
       phase: "activated", attempt: 1, fromVersion: v("1.0.0"), toVersion: v("1.1.0"), targetSlot: "B",
       lastError: null, startedAtMillis: 5, updatedAtMillis: 9,
       slots: { A: null, B: { version: v("1.1.0"), sha256: "a".repeat(64), sizeBytes: 10, verifiedAtMillis: 8 } },
-      download: null, rolledBack: [v("1.0.5")]
+      download: null, rolledBack: [v("1.0.5")], healthTimeoutMillis: 60000
     })
     const text = Schema.encodeSync(codec)(state)
     expect(Schema.decodeSync(codec)(text)).toEqual(state)

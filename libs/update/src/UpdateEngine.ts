@@ -43,6 +43,8 @@ export interface InstallRequest extends Source.Request {
   readonly reboot: boolean
   /** Who asked: a certificate CN or "schedule". */
   readonly actor: string
+  /** The health gate's timeout for this update's trial boot, instead of the node's default. */
+  readonly healthTimeoutMillis?: number | undefined
 }
 
 export interface Progress {
@@ -127,7 +129,8 @@ export class UpdateEngine extends Context.Service<UpdateEngine, {
             toVersion: null,
             targetSlot: target,
             lastError: null,
-            startedAtMillis: now
+            startedAtMillis: now,
+            healthTimeoutMillis: request.healthTimeoutMillis ?? null
           }))
           yield* emit({ phase: "checking", bytes: 0, totalBytes: null, version: null })
 
@@ -229,7 +232,8 @@ export class UpdateEngine extends Context.Service<UpdateEngine, {
         Effect.gen(function*() {
           yield* store.update((s) => ({ ...s, phase: "verifying" }))
           const checks = yield* config.checks
-          const verdict = yield* HealthGate.run(checks, config.health, (results) =>
+          const options = state.healthTimeoutMillis === null ? config.health : { ...config.health, timeoutMillis: state.healthTimeoutMillis }
+          const verdict = yield* HealthGate.run(checks, options, (results) =>
             Effect.flatMap(Clock.currentTimeMillis, (atMillis) => Ref.set<LastHealth | null>(health, { verdict: "running", results, atMillis })))
           const atMillis = yield* Clock.currentTimeMillis
           yield* Ref.set<LastHealth | null>(health, { verdict: verdict._tag === "Passed" ? "passed" : "failed", results: verdict.results, atMillis })

@@ -35,7 +35,7 @@ const statusText = (s: NodeApi.NodeStatus) => {
     `node         ${s.hostname}  KeelOS ${s.version}`,
     `slots        ${s.slots.map(slot).join("  |  ")}`,
     `uptime       ${uptime(s.uptimeSeconds)}`,
-    `update       ${s.update === null ? "no update engine on this node yet" : s.update.phase}`,
+    `update       ${s.update === null ? "no update engine on this node" : `${s.update.phase}${s.update.toVersion === null ? "" : ` (${s.update.fromVersion ?? "?"} -> ${s.update.toVersion})`}${s.update.lastError === null ? "" : `: ${s.update.lastError}`}`}`,
     `certificate  ${s.certificate.commonName}, ${days} days left${days < expiryWarningDays ? "  WARNING: rotate it soon" : ""}`,
     `update keys  ${s.updateKeys.length === 0 ? "none: this node accepts no update" : s.updateKeys.map((k) => `${k.id}${k.development ? " (DEVELOPMENT key: for local builds only, never production)" : ""}`).join(", ")}`,
     `you          ${s.caller.commonName} (${s.caller.role})`,
@@ -150,21 +150,34 @@ const audit = Command.make("audit", { tail: Flag.Int("tail").pipe(Flag.withDefau
 
 const health = Command.make("health", {}, () =>
   Effect.gen(function*() {
-    const { output, outcomes } = yield* Remote.onNodes((c) => c.GetHealth(), { timeoutSeconds: 15 })
-    yield* Remote.report(output, outcomes, () => "healthy")
-  })).pipe(Command.withDescription("Run the node's health checks"))
+    const { output, outcomes } = yield* Remote.onNodes((c) => c.GetHealth(), { timeoutSeconds: 30 })
+    yield* Remote.report(output, outcomes, (h) =>
+      [
+        `${h.healthy ? "healthy" : "UNHEALTHY"}${h.gate === null ? "" : `  (last health gate: ${h.gate.verdict} at ${new Date(h.gate.atMillis).toISOString()})`}`,
+        "",
+        table(["CHECK", "REQUIRED", "RESULT", "DETAIL"], h.checks.map((c) => [c.name, c.required ? "yes" : "no", c.ok ? "ok" : "FAIL", c.detail ?? "-"]))
+      ].join("\n"))
+    const unhealthy = outcomes.some((o) => "result" in o && !o.result.healthy)
+    if (unhealthy) yield* Effect.sync(() => void (process.exitCode = Math.max(Number(process.exitCode ?? 0), 1)))
+  })).pipe(Command.withDescription("Run the node's health checks now (the ones a trial boot must pass); exit 1 when a required one fails"))
 
 const history = Command.make("history", {}, () =>
   Effect.gen(function*() {
     const { output, outcomes } = yield* Remote.onNodes((c) => c.GetRollbackHistory(), { timeoutSeconds: 15 })
-    yield* Remote.report(output, outcomes, () => "")
-  })).pipe(Command.withDescription("Show installs, successes and rollbacks"))
+    yield* Remote.report(output, outcomes, (entries) =>
+      entries.length === 0
+        ? "no installs or rollbacks yet"
+        : table(
+          ["TIME", "EVENT", "FROM", "TO", "BY", "REASON"],
+          entries.map((e) => [new Date(e.atMillis).toISOString(), e.kind, e.fromVersion ?? "-", e.toVersion ?? "-", e.actor, e.reason])
+        ))
+  })).pipe(Command.withDescription("Show installs, successes, failures and rollbacks, oldest first"))
 
 const trigger = Command.make("trigger", { reason: Flag.String("reason") }, ({ reason }) =>
   Effect.gen(function*() {
     const { output, outcomes } = yield* Remote.onNodes((c) => c.TriggerRollback({ reason }), { timeoutSeconds: 30 })
-    yield* Remote.report(output, outcomes, () => "rollback requested")
-  })).pipe(Command.withDescription("Roll back to the other slot (role os:admin)"))
+    yield* Remote.report(output, outcomes, (r) => `rolling back to slot ${r.slot} (${r.version ?? "unknown version"}): the node reboots into it`)
+  })).pipe(Command.withDescription("Make the other slot the last known good one and reboot into it; it must hold an image this node verified or booted (role os:admin)\n\nExample: osctl rollback trigger --reason \"kubelet crash loop after 0.2.0\""))
 
 const rollback = Command.make("rollback").pipe(Command.withDescription("Rollback to the other slot, and its history"), Command.withSubcommands([history, trigger]))
 

@@ -1,0 +1,202 @@
+/**
+ * Updates end to end on the host: a real keel-init, the real keel-agent process with its update
+ * engine writing into slot files, a real HTTP channel (signed latest.json, Range support), the
+ * bundled osctl, and the GRUB environment block read back with grub-editenv. Then the trial boot:
+ * the agent restarted as the new version on slot B runs the health gate and promotes B.
+ */
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process"
+import { createHash, generateKeyPairSync } from "node:crypto"
+import * as fs from "node:fs"
+import * as http from "node:http"
+import * as path from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { Schema } from "effect"
+import { ReleaseMetadata } from "@keelos/domain"
+import { Release, Signing } from "@keelos/release"
+import { type HostInit, makeEnvBlock, startInit, stopInit } from "../../agent/test/fixture.ts"
+
+const root = path.resolve(import.meta.dirname, "..")
+const bundle = path.join(root, "dist", "osctl.js")
+const agentMain = path.resolve(root, "..", "agent", "src", "main.ts")
+
+const keys = generateKeyPairSync("ed25519")
+const publicKey = keys.publicKey.export({ type: "spki", format: "pem" }).toString()
+const privateKey = keys.privateKey.export({ type: "pkcs8", format: "pem" }).toString()
+const keyId = Signing.keyId(publicKey)
+const imageBytes = Buffer.alloc(3 * 1024 * 1024 + 123)
+for (let i = 0; i < imageBytes.length; i++) imageBytes[i] = (i * 2654435761) >>> 24
+const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex")
+
+/** latest.json for 0.2.0 signed by the test key; `tamper` changes a byte after signing. */
+const channel = (tamper = false) => {
+  const metadata = Schema.decodeUnknownSync(ReleaseMetadata.ReleaseMetadata)({
+    schema: 1, version: "0.2.0", channel: "stable", arch: "amd64", min_compatible_version: "0.1.0",
+    release_date: new Date().toISOString(), expires: new Date(Date.now() + 86_400_000).toISOString(), release_notes: "e2e",
+    image: { url: "os-0.2.0.img", size: imageBytes.length, sha256: sha256(imageBytes) }, deltas: [],
+    signing_key: { id: keyId, development: true }
+  })
+  const document = Release.encode(metadata)
+  const signature = Signing.sign(document, privateKey)
+  return { document: tamper ? Buffer.from(new TextDecoder().decode(document).replace("e2e", "e2f")) : document, signature }
+}
+
+let init: HostInit
+let agent: ChildProcess | undefined
+let server: http.Server
+let serverPort = 0
+let port = 0
+let dir = ""
+const requests: Array<string> = []
+const env = () => ({ ...process.env, OSCTLCONFIG: path.join(dir, "osctl.json") })
+/** osctl, run asynchronously: the channel's HTTP server lives in this process and must keep answering. */
+const osctl = (...args: Array<string>) =>
+  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [bundle, ...args], { env: env(), stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d: Buffer) => (stdout += d))
+    child.stderr.on("data", (d: Buffer) => (stderr += d))
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000)
+    child.on("exit", (status) => {
+      clearTimeout(timer)
+      resolve({ status, stdout, stderr })
+    })
+  })
+const ok = async (...args: Array<string>) => {
+  const result = await osctl(...args)
+  if (result.status !== 0) throw new Error(`osctl ${args.join(" ")} exited ${result.status}: ${result.stderr}`)
+  return result
+}
+const bootEnv = () => Object.fromEntries(execFileSync("grub-editenv", [path.join(dir, "grubenv"), "list"], { encoding: "utf8" }).trim().split("\n").map((l) => l.split("=") as [string, string]))
+
+const startAgent = async (version: string) => {
+  fs.writeFileSync(path.join(dir, "os-release"), `ID=keelos\nVERSION_ID=${version}\n`)
+  const child = spawn(process.execPath, [agentMain, path.join(dir, "agent.json")], { stdio: ["ignore", "pipe", "pipe"] })
+  let out = ""
+  child.stderr!.on("data", (d: Buffer) => (out += d))
+  port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d
+      const match = /serving the node API on [\d.]+:(\d+)/.exec(out)
+      if (match) resolve(Number(match[1]))
+    })
+    child.on("exit", (code) => reject(new Error(`agent exited ${code}: ${out}`)))
+  })
+  agent = child
+  await ok("config", "add", "lab", "-n", `127.0.0.1:${port}`, "--ca", path.join(dir, "pki", "ca.crt"), "--cert", path.join(dir, "pki", "alice.crt"), "--key", path.join(dir, "pki", "alice.key"))
+}
+
+const stopAgent = () =>
+  new Promise<void>((resolve) => {
+    if (agent === undefined || agent.exitCode !== null) return resolve()
+    agent.on("exit", () => resolve())
+    agent.kill("SIGTERM")
+  })
+
+let served = channel()
+
+beforeAll(async () => {
+  spawnSync("npm", ["run", "build", "--silent"], { cwd: root, stdio: "ignore" })
+  server = http.createServer((req, res) => {
+    requests.push(`${req.url} ${req.headers.range ?? ""}`.trim())
+    if (req.url === "/stable/amd64/latest.json") return void res.end(served.document)
+    if (req.url === "/stable/amd64/latest.json.sig") return void res.end(served.signature)
+    if (req.url !== "/stable/amd64/os-0.2.0.img") return void res.writeHead(404).end()
+    const start = Number(/^bytes=(\d+)-$/.exec(req.headers.range ?? "")?.[1] ?? 0)
+    res.writeHead(start > 0 ? 206 : 200, {
+      "content-length": imageBytes.length - start,
+      ...(start > 0 ? { "content-range": `bytes ${start}-${imageBytes.length - 1}/${imageBytes.length}` } : {})
+    })
+    res.end(imageBytes.subarray(start))
+  })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  serverPort = (server.address() as { port: number }).port
+
+  init = await startInit()
+  dir = init.dir
+  const pki = path.join(dir, "pki")
+  await ok("gen", "ca", "--out", pki, "--name", "update e2e")
+  await ok("gen", "node-cert", "--ip", "127.0.0.1", "--name", "node", "--ca-dir", pki, "--out", pki)
+  await ok("gen", "cert", "--role", "os:admin", "--name", "alice", "--ca-dir", pki, "--out", pki)
+  for (const slot of ["A", "B"]) fs.writeFileSync(path.join(dir, `slot-${slot}`), Buffer.alloc(4 * 1024 * 1024))
+  fs.writeFileSync(path.join(dir, "trusted-keys.json"), JSON.stringify([{ id: keyId, development: true, publicKey }]))
+  const config = {
+    listen: { host: "127.0.0.1", port: 0 },
+    tls: { caFile: path.join(pki, "ca.crt"), certFile: path.join(pki, "node.crt"), keyFile: path.join(pki, "node.key") },
+    initSocket: init.socket,
+    envBlock: makeEnvBlock(dir),
+    audit: { file: path.join(dir, "audit.log"), maxBytes: 65536, keep: 2, memoryEntries: 100 },
+    update: {
+      stateDir: path.join(dir, "update"),
+      osRelease: path.join(dir, "os-release"),
+      arch: "amd64",
+      trustedKeysFile: path.join(dir, "trusted-keys.json"),
+      health: { intervalMillis: 200, stabilityMillis: 1_000, timeoutMillis: 20_000 },
+      checks: [],
+      slotFiles: { A: path.join(dir, "slot-A"), B: path.join(dir, "slot-B") }
+    }
+  }
+  fs.writeFileSync(path.join(dir, "agent.json"), JSON.stringify(config))
+  await startAgent("0.1.0")
+}, 120_000)
+
+afterAll(async () => {
+  await stopAgent()
+  if (init !== undefined) await stopInit(init)
+  server?.close()
+})
+
+const url = () => `http://127.0.0.1:${serverPort}/stable/amd64/latest.json`
+
+describe("osctl update against a real agent", () => {
+  it("refuses tampered metadata without touching the slots", async () => {
+    served = channel(true)
+    const result = await osctl("update", "install", url(), "--no-reboot")
+    served = channel()
+    expect(result.status).toBe(1)
+    expect(result.stderr).toMatch(/BadSignature/)
+    expect(requests.some((r) => r.includes("os-0.2.0.img"))).toBe(false)
+    expect(bootEnv()["KEEL_NEXT"]).toBeUndefined()
+  })
+
+  it("installs 0.2.0 into slot B with progress and puts it on trial", async () => {
+    const result = await ok("update", "install", url(), "--no-reboot", "--health-check-timeout", "60")
+    expect(result.stderr).toMatch(/checking\n.*downloading 0\.2\.0 0% \(0\.0 MB of 3\.1 MB\)/)
+    expect(result.stderr).toMatch(/downloading 0\.2\.0 100% \(3\.1 MB of 3\.1 MB\)\n.*staged 0\.2\.0\n.*activated 0\.2\.0/)
+    expect(result.stdout).toContain("0.2.0 is on trial in the inactive slot; reboot the node to try it")
+    const slotB = fs.readFileSync(path.join(dir, "slot-B")).subarray(0, imageBytes.length)
+    expect(sha256(slotB)).toBe(sha256(imageBytes))
+    expect(bootEnv()).toMatchObject({ KEEL_ACTIVE: "A", KEEL_NEXT: "B", KEEL_TRIES: "3" })
+    const status = (await ok("update", "status")).stdout
+    expect(status).toMatch(/phase +activated 0\.1\.0 -> 0\.2\.0 \(slot B\)/)
+    expect(status).toMatch(/B +trial +0\.2\.0/)
+    const history = JSON.parse((await ok("rollback", "history", "-o", "json")).stdout) as Array<{ result: Array<{ kind: string; actor: string; toVersion: string }> }>
+    expect(history[0]!.result.map((e) => [e.kind, e.actor, e.toVersion])).toEqual([["failure", "alice", null], ["install", "alice", "0.2.0"]])
+  })
+
+  it("reports the node's health checks", async () => {
+    const result = await osctl("health")
+    expect(result.stdout).toMatch(/data-writable +yes +ok/)
+    expect(result.stdout).toMatch(/services +yes +ok/)
+  })
+
+  it("on the trial boot the new version's agent passes the health gate and promotes slot B", async () => {
+    await stopAgent()
+    execFileSync("grub-editenv", [path.join(dir, "grubenv"), "set", "KEEL_BOOTED=B", "KEEL_TRIES=2"])
+    await startAgent("0.2.0")
+    for (let i = 0; i < 100 && bootEnv()["KEEL_ACTIVE"] !== "B"; i++) await new Promise((r) => setTimeout(r, 200))
+    expect(bootEnv()).toMatchObject({ KEEL_ACTIVE: "B", KEEL_BOOTED: "B" })
+    expect(bootEnv()["KEEL_NEXT"]).toBeUndefined()
+    const status = (await ok("update", "status")).stdout
+    expect(status).toMatch(/phase +success 0\.1\.0 -> 0\.2\.0/)
+    expect((await ok("rollback", "history")).stdout).toMatch(/success +0\.1\.0 +0\.2\.0 +health-gate +healthy for 1 s on slot B/)
+    expect((await ok("health")).stdout).toMatch(/last health gate: passed/)
+  }, 60_000)
+
+  it("rolls back by hand to slot A, which booted 0.1.0 healthy before", async () => {
+    const result = await osctl("rollback", "trigger", "--reason", "e2e says so")
+    // The agent asks init to reboot; the host init stops its services and exits instead.
+    expect(result.stdout + result.stderr).toMatch(/rolling back to slot A \(0\.1\.0\)|init control socket/)
+    expect(bootEnv()).toMatchObject({ KEEL_ACTIVE: "A" })
+  })
+})
