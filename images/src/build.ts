@@ -289,7 +289,26 @@ export interface BuildOptions {
   readonly output: string
   /** A kubelet binary to include (none is in Debian or npm); without it the image has none. */
   readonly kubelet?: string
+  readonly variant?: Variant
 }
+
+/**
+ * Images that fail on purpose, for the update VM suite: `unhealthy` boots but carries a required
+ * health check that never passes; `unbootable` has a slot whose kernel panics before userspace.
+ */
+export type Variant = "unhealthy" | "unbootable"
+
+/** The agent configuration an image ships. */
+const agentConfigOf = (variant: Variant | undefined): AgentConfig.AgentConfig =>
+  variant !== "unhealthy" || AgentConfig.nodeDefaults.update === undefined
+    ? AgentConfig.nodeDefaults
+    : {
+      ...AgentConfig.nodeDefaults,
+      update: {
+        ...AgentConfig.nodeDefaults.update,
+        checks: [{ name: "always-down", url: "http://127.0.0.1:9/healthz", required: true, timeoutMillis: 2_000 }]
+      }
+    }
 
 /** The OS image without kubelet must stay under this (issue #5). */
 export const budgetBytes = 100 * 1024 * 1024
@@ -374,9 +393,10 @@ export const build = (options: BuildOptions) => {
   }
   run("depmod", ["-b", path.join(tree, "usr"), kernel.release])
   copy(path.join(kernelTree, "boot", `vmlinuz-${kernel.release}`), path.join(tree, "boot", "vmlinuz"))
-  copy(initrd, path.join(tree, "boot", "initrd"))
+  if (options.variant === "unbootable") fs.writeFileSync(path.join(tree, "boot", "initrd"), "not an initramfs: this slot's kernel panics on purpose\n")
+  else copy(initrd, path.join(tree, "boot", "initrd"))
   fs.writeFileSync(path.join(tree, "etc", "keel", "init.json"), JSON.stringify(initConfig, null, 2) + "\n")
-  fs.writeFileSync(path.join(tree, "etc", "keel", "agent.json"), JSON.stringify(AgentConfig.nodeDefaults, null, 2) + "\n")
+  fs.writeFileSync(path.join(tree, "etc", "keel", "agent.json"), JSON.stringify(agentConfigOf(options.variant), null, 2) + "\n")
   fs.writeFileSync(path.join(tree, "etc", "keel", "trusted-keys.json"), trustedKeysDocument(signingKey()))
   // The root is read-only: the resolver configuration keel-init writes lives on tmpfs.
   fs.symlinkSync("/run/keel/resolv.conf", path.join(tree, "etc", "resolv.conf"))
@@ -470,9 +490,9 @@ export const installBiosGrub = (fd: number, core: Uint8Array, partitionOffset: n
 }
 
 /** Hash of everything the image is built from. */
-export const inputHash = (version: string, sourceDateEpoch: number): string => {
+export const inputHash = (version: string, sourceDateEpoch: number, variant?: Variant): string => {
   const files = run("git", ["ls-files", "apps", "libs", "images", "tools", "package-lock.json"], { cwd: root }).split("\n").filter((f) => f.length > 0).sort()
-  const hash = crypto.createHash("sha256").update(JSON.stringify({ version, sourceDateEpoch, kernel, userspace, containerdConfig, rootModules, stage1Modules, initConfig, agentConfig: AgentConfig.nodeDefaults, compression, trustedKeys: trustedKeysDocument(signingKey()) }))
+  const hash = crypto.createHash("sha256").update(JSON.stringify({ version, sourceDateEpoch, kernel, userspace, containerdConfig, rootModules, stage1Modules, initConfig, agentConfig: agentConfigOf(variant), variant: variant ?? null, compression, trustedKeys: trustedKeysDocument(signingKey()) }))
   const kubelet = process.env["KEELOS_KUBELET"]
   if (kubelet !== undefined) hash.update("kubelet").update(fs.readFileSync(kubelet))
   for (const file of files) {
@@ -534,11 +554,11 @@ const withImageLock = <A>(dir: string, f: () => A): A => {
   }
 }
 
-export const ensureImage = (version = process.env["KEELOS_VERSION"] ?? "0.1.0"): Image => {
+export const ensureImage = (version = process.env["KEELOS_VERSION"] ?? "0.1.0", variant?: Variant): Image => {
   const sourceDateEpoch = Number(process.env["SOURCE_DATE_EPOCH"] ?? 1_767_225_600)
-  const dir = path.join(root, ".keelos", "images", version)
+  const dir = path.join(root, ".keelos", "images", variant === undefined ? version : `${version}-${variant}`)
   const stamp = path.join(dir, ".inputs")
-  const wanted = inputHash(version, sourceDateEpoch)
+  const wanted = inputHash(version, sourceDateEpoch, variant)
   const files = { dir, kernel: path.join(dir, "vmlinuz"), initrd: path.join(dir, "initrd"), osImage: path.join(dir, "os.img"), disk: path.join(dir, "disk.raw"), qcow2: path.join(dir, "disk.qcow2"), efi: path.join(dir, "BOOTX64.EFI") }
   const upToDate = () => (fs.existsSync(stamp) ? fs.readFileSync(stamp, "utf8") : "") === wanted && Object.values(files).every((f) => fs.existsSync(f))
   if (upToDate()) return { ...files, rebuilt: false }
@@ -546,7 +566,7 @@ export const ensureImage = (version = process.env["KEELOS_VERSION"] ?? "0.1.0"):
     if (upToDate()) return { ...files, rebuilt: false }
     fs.rmSync(stamp, { force: true })
     const kubelet = process.env["KEELOS_KUBELET"]
-    build({ version, sourceDateEpoch, output: dir, ...(kubelet === undefined ? {} : { kubelet }) })
+    build({ version, sourceDateEpoch, output: dir, ...(kubelet === undefined ? {} : { kubelet }), ...(variant === undefined ? {} : { variant }) })
     fs.writeFileSync(stamp, wanted)
     return { ...files, rebuilt: true }
   })

@@ -32,6 +32,8 @@ export interface VmOptions {
   readonly extraDisks?: ReadonlyArray<string>
   /** TCP ports forwarded from the host's loopback to the guest (QEMU user networking, guest 10.0.2.15). */
   readonly forwards?: ReadonlyArray<{ readonly host: number; readonly guest: number }>
+  /** Let the guest reboot inside this QEMU process (default: QEMU exits when the guest reboots). */
+  readonly rebootable?: boolean
 }
 
 /** A TCP port on the host's loopback that nothing listens on now. */
@@ -90,7 +92,7 @@ export class Vm {
     const log = fs.createWriteStream(path.join(options.resultsDir, `${options.name}.serial.log`))
     const args = [
       "-accel", accelerator(), "-cpu", accelerator() === "kvm" ? "host" : "max", "-m", String(options.memoryMb ?? 1024),
-      "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot",
+      "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", ...(options.rebootable === true ? [] : ["-no-reboot"]),
       ...(options.boot._tag === "Direct"
         ? ["-kernel", options.boot.kernel, "-initrd", options.boot.initrd, "-append", options.boot.append]
         : options.boot._tag === "Uefi" ? ["-bios", ovmf] : []),
@@ -120,11 +122,16 @@ export class Vm {
     }))
   }
 
-  /** The first serial line matching `pattern`; fails with the end of the console on timeout or exit. */
-  waitFor(pattern: RegExp, timeoutMs: number): Promise<SerialLine> {
+  /** A position in the console, for `waitFor` to look only at what comes after it. */
+  mark(): number {
+    return this.lines.length
+  }
+
+  /** The first serial line matching `pattern` (after line `from`); fails with the end of the console on timeout or exit. */
+  waitFor(pattern: RegExp, timeoutMs: number, from = 0): Promise<SerialLine> {
     return new Promise((resolve, reject) => {
       const check = () => {
-        const found = this.lines.find((l) => pattern.test(l.text))
+        const found = this.lines.find((l, i) => i >= from && pattern.test(l.text))
         if (found !== undefined) return done(() => resolve(found))
         if (this.process.exitCode !== null) return done(() => reject(new Error(`VM exited before ${pattern}:\n${this.tail()}`)))
       }

@@ -5,12 +5,13 @@
  * must stay true.
  */
 import type { Effect, FileSystem, Path } from "effect"
+import type { HttpClient } from "effect/http"
 import type { BlockDevice, BootEnvBlock, Power } from "@keelos/platform"
 import type { BootDecision } from "@keelos/boot"
 import type { SimHardware } from "@keelos/platform-sim"
 
 /** The platform a simulated node's software runs on. */
-export type SimPlatform = BlockDevice.BlockDevices | BootEnvBlock.BootEnvBlock | FileSystem.FileSystem | Path.Path | Power.Power
+export type SimPlatform = BlockDevice.BlockDevices | BootEnvBlock.BootEnvBlock | FileSystem.FileSystem | Path.Path | Power.Power | HttpClient.HttpClient
 
 export interface Violation {
   readonly invariant: string
@@ -36,5 +37,11 @@ export interface Scenario {
   readonly operationsPerBoot: number
   /** Size of each simulated root slot. */
   readonly slotBytes: number
+  /** Probability that a boot has a power cut planned, unless the run says otherwise (default 0.5). */
+  readonly powerCutRate?: number
+  /** Boots per run, unless the run says otherwise (default 24). */
+  readonly boots?: number
+  /** Step of the virtual clock while the software waits (default 100 ms); coarser is faster. */
+  readonly tickMillis?: number
   readonly make: () => ScenarioRun
 }

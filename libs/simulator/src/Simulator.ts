@@ -7,7 +7,7 @@
  * unsynced writes, and checks again. Every decision draws from the seed, and every hardware
  * operation is traced, so a seed replays exactly and two runs can be compared by trace digest.
  */
-import { Cause, Effect, Exit, Fiber, Layer, Random } from "effect"
+import { Cause, Effect, Exit, Fiber, Layer, Random, References } from "effect"
 import { TestClock } from "effect/testing"
 import { NodeHalted, type PlatformMutation, PowerLost, SimHardware } from "@keelos/platform-sim"
 import type { Scenario, SimPlatform, Violation } from "./Scenario.ts"
@@ -70,8 +70,8 @@ const classify = (exit: Exit.Exit<void, unknown>): Ending => {
 export const run = (options: RunOptions): Effect.Effect<Verdict> =>
   Effect.gen(function*() {
     const { seed, scenario } = options
-    const boots = options.boots ?? 24
-    const powerCutRate = options.powerCutRate ?? 0.5
+    const boots = options.boots ?? scenario.boots ?? 24
+    const powerCutRate = options.powerCutRate ?? scenario.powerCutRate ?? 0.5
     const hardware = new SimHardware({ seed, slotBytes: scenario.slotBytes })
     const scenarioRun = scenario.make()
     scenarioRun.install(hardware)
@@ -89,8 +89,13 @@ export const run = (options: RunOptions): Effect.Effect<Verdict> =>
 
       if (hardware.prng.chance(powerCutRate)) hardware.power.planCut(1 + hardware.prng.int(scenario.operationsPerBoot))
       const platform: Layer.Layer<SimPlatform> = hardware.layer(options.mutatePlatform)
-      const software = scenarioRun.boot(poweredOn.decision).pipe(Effect.provide(platform), Random.withSeed(hardware.prng.nextU32()))
-      const exit = yield* onVirtualClock(software, options.tickMillis ?? 100, options.bootTimeoutMillis ?? 600_000)
+      const software = scenarioRun.boot(poweredOn.decision).pipe(
+        Effect.provide(platform),
+        Random.withSeed(hardware.prng.nextU32()),
+        // The node's logs (retries, warnings) are noise across thousands of seeds; the trace is the record.
+        Effect.provideService(References.MinimumLogLevel, "None")
+      )
+      const exit = yield* onVirtualClock(software, options.tickMillis ?? scenario.tickMillis ?? 100, options.bootTimeoutMillis ?? 600_000)
       if (exit === undefined) {
         violations.push({ boot, invariant: "a boot ends (halts or loses power) in bounded time", detail: "still running on the virtual clock" })
         break

@@ -69,6 +69,41 @@ describe("simulator", () => {
   })
 })
 
+describe("scenario updates: the production update engine", () => {
+  const byName = (name: string) => scenarios.find((s) => s.name === name)!
+  const runAll = async (name: string, count: number, mutatePlatform?: PlatformMutation) => {
+    const verdicts = []
+    for (let seed = 1; seed <= count; seed++) {
+      verdicts.push(await Effect.runPromise(Simulator.run({ seed, scenario: byName(name), ...(mutatePlatform === undefined ? {} : { mutatePlatform }) })))
+    }
+    return verdicts
+  }
+
+  it("holds every invariant over 80 seeds with every fault", async () => {
+    const verdicts = await runAll("updates", 80)
+    expect(verdicts.filter((v) => !v.ok).map((v) => `${v.seed}: ${JSON.stringify(v.violations)}`)).toEqual([])
+    expect(verdicts.reduce((n, v) => n + v.powerCuts, 0)).toBeGreaterThan(200)
+  })
+
+  it("without faults concludes every release: success for good ones, rollback for the others", async () => {
+    const verdicts = await runAll("updates-clean", 40)
+    expect(verdicts.filter((v) => !v.ok).map((v) => `${v.seed}: ${JSON.stringify(v.violations)}`)).toEqual([])
+    expect(verdicts.every((v) => v.traceTail.some((line) => line.includes("latest.json: 404")))).toBe(true)
+  })
+
+  it("catches a slot writer that does not sync: the firmware would boot a partial image", async () => {
+    const verdicts = await runAll("updates", 80, noSlotSync)
+    const invariants = new Set(verdicts.filter((v) => !v.ok).flatMap((v) => v.violations.map((x) => x.invariant)))
+    expect(invariants.has("the firmware boots a complete image")).toBe(true)
+  })
+
+  it("catches state files written without fsync", async () => {
+    const verdicts = await runAll("updates", 40, noFileFsync)
+    const invariants = new Set(verdicts.filter((v) => !v.ok).flatMap((v) => v.violations.map((x) => x.invariant)))
+    expect(invariants.has("state.json always decodes")).toBe(true)
+  })
+})
+
 describe("virtual clock", () => {
   const sleeper = (sleepMillis: number): Scenario => ({
     name: "sleeper",

@@ -33,7 +33,7 @@ export interface Options {
 }
 
 const defaultBuffer = 1 << 20
-const defaultSyncEvery = 64 << 20
+const defaultSyncEvery = 16 << 20
 
 const ioError = (operation: "write" | "verify") => (error: BlockDevice.BlockDeviceError) => UpdateError.make(operation, "Io", error.message)
 

@@ -197,13 +197,13 @@ export class UpdateEngine extends Context.Service<UpdateEngine, {
           return { target, version: image.version, sha256: image.sha256 }
         }).pipe(
           Effect.tapError((error) => Effect.ignore(fail(error, request.actor))),
-          // Once activated, a failed reboot leaves the trial armed for the next boot: not a failed install.
-          Effect.flatMap(({ sha256, target, version }) =>
-            request.reboot
-              ? config.reboot(`update to ${version ?? sha256.slice(0, 12)}: trial boot of slot ${target} (asked by ${request.actor})`)
-              : Effect.void
+          Effect.map(({ sha256, target, version }) =>
+            request.reboot ? `update to ${version ?? sha256.slice(0, 12)}: trial boot of slot ${target} (asked by ${request.actor})` : null
           )
         )
+
+      /** Time for the caller to hear the end of the install before the node goes down. */
+      const rebootGraceMillis = 2_000
 
       const sizeOf = (url: URL) => Channel.contentLength(url)
 
@@ -217,11 +217,17 @@ export class UpdateEngine extends Context.Service<UpdateEngine, {
             // Free the engine before the caller hears the end, so its next install is not Busy.
             Effect.ensuring(Ref.set(busy, false)),
             Effect.matchCauseEffect({
-              onSuccess: () => Queue.end(queue),
-              onFailure: (cause) => {
-                const error = Cause.findErrorOption(cause)
-                return Queue.fail(queue, error._tag === "Some" ? error.value : UpdateError.make("state", "Io", Cause.pretty(cause).split("\n")[0]!))
-              }
+              // Once activated, a failed reboot leaves the trial armed for the next boot: not a failed install.
+              onSuccess: (rebootReason) =>
+                Effect.andThen(
+                  Queue.end(queue),
+                  rebootReason === null ? Effect.void : Effect.andThen(
+                    Effect.sleep(rebootGraceMillis),
+                    config.reboot(rebootReason).pipe(Effect.catch((error) => Effect.logError(`the trial slot is armed, but the reboot failed: ${error.message}`)))
+                  )
+                ),
+              // Typed failures and defects alike reach the follower (a reboot or power loss is a defect).
+              onFailure: (cause) => Queue.failCause(queue, cause)
             })
           )
           yield* Effect.forkDetach(job)

@@ -1,7 +1,8 @@
 /** Every scenario the simulator knows, by name. Later issues add theirs here. */
 import type { Scenario } from "../Scenario.ts"
 import { slotUpdates } from "./SlotUpdates.ts"
+import { updates, updatesClean } from "./Updates.ts"
 
-export const scenarios: ReadonlyArray<Scenario> = [slotUpdates]
+export const scenarios: ReadonlyArray<Scenario> = [slotUpdates, updates, updatesClean]
 
 export const byName = (name: string): Scenario | undefined => scenarios.find((s) => s.name === name)
