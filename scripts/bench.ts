@@ -11,14 +11,15 @@ const refuse = (what: string, detail: string): never => {
 const benchmarks: Record<string, string> = {
   supervisor: "./bench/supervisor.ts",
   boot: "./bench/boot.ts",
-  rpc: "./bench/rpc.ts"
+  rpc: "./bench/rpc.ts",
+  install: "./bench/install.ts"
 }
 const name = process.argv[2]
 const module = name === undefined ? undefined : benchmarks[name]
 if (module === undefined) {
   refuse(
     `npm run bench: ${name === undefined ? "name a benchmark" : `no benchmark named ${JSON.stringify(name)}`}.`,
-    `available: ${Object.keys(benchmarks).join(", ")} (install, oci, delta land with their issues)`
+    `available: ${Object.keys(benchmarks).join(", ")} (oci, delta land with their issues)`
   )
 } else {
   await import(module)

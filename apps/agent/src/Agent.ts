@@ -2,7 +2,7 @@
  * The agent wired from its configuration: the mutual-TLS server, the node API handlers and their
  * authorization, the audit log, the metrics server, init's control socket, the boot environment
  * and the update engine (which, at start, finishes what the last boot left: a trial to verify, a
- * firmware rollback to record), all real.
+ * firmware rollback to record) with its scheduler of maintenance windows, all real.
  */
 import { type Deferred, Effect, FileSystem, Layer, type Path, Schema } from "effect"
 import type { HttpClient } from "effect/http"
@@ -10,10 +10,11 @@ import { Audit, Authorization, Bootstrap, Handlers, HealthChecks, InitClient, Me
 import { BootControl } from "@keelos/boot"
 import type { Version } from "@keelos/domain"
 import { Signing } from "@keelos/release"
-import { UpdateEngine, UpdateError } from "@keelos/update"
+import { UpdateEngine, UpdateError, UpdateScheduler } from "@keelos/update"
 import type { Links, Sockets } from "@keelos/platform"
 import * as NodeBlockDevices from "@keelos/platform-node/NodeBlockDevices"
 import * as NodeHttp from "@keelos/platform-node/NodeHttp"
+import * as NodeMemory from "@keelos/platform-node/NodeMemory"
 import * as NodeSockets from "@keelos/platform-node/NodeSockets"
 import * as NodeBootEnvBlock from "@keelos/platform-node/NodeBootEnvBlock"
 import * as NodeHttpListener from "@keelos/platform-node/NodeHttpListener"
@@ -105,7 +106,8 @@ const updateLayer = (config: UpdateConfig, running: string) =>
       health: config.health,
       checks,
       reboot: (reason) =>
-        Effect.asVoid(init.Power({ action: "reboot", reason })).pipe(Effect.mapError((error) => UpdateError.make("activate", "Io", `init control socket: ${error.message}`)))
+        Effect.asVoid(init.Power({ action: "reboot", reason })).pipe(Effect.mapError((error) => UpdateError.make("activate", "Io", `init control socket: ${error.message}`))),
+      writer: { reclaim: NodeMemory.reclaim }
     }).pipe(
       Layer.provide(config.slotFiles === undefined ? NodeBlockDevices.layer : NodeBlockDevices.layerFromPaths({ KEELOS_ROOT_A: config.slotFiles.A, KEELOS_ROOT_B: config.slotFiles.B }))
     )
@@ -117,7 +119,12 @@ const updateLayer = (config: UpdateConfig, running: string) =>
         Effect.forkScoped
       )
     }))
-    return Layer.mergeAll(reconcile.pipe(Layer.provideMerge(engine)), UpdateChecks.UpdateChecks.layer(checks))
+    const scheduler = UpdateScheduler.layer(`${config.stateDir}/schedule.json`)
+    const scheduling = Layer.effectDiscard(Effect.flatMap(UpdateScheduler, (s) => Effect.forkScoped(s.run)))
+    return Layer.mergeAll(scheduling.pipe(Layer.provideMerge(scheduler)), reconcile).pipe(
+      Layer.provideMerge(engine),
+      Layer.merge(UpdateChecks.UpdateChecks.layer(checks))
+    )
   })).pipe(Layer.provide(Layer.mergeAll(NodeServices.layer, NodeHttp.layer, NodeSockets.layer, NodeLinks.layer)))
 
 /** First-trust mode: BootstrapApi over TLS with the node's self-signed certificate, until `done`. */

@@ -9,13 +9,14 @@ import { config } from "./commands/config.ts"
 import { gen } from "./commands/gen.ts"
 import { image } from "./commands/image.ts"
 import { nodeCommands } from "./commands/node.ts"
+import { schedule } from "./commands/schedule.ts"
 import { update } from "./commands/update.ts"
 import { osctl } from "./commands/root.ts"
 import * as Errors from "./Errors.ts"
 
 export const version = "0.1.0"
 
-export const cli = osctl.pipe(Command.withSubcommands([...nodeCommands, update, bootstrap, config, gen, image, bootenv]))
+export const cli = osctl.pipe(Command.withSubcommands([...nodeCommands, update, schedule, bootstrap, config, gen, image, bootenv]))
 
 const main = cli.pipe(
   Command.run({ version }),

@@ -174,6 +174,19 @@ describe("osctl update against a real agent", () => {
     expect(history[0]!.result.map((e) => [e.kind, e.actor, e.toVersion])).toEqual([["failure", "alice", null], ["install", "alice", "0.2.0"]])
   })
 
+  it("schedules an update into a window, lists it and cancels it", async () => {
+    expect((await ok("schedule", "list")).stdout.trim()).toBe("no scheduled updates")
+    const bad = await osctl("schedule", "update", "--source", url(), "--window", "Saturday night")
+    expect([bad.status, bad.stderr.trim()]).toEqual([1, `127.0.0.1:${port}: error: ScheduleUpdate failed on the node: check: BadRequest: "Saturday night": a window is DAYS HH:MM-HH:MM UTC, e.g. "Sat 02:00-04:00 UTC", "Mon,Thu 22:00-01:00 UTC" or "daily 03:00-04:00 UTC"`])
+    const added = (await ok("schedule", "update", "--source", url(), "--window", "sat 02:00-04:00 UTC", "--health-check-timeout", "300")).stdout
+    const id = /^scheduled ([0-9a-f]{8}): .* in Sat 02:00-04:00 UTC, next opening \d{4}-\d\d-\d\dT02:00Z$/m.exec(added)?.[1]
+    expect(id, added).toBeDefined()
+    expect((await ok("schedule", "list")).stdout).toMatch(new RegExp(`${id} +pending +Sat 02:00-04:00 UTC`))
+    expect((await ok("schedule", "cancel", id!)).stdout.trim()).toBe(`cancelled ${id} (Sat 02:00-04:00 UTC)`)
+    const listed = JSON.parse((await ok("schedule", "list", "-o", "json")).stdout) as Array<{ result: Array<{ state: string; lastMessage: string; healthTimeoutMillis: number }> }>
+    expect(listed[0]!.result).toMatchObject([{ state: "cancelled", lastMessage: "cancelled by alice", healthTimeoutMillis: 300_000 }])
+  })
+
   it("reports the node's health checks", async () => {
     const result = await osctl("health")
     expect(result.stdout).toMatch(/data-writable +yes +ok/)

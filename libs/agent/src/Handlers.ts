@@ -10,7 +10,7 @@ import { Clock, Effect, FileSystem, Option, Schema, Stream } from "effect"
 import { type InitControl, NodeApi } from "@keelos/api"
 import { NodeFiles } from "@keelos/domain"
 import { KernelLog, Links } from "@keelos/platform"
-import { HealthGate, UpdateEngine, type UpdateError } from "@keelos/update"
+import { HealthGate, UpdateEngine, type UpdateError, UpdateScheduler } from "@keelos/update"
 import { Audit } from "./Audit.ts"
 import { InitClient, nodeFailure } from "./InitClient.ts"
 import { NodeCertificate } from "./NodeCertificate.ts"
@@ -32,6 +32,11 @@ export const layer = NodeApi.NodeApi.toLayer(Effect.gen(function*() {
   const fs = yield* FileSystem.FileSystem
   const engine = yield* Effect.serviceOption(UpdateEngine)
   const updateChecks = yield* Effect.serviceOption(UpdateChecks)
+  const scheduler = yield* Effect.serviceOption(UpdateScheduler)
+  const withScheduler = <A, E>(operation: string, f: (scheduler: UpdateScheduler["Service"]) => Effect.Effect<A, E>) =>
+    Option.isSome(scheduler)
+      ? f(scheduler.value)
+      : Effect.fail<NodeApi.NotAvailable | E>(new NodeApi.NotAvailable({ operation, reason: "this node's agent configuration has no update section" }))
 
   /** The engine, or NotAvailable on a node whose configuration has no update section. */
   const withEngine = <A, E>(operation: string, f: (engine: UpdateEngine["Service"]) => Effect.Effect<A, E>) =>
@@ -132,9 +137,17 @@ export const layer = NodeApi.NodeApi.toLayer(Effect.gen(function*() {
           ? Stream.fail<NodeApi.NotAvailable | NodeApi.NodeFailure>(new NodeApi.NotAvailable({ operation: "InstallUpdate", reason: "this node's agent configuration has no update section" }))
           : engine.value.install({ ...request, actor: caller.commonName }).pipe(Stream.mapError(updateFailure("InstallUpdate")))
       })),
-    GetUpdateSchedule: () => notYet("GetUpdateSchedule", "update scheduler"),
-    ScheduleUpdate: () => notYet("ScheduleUpdate", "update scheduler"),
-    CancelScheduledUpdate: () => notYet("CancelScheduledUpdate", "update scheduler"),
+    GetUpdateSchedule: () => withScheduler("GetUpdateSchedule", (s) => Effect.mapError(s.list, updateFailure("GetUpdateSchedule"))),
+    ScheduleUpdate: (request) =>
+      Effect.flatMap(NodeApi.CurrentCaller, (caller) =>
+        withScheduler("ScheduleUpdate", (s) =>
+          Effect.mapError(
+            s.add({ ...request, autoRollback: request.autoRollback ?? true, actor: caller.commonName }),
+            updateFailure("ScheduleUpdate")
+          ))),
+    CancelScheduledUpdate: ({ id }) =>
+      Effect.flatMap(NodeApi.CurrentCaller, (caller) =>
+        withScheduler("CancelScheduledUpdate", (s) => Effect.mapError(s.cancel(id, caller.commonName), updateFailure("CancelScheduledUpdate")))),
     TriggerRollback: ({ reason }) =>
       Effect.flatMap(NodeApi.CurrentCaller, (caller) =>
         withEngine("TriggerRollback", (e) => Effect.mapError(e.rollback(reason, caller.commonName), updateFailure("TriggerRollback")))),

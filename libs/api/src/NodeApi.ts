@@ -178,6 +178,22 @@ export type HealthReport = typeof HealthReport.Type
 
 const sha256Hex = Schema.String.check(Schema.isPattern(/^[0-9a-fA-F]{64}$/))
 
+/** An update scheduled into a maintenance window, as the node keeps it. */
+export const ScheduledUpdate = Schema.Struct({
+  id: Schema.String,
+  source: Schema.String,
+  sha256: Schema.NullOr(Schema.String),
+  window: Schema.String,
+  healthTimeoutMillis: Schema.NullOr(Schema.Number),
+  autoRollback: Schema.Boolean,
+  createdBy: Schema.String,
+  createdAtMillis: Schema.Number,
+  state: Schema.Literals(["pending", "running", "done", "failed", "cancelled"]),
+  nextStartMillis: Schema.NullOr(Schema.Number),
+  lastMessage: Schema.NullOr(Schema.String)
+})
+export type ScheduledUpdate = typeof ScheduledUpdate.Type
+
 // ---------------------------------------------------------------------------
 // The group
 // ---------------------------------------------------------------------------
@@ -222,9 +238,20 @@ export class NodeApi extends RpcGroup.make(
     error: failures,
     stream: true
   }).annotate(MinimumRole, "os:admin"),
-  Rpc.make("GetUpdateSchedule", { error: failures }).annotate(MinimumRole, "os:reader"),
-  Rpc.make("ScheduleUpdate", { payload: { source: Schema.String, window: Schema.String }, error: failures }).annotate(MinimumRole, "os:admin"),
-  Rpc.make("CancelScheduledUpdate", { payload: { id: Schema.String }, error: failures }).annotate(MinimumRole, "os:admin"),
+  Rpc.make("GetUpdateSchedule", { success: Schema.Array(ScheduledUpdate), error: failures }).annotate(MinimumRole, "os:reader"),
+  /** Install in a maintenance window ("Sat 02:00-04:00 UTC"); abandoned if the window closes before activation. */
+  Rpc.make("ScheduleUpdate", {
+    payload: {
+      source: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(2048)),
+      sha256: Schema.optional(sha256Hex),
+      window: Schema.String.check(Schema.isMaxLength(128)),
+      autoRollback: Schema.optional(Schema.Boolean),
+      healthTimeoutMillis: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 1_000, maximum: 86_400_000 })))
+    },
+    success: ScheduledUpdate,
+    error: failures
+  }).annotate(MinimumRole, "os:admin"),
+  Rpc.make("CancelScheduledUpdate", { payload: { id: Schema.String.check(Schema.isMaxLength(64)) }, success: ScheduledUpdate, error: failures }).annotate(MinimumRole, "os:admin"),
   Rpc.make("TriggerRollback", {
     payload: { reason },
     success: Schema.Struct({ slot: Slot.Slot, version: Schema.NullOr(Schema.String) }),

@@ -30,6 +30,8 @@ export interface Options {
   readonly maxStalledAttempts?: number
   /** First pause between attempts; doubles while attempts make no progress, capped at 30 s. */
   readonly retryBaseMillis?: number
+  /** Lets the runtime free the chunks already written (run at every sync); see NodeMemory. */
+  readonly reclaim?: Effect.Effect<void>
 }
 
 const defaultBuffer = 1 << 20
@@ -38,10 +40,21 @@ const defaultSyncEvery = 16 << 20
 const ioError = (operation: "write" | "verify") => (error: BlockDevice.BlockDeviceError) => UpdateError.make(operation, "Io", error.message)
 
 /** Hashes the first `length` bytes of the device, a buffer at a time. */
-export const hashDevice = (device: BlockDevice.BlockDevice, length: number, bufferBytes = defaultBuffer, hash: Hash = createHash("sha256")) =>
+export const hashDevice = (
+  device: BlockDevice.BlockDevice,
+  length: number,
+  bufferBytes = defaultBuffer,
+  reclaim: Effect.Effect<void> = Effect.void,
+  hash: Hash = createHash("sha256")
+) =>
   Effect.gen(function*() {
-    for (let offset = 0; offset < length; offset += bufferBytes) {
+    for (let offset = 0, read = 0; offset < length; offset += bufferBytes) {
       hash.update(yield* device.read(offset, Math.min(bufferBytes, length - offset)))
+      read += bufferBytes
+      if (read >= defaultSyncEvery) {
+        read = 0
+        yield* reclaim
+      }
     }
     return hash
   })
@@ -59,7 +72,8 @@ export const write = Effect.fn("SlotWriter.write")(function*(device: BlockDevice
   }
 
   let offset = Math.min(options.resumeFrom, target.sizeBytes)
-  let hash = yield* Effect.mapError(hashDevice(device, offset, bufferBytes), ioError("write"))
+  const reclaim = options.reclaim ?? Effect.void
+  let hash = yield* Effect.mapError(hashDevice(device, offset, bufferBytes, reclaim), ioError("write"))
   let lastSynced = offset
   const buffer = new Uint8Array(bufferBytes)
   let filled = 0
@@ -76,21 +90,25 @@ export const write = Effect.fn("SlotWriter.write")(function*(device: BlockDevice
       yield* Effect.mapError(device.sync, ioError("write"))
       lastSynced = offset
       yield* options.onSynced(offset)
+      yield* reclaim
     }
   })
 
-  const accept = (chunk: Uint8Array) =>
+  /** Copies a batch of chunks into the write buffer, writing it out each time it fills. */
+  const accept = (chunks: ReadonlyArray<Uint8Array>) =>
     Effect.gen(function*() {
-      if (offset + filled + chunk.length > target.sizeBytes) {
-        return yield* UpdateError.make("download", "Integrity", `the server sent more than the ${target.sizeBytes} bytes the release names`)
-      }
-      let at = 0
-      while (at < chunk.length) {
-        const n = Math.min(chunk.length - at, bufferBytes - filled)
-        buffer.set(chunk.subarray(at, at + n), filled)
-        filled += n
-        at += n
-        if (filled === bufferBytes) yield* flush
+      for (const chunk of chunks) {
+        if (offset + filled + chunk.length > target.sizeBytes) {
+          return yield* UpdateError.make("download", "Integrity", `the server sent more than the ${target.sizeBytes} bytes the release names`)
+        }
+        let at = 0
+        while (at < chunk.length) {
+          const n = Math.min(chunk.length - at, bufferBytes - filled)
+          buffer.set(chunk.subarray(at, at + n), filled)
+          filled += n
+          at += n
+          if (filled === bufferBytes) yield* flush
+        }
       }
     })
 
@@ -116,7 +134,7 @@ export const write = Effect.fn("SlotWriter.write")(function*(device: BlockDevice
             ? Effect.succeed({ _tag: "Retry", cause: `HTTP ${response.status}` })
             : Effect.fail(UpdateError.make("download", "HttpStatus", `${target.url.href} answered HTTP ${response.status}`))
         }
-        return Effect.as(Stream.runForEach(response.stream, accept), { _tag: "Done" })
+        return Effect.as(Stream.runForEachArray(response.stream, accept), { _tag: "Done" })
       }),
       Effect.catchTag("HttpClientError", (error) => Effect.succeed<Attempt>({ _tag: "Retry", cause: error.message }))
     )
@@ -149,7 +167,7 @@ export const write = Effect.fn("SlotWriter.write")(function*(device: BlockDevice
   }
   yield* Effect.mapError(device.sync, ioError("write"))
   yield* options.onSynced(offset)
-  const readBack = (yield* Effect.mapError(hashDevice(device, target.sizeBytes, bufferBytes), ioError("verify"))).digest("hex")
+  const readBack = (yield* Effect.mapError(hashDevice(device, target.sizeBytes, bufferBytes, reclaim), ioError("verify"))).digest("hex")
   if (readBack !== target.sha256) {
     return yield* UpdateError.make("verify", "Integrity", `slot ${device.label} reads back as ${readBack}, not ${target.sha256}: the device did not keep what was written`)
   }

@@ -9,7 +9,7 @@
  * An install runs in a fiber owned by the engine, not by the caller: a client that disconnects
  * does not abort a half-written slot. The caller follows its progress through a sliding queue.
  */
-import { Cause, Clock, Context, Effect, Layer, Queue, Ref, Stream } from "effect"
+import { type Cause, Clock, Context, Duration, Effect, Layer, Queue, Ref, Stream } from "effect"
 import type { FileSystem, Path } from "effect"
 import type { HttpClient } from "effect/http"
 import { BootControl } from "@keelos/boot"
@@ -34,7 +34,7 @@ export interface Config {
   readonly checks: Effect.Effect<ReadonlyArray<HealthGate.Check>>
   /** Reboots the node (through init on a real node). */
   readonly reboot: (reason: string) => Effect.Effect<void, UpdateError.UpdateError>
-  readonly writer?: Partial<Pick<SlotWriter.Options, "bufferBytes" | "syncEveryBytes" | "retryBaseMillis" | "maxStalledAttempts">>
+  readonly writer?: Partial<Pick<SlotWriter.Options, "bufferBytes" | "syncEveryBytes" | "retryBaseMillis" | "maxStalledAttempts" | "reclaim">>
 }
 
 export interface InstallRequest extends Source.Request {
@@ -45,6 +45,8 @@ export interface InstallRequest extends Source.Request {
   readonly actor: string
   /** The health gate's timeout for this update's trial boot, instead of the node's default. */
   readonly healthTimeoutMillis?: number | undefined
+  /** When set (a maintenance window's end), the install is abandoned if it is not activated by then. */
+  readonly deadlineMillis?: number | undefined
 }
 
 export interface Progress {
@@ -165,7 +167,15 @@ export class UpdateEngine extends Context.Service<UpdateEngine, {
           yield* emit({ phase: "downloading", bytes: resumeFrom, totalBytes: image.sizeBytes, version: image.version })
 
           let published = resumeFrom
-          yield* Effect.scoped(Effect.gen(function*() {
+          const windowClosed = UpdateError.make("write", "WindowClosed", "the maintenance window closed before the update was activated; it resumes in the next window")
+          const beforeDeadline = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+            request.deadlineMillis === undefined
+              ? effect
+              : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+                now >= request.deadlineMillis!
+                  ? Effect.fail(windowClosed)
+                  : Effect.timeoutOrElse(effect, { duration: Duration.millis(request.deadlineMillis! - now), orElse: () => Effect.fail(windowClosed) }))
+          yield* beforeDeadline(Effect.scoped(Effect.gen(function*() {
             const device = yield* Effect.mapError(devices.open(Slot.rootLabel(target)), (error) => UpdateError.make("write", "Io", error.message))
             yield* SlotWriter.write(device, image, {
               ...config.writer,
@@ -181,7 +191,7 @@ export class UpdateEngine extends Context.Service<UpdateEngine, {
               // Bytes that failed their digest are worth nothing to a resume.
               error.reason === "Integrity" ? Effect.asVoid(store.update((s) => ({ ...s, download: null }))) : Effect.void
             ))
-          }))
+          })))
 
           const verifiedAt = yield* Clock.currentTimeMillis
           yield* store.update((s) => ({
@@ -191,6 +201,7 @@ export class UpdateEngine extends Context.Service<UpdateEngine, {
             slots: { ...s.slots, [target]: { version: image.version, sha256: image.sha256, sizeBytes: image.sizeBytes, verifiedAtMillis: verifiedAt } }
           }))
           yield* emit({ phase: "staged", bytes: image.sizeBytes, totalBytes: image.sizeBytes, version: image.version })
+          yield* beforeDeadline(Effect.void)
           yield* Effect.mapError(boot.activate(target), bootError("activate"))
           yield* store.update((s) => ({ ...s, phase: "activated" }))
           yield* emit({ phase: "activated", bytes: image.sizeBytes, totalBytes: image.sizeBytes, version: image.version })

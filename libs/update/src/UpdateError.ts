@@ -28,7 +28,9 @@ export const UpdateReason = Schema.Literals([
   /** The health gate did not pass. */
   "Unhealthy",
   /** The operation makes no sense in the node's current state (no trial, nothing to roll back to). */
-  "InvalidState"
+  "InvalidState",
+  /** The maintenance window closed before the update was activated. */
+  "WindowClosed"
 ])
 export type UpdateReason = typeof UpdateReason.Type
 
