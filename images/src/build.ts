@@ -243,6 +243,8 @@ const initConfig = {
   earlyBoot: { hostname: "keelos", modules: rootModules, mkfs: "/usr/sbin/mkfs.ext4" },
   watchdog: { intervalMillis: 5000, answerWithinMillis: 20000 },
   logs: { dir: "/var/lib/keel/logs", maxBytes: 4 << 20, keep: 3, flushMillis: 1000, bufferLines: 10000 },
+  // A slot that fails to come up stable 3 boots in a row boots with only the agent (maintenance mode).
+  bootGuard: { maxUnstableBoots: 3, stableAfterMillis: 60_000, maintenanceServices: ["keel-agent"] },
   services: {
     kind: "group", name: "root", restart: "permanent", strategy: "one_for_one", maxRestarts: 10, periodMillis: 60000,
     dependsOn: [], backoff: { initialMillis: 500, maxMillis: 30000, resetAfterMillis: 60000 },

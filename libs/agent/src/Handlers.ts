@@ -93,6 +93,7 @@ export const layer = NodeApi.NodeApi.toLayer(Effect.gen(function*() {
           bootEnv: facts.bootEnv,
           uptimeSeconds: facts.uptimeSeconds,
           update,
+          maintenance: facts.maintenance,
           services: facts.services,
           certificate: facts.certificate,
           updateKeys: facts.updateKeys,

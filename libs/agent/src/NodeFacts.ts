@@ -3,7 +3,7 @@
  * init's control socket, the kernel (/proc), the boot count on the data partition and the agent's
  * own certificate (as rotated). GetStatus and the metrics both read it, so they never disagree.
  */
-import { Clock, Context, Effect, FileSystem, Layer, Path, Schema } from "effect"
+import { Clock, Context, Effect, FileSystem, Layer, Option, Path, Schema } from "effect"
 import { type InitControl, NodeApi } from "@keelos/api"
 import { BootControl } from "@keelos/boot"
 import { BootCount, type BootEnv, NodeFiles, Slot } from "@keelos/domain"
@@ -22,6 +22,8 @@ export interface Facts {
   readonly uptimeSeconds: number
   /** Null when the count on the data partition cannot be read. */
   readonly boots: number | null
+  /** keel-init booted this slot in maintenance mode (only the agent runs): why, or null. */
+  readonly maintenance: string | null
   readonly services: ReadonlyArray<InitControl.ServiceStatus>
   readonly certificate: { readonly commonName: string; readonly notAfterMillis: number; readonly daysLeft: number }
   readonly updateKeys: ReadonlyArray<{ readonly id: string; readonly development: boolean }>
@@ -68,6 +70,7 @@ export class NodeFacts extends Context.Service<NodeFacts, {
             })),
             uptimeSeconds: uptime._tag === "Some" ? Number.parseFloat(uptime.value.split(" ")[0] ?? "0") : 0,
             boots: yield* bootCount,
+            maintenance: Option.getOrNull(yield* readTrimmed(NodeFiles.maintenanceFlag)),
             services,
             certificate: { ...own, daysLeft: Math.floor((own.notAfterMillis - now) / dayMillis) },
             updateKeys: yield* fs.readFileString(NodeFiles.trustedKeysFile).pipe(

@@ -106,6 +106,8 @@ export const NodeStatus = Schema.Struct({
   uptimeSeconds: Schema.Number,
   /** Null until the update engine runs on this node. */
   update: Schema.NullOr(UpdateState.UpdateState),
+  /** Why the node runs in maintenance mode (only the agent), or null. */
+  maintenance: Schema.NullOr(Schema.String),
   services: Schema.Array(ServiceStatus),
   certificate: CertificateStatus,
   /** The keys this node accepts updates from; `development` ones are for local builds only. */

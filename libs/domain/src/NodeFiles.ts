@@ -22,3 +22,6 @@ export const resolvConf = "/run/keel/resolv.conf"
 
 /** The keys the image accepts releases from. */
 export const trustedKeysFile = "/etc/keel/trusted-keys.json"
+
+/** Written by keel-init when it boots the slot in maintenance mode (boot-loop protection): "<slot> <unstable boots>". */
+export const maintenanceFlag = "/run/keel/maintenance"

@@ -21,6 +21,7 @@ import { type BlockDevice, type Kernel, type Links, Mounts, type Volumes, type W
 import { Journal } from "@keelos/store"
 import { ControlSocket, Power, type Reaper, Signals, type Sockets } from "@keelos/platform"
 import { Supervisor } from "@keelos/supervisor"
+import * as BootGuard from "./BootGuard.ts"
 import * as ControlServer from "./ControlServer.ts"
 import * as EarlyBoot from "./EarlyBoot.ts"
 import * as LogFiles from "./LogFiles.ts"
@@ -67,6 +68,19 @@ export const run = (config: InitConfig): Effect.Effect<Outcome, never, Requireme
         Effect.catchTag("EarlyBootError", (error) => (error.step === "data" ? log(`${error.message}; continuing without it`) : Effect.die(error)))
       )
     }
+    const guard = config.bootGuard === undefined
+      ? undefined
+      : yield* BootGuard.begin(config.bootGuard).pipe(
+        Effect.tapError((error) => log(`boot guard: ${error.message}; booting normally`)),
+        Effect.option,
+        Effect.map(Option.getOrUndefined)
+      )
+    const maintenance = guard?.decision.maintenance === true
+    const services = maintenance ? BootGuard.maintenanceTree(config.services, config.bootGuard!.maintenanceServices) : config.services
+    if (maintenance) {
+      yield* log(`MAINTENANCE MODE: slot ${guard!.decision.slot} came up unstable ${guard!.decision.unstableBefore} boots in a row; only ${config.bootGuard!.maintenanceServices.join(", ")} run. Roll back or update through the agent.`)
+      yield* Effect.ignore(Effect.flatMap(FileSystem.FileSystem, (fs) => fs.writeFileString(BootGuard.maintenanceFlag, `${guard!.decision.slot} ${guard!.decision.unstableBefore}\n`)))
+    }
     const context = yield* Layer.build(TrackedSpawner.layer)
     const signals = yield* Signals.Signals
     const events = yield* PubSub.sliding<InitControl.SupervisorEvent>(1024)
@@ -75,12 +89,20 @@ export const run = (config: InitConfig): Effect.Effect<Outcome, never, Requireme
     const reaped = yield* Ref.make(0)
 
     const files = config.logs === undefined ? undefined : yield* LogFiles.make(config.logs)
-    const supervisor = yield* Supervisor.make(config.services, {
+    const supervisor = yield* Supervisor.make(services, {
       onEvent: (event) => PubSub.publish(events, event),
       onLogLine: (service, line) =>
         Effect.andThen(PubSub.publish(logs, { ...line, service }), files === undefined ? Effect.void : files.append(service, line))
     }).pipe(Effect.provide(context), Effect.orDie)
-    yield* log(`supervising ${config.services.children.length} children; control socket ${config.controlSocket}`)
+    yield* log(`supervising ${services.children.length} children; control socket ${config.controlSocket}`)
+    if (guard !== undefined && !maintenance) {
+      const allRunning = Effect.map(supervisor.statuses, (all) => all.every((s) => s.kind === "group" || s.state === "running" || s.state === "absent"))
+      yield* Effect.forkScoped(BootGuard.awaitStable(allRunning, config.bootGuard!.stableAfterMillis).pipe(
+        Effect.andThen(guard.markStable),
+        Effect.andThen(log("boot is stable")),
+        Effect.catch((error: { readonly message: string }) => log(`boot guard: ${error.message}`))
+      ))
+    }
     if (config.watchdog !== undefined) yield* Effect.forkScoped(WatchdogPetter.run(supervisor.ping, config.watchdog))
 
     // After early boot: the socket lives on /run, which early boot mounts.

@@ -5,6 +5,7 @@
  */
 import { Schema } from "effect"
 import { ServiceSpec } from "@keelos/domain"
+import { BootGuardConfig } from "./BootGuard.ts"
 import { EarlyBootConfig } from "./EarlyBoot.ts"
 import { LogFilesConfig } from "./LogFiles.ts"
 
@@ -22,7 +23,9 @@ export const InitConfig = Schema.Struct({
   /** Service output in rotated files (on a node, under /var/lib/keel/logs); absent: memory only. */
   logs: Schema.optional(LogFilesConfig),
   /** Early boot on a node; absent in host mode (the host is already up). */
-  earlyBoot: Schema.optional(EarlyBootConfig)
+  earlyBoot: Schema.optional(EarlyBootConfig),
+  /** Boot-loop protection: maintenance mode after repeated unstable boots of one slot; absent: none. */
+  bootGuard: Schema.optional(BootGuardConfig)
 })
 export type InitConfig = typeof InitConfig.Type
 

@@ -35,6 +35,7 @@ const statusText = (s: NodeApi.NodeStatus) => {
     `node         ${s.hostname}  KeelOS ${s.version}`,
     `slots        ${s.slots.map(slot).join("  |  ")}`,
     `uptime       ${uptime(s.uptimeSeconds)}`,
+    ...(s.maintenance === null ? [] : [`MAINTENANCE  slot ${s.maintenance.split(" ")[0]} came up unstable ${s.maintenance.split(" ")[1] ?? "?"} boots in a row: only the agent runs; roll back (osctl rollback trigger) or update`]),
     `update       ${s.update === null ? "no update engine on this node" : `${s.update.phase}${s.update.toVersion === null ? "" : ` (${s.update.fromVersion ?? "?"} -> ${s.update.toVersion})`}${s.update.lastError === null ? "" : `: ${s.update.lastError}`}`}`,
     `certificate  ${s.certificate.commonName}, ${days} days left${days < expiryWarningDays ? "  WARNING: rotate it soon" : ""}`,
     `update keys  ${s.updateKeys.length === 0 ? "none: this node accepts no update" : s.updateKeys.map((k) => `${k.id}${k.development ? " (DEVELOPMENT key: for local builds only, never production)" : ""}`).join(", ")}`,
