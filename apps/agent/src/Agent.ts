@@ -10,7 +10,7 @@ import { Audit, Authorization, Bootstrap, Handlers, HealthChecks, InitClient, Me
 import { BootControl } from "@keelos/boot"
 import type { Version } from "@keelos/domain"
 import { Signing } from "@keelos/release"
-import { UpdateEngine, UpdateError, UpdateScheduler } from "@keelos/update"
+import { Hooks, UpdateEngine, UpdateError, UpdateScheduler } from "@keelos/update"
 import type { Links, Sockets } from "@keelos/platform"
 import * as NodeBlockDevices from "@keelos/platform-node/NodeBlockDevices"
 import * as NodeHttp from "@keelos/platform-node/NodeHttp"
@@ -98,7 +98,9 @@ const updateLayer = (config: UpdateConfig, running: string) =>
       Effect.orElseSucceed(() => []),
       Effect.provideContext(services)
     )
+    const hooks = config.hooks === undefined ? undefined : yield* Hooks.make(config.hooks).pipe(Effect.provide(NodeServices.layer))
     const engine = UpdateEngine.layer({
+      ...(hooks === undefined ? {} : { hooks }),
       paths: { state: `${config.stateDir}/state.json`, history: `${config.stateDir}/history.json` },
       runningVersion: running as Version.Version,
       arch: config.arch,

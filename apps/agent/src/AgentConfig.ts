@@ -3,6 +3,7 @@ import { Schema } from "effect"
 import { NodeApi } from "@keelos/api"
 import { Audit, HealthChecks } from "@keelos/agent"
 import { NodeFiles, ReleaseMetadata } from "@keelos/domain"
+import { Hooks } from "@keelos/update"
 
 export const configPath = "/etc/keel/agent.json"
 
@@ -33,7 +34,9 @@ export const AgentConfig = Schema.Struct({
     /** HTTP checks this node adds to the built-in ones. */
     checks: Schema.Array(HealthChecks.HttpCheck),
     /** The root slots as files instead of GPT partitions (host tests). */
-    slotFiles: Schema.optional(Schema.Struct({ A: Schema.String, B: Schema.String }))
+    slotFiles: Schema.optional(Schema.Struct({ A: Schema.String, B: Schema.String })),
+    /** Pre- and post-update hooks; absent: none. */
+    hooks: Schema.optional(Hooks.HooksConfig)
   }))
 })
 export type AgentConfig = typeof AgentConfig.Type
@@ -52,6 +55,8 @@ export const nodeDefaults: AgentConfig = {
     arch: "amd64",
     trustedKeysFile: NodeFiles.trustedKeysFile,
     health: { intervalMillis: 5_000, stabilityMillis: 30_000, timeoutMillis: 300_000 },
-    checks: []
+    checks: [],
+    // Executables an operator drops on the data partition (none at first); no webhooks by default.
+    hooks: { webhooks: [], dir: "/var/lib/keel/hooks.d", timeoutMillis: 300_000 }
   }
 }

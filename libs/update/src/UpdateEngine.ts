@@ -18,6 +18,7 @@ import { BlockDevice } from "@keelos/platform"
 import type { Signing } from "@keelos/release"
 import * as Channel from "./Channel.ts"
 import * as HealthGate from "./HealthGate.ts"
+import type * as Hooks from "./Hooks.ts"
 import * as SlotWriter from "./SlotWriter.ts"
 import * as Source from "./Source.ts"
 import * as UpdateError from "./UpdateError.ts"
@@ -34,6 +35,8 @@ export interface Config {
   readonly checks: Effect.Effect<ReadonlyArray<HealthGate.Check>>
   /** Reboots the node (through init on a real node). */
   readonly reboot: (reason: string) => Effect.Effect<void, UpdateError.UpdateError>
+  /** Pre- and post-update hooks (Hooks.make); none when absent. */
+  readonly hooks?: Hooks.Runner
   readonly writer?: Partial<Pick<SlotWriter.Options, "bufferBytes" | "syncEveryBytes" | "retryBaseMillis" | "maxStalledAttempts" | "reclaim">>
 }
 
@@ -150,6 +153,12 @@ export class UpdateEngine extends Context.Service<UpdateEngine, {
               return { url: source.url, sha256: source.sha256, sizeBytes: head, version: source.version }
             })
 
+          if (config.hooks !== undefined) {
+            const atMillis = yield* Clock.currentTimeMillis
+            yield* config.hooks({ event: "pre-update", fromVersion: running, toVersion: image.version, outcome: null, source: request.source, actor: request.actor, atMillis }).pipe(
+              Effect.mapError((reason) => UpdateError.make("check", "HookFailed", `pre-update hook: ${reason}; the update is aborted`))
+            )
+          }
           // The trial pointer must never name a slot while it is rewritten.
           if (env.next === target) yield* Effect.mapError(boot.cancelTrial, bootError("write"))
           const pending = before.download
@@ -245,6 +254,19 @@ export class UpdateEngine extends Context.Service<UpdateEngine, {
           return Stream.fromQueue(queue)
         }))
 
+      /** Post-update hooks: a failure is recorded and logged; the outcome stands. */
+      const postHooks = (state: UpdateState.UpdateState, outcome: "success" | "rolled_back") =>
+        config.hooks === undefined ? Effect.void : Effect.gen(function*() {
+          const atMillis = yield* Clock.currentTimeMillis
+          yield* config.hooks!({ event: "post-update", fromVersion: state.fromVersion, toVersion: state.toVersion, outcome, source: null, actor: "agent", atMillis }).pipe(
+            Effect.catch((reason) =>
+              Effect.andThen(
+                Effect.logWarning(`post-update hook: ${reason}`),
+                Effect.ignore(store.record({ kind: "failure", fromVersion: state.fromVersion, toVersion: state.toVersion, reason: `post-update hook: ${reason}`, actor: "hooks" }))
+              ))
+          )
+        })
+
       const runGate = (target: Slot.Slot, state: UpdateState.UpdateState) =>
         Effect.gen(function*() {
           yield* store.update((s) => ({ ...s, phase: "verifying" }))
@@ -258,11 +280,13 @@ export class UpdateEngine extends Context.Service<UpdateEngine, {
             yield* Effect.mapError(boot.markGood, bootError("health"))
             yield* store.update((s) => ({ ...s, phase: "success", lastError: null }))
             yield* store.record({ kind: "success", fromVersion: state.fromVersion, toVersion: state.toVersion, reason: `healthy for ${Math.round(config.health.stabilityMillis / 1000)} s on slot ${target}`, actor: "health-gate" })
+            yield* postHooks(state, "success")
             return { _tag: "Promoted", version: state.toVersion } satisfies Reconciled
           }
           yield* Effect.mapError(boot.cancelTrial, bootError("rollback"))
           yield* store.update((s) => ({ ...s, phase: "rolled_back", lastError: verdict.reason, rolledBack: rememberRolledBack(s.rolledBack, s.toVersion) }))
           yield* store.record({ kind: "rollback", fromVersion: state.toVersion, toVersion: state.fromVersion, reason: verdict.reason, actor: "health-gate" })
+          yield* postHooks(state, "rolled_back")
           yield* config.reboot(`rollback: ${state.toVersion ?? "the update"} failed its health gate: ${verdict.reason}`)
           return { _tag: "RolledBack", version: state.toVersion, reason: verdict.reason } satisfies Reconciled
         })
@@ -283,6 +307,7 @@ export class UpdateEngine extends Context.Service<UpdateEngine, {
           const reason = `slot ${target} did not come up healthy within its ${3} trial boots; the firmware booted slot ${env.booted ?? env.active}`
           yield* store.update((s) => ({ ...s, phase: "rolled_back", lastError: reason, rolledBack: rememberRolledBack(s.rolledBack, s.toVersion) }))
           yield* store.record({ kind: "rollback", fromVersion: state.toVersion, toVersion: state.fromVersion, reason, actor: "firmware" })
+          yield* postHooks(state, "rolled_back")
           return { _tag: "FirmwareRolledBack", version: state.toVersion } as const
         }
         if (state.phase === "checking" || state.phase === "downloading" || state.phase === "staged") {

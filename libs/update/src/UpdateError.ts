@@ -30,7 +30,9 @@ export const UpdateReason = Schema.Literals([
   /** The operation makes no sense in the node's current state (no trial, nothing to roll back to). */
   "InvalidState",
   /** The maintenance window closed before the update was activated. */
-  "WindowClosed"
+  "WindowClosed",
+  /** A pre-update hook said no (or did not answer). */
+  "HookFailed"
 ])
 export type UpdateReason = typeof UpdateReason.Type
 

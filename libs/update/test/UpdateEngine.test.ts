@@ -171,3 +171,29 @@ describe("UpdateEngine trial boot", () => {
       assert.deepStrictEqual(history.at(-1)?.actor, "alice")
     }))
 })
+
+describe("UpdateEngine hooks", () => {
+  it.effect("a failing pre-update hook aborts before any download; post-update hooks hear the outcome", () =>
+    Effect.gen(function*() {
+      const hardware = machine(21)
+      const log = serve(hardware, "updates.test", channelFiles({ version: "0.2.0", body: v2 }))
+      const events: Array<string> = []
+      let allow = false
+      const hooks = (event: { readonly event: string; readonly toVersion: string | null; readonly outcome: string | null }) =>
+        Effect.suspend(() => {
+          events.push(`${event.event} ${event.toVersion} ${event.outcome}`)
+          return event.event === "pre-update" && !allow ? Effect.fail("drain refused: PodDisruptionBudget") : Effect.void
+        })
+      const v1 = engineOn(hardware, { version: "0.1.0", hooks })
+      const refused = yield* onNode(v1, installAll({ source: channelUrl }))
+      assert.match(String((refused as { message: string }).message), /HookFailed: pre-update hook: drain refused: PodDisruptionBudget; the update is aborted/)
+      assert.isFalse(log.some((line) => line.endsWith(".img")), "nothing was downloaded")
+      allow = true
+      yield* onNode(v1, installAll({ source: channelUrl }))
+      hardware.crash()
+      hardware.powerOn()
+      const v2node = engineOn(hardware, { version: "0.2.0", hooks })
+      yield* onNode(v2node, Effect.flatMap(engine, (e) => e.reconcile))
+      assert.deepStrictEqual(events, ["pre-update 0.2.0 null", "pre-update 0.2.0 null", "post-update 0.2.0 success"])
+    }))
+})

@@ -5,7 +5,7 @@ import { BootControl } from "@keelos/boot"
 import { ReleaseMetadata, type Version } from "@keelos/domain"
 import { SimHardware, SimNetwork } from "@keelos/platform-sim"
 import { Release, Signing } from "@keelos/release"
-import { type HealthGate, type InstallRequest, UpdateEngine, type UpdateError } from "../src/index.ts"
+import { type HealthGate, type Hooks, type InstallRequest, UpdateEngine, type UpdateError } from "../src/index.ts"
 
 export const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
 
@@ -104,7 +104,7 @@ export const channelUrl = "http://updates.test/stable/amd64/latest.json"
 /** A node's engine over the simulated hardware, with the checks and reboots a test controls. */
 export const engineOn = (
   hardware: SimHardware,
-  options: { readonly version: string; readonly healthy?: () => boolean; readonly health?: HealthGate.Options } = { version: "0.1.0" }
+  options: { readonly version: string; readonly healthy?: () => boolean; readonly health?: HealthGate.Options; readonly hooks?: Hooks.Runner } = { version: "0.1.0" }
 ) => {
   const reboots: Array<string> = []
   const check: HealthGate.Check = {
@@ -121,7 +121,8 @@ export const engineOn = (
     health: options.health ?? { intervalMillis: 1_000, stabilityMillis: 5_000, timeoutMillis: 30_000 },
     checks: Effect.succeed([check]),
     reboot: (reason: string) => Effect.sync(() => void reboots.push(reason)),
-    writer: { bufferBytes: 16 * 1024, syncEveryBytes: 64 * 1024, retryBaseMillis: 1 }
+    writer: { bufferBytes: 16 * 1024, syncEveryBytes: 64 * 1024, retryBaseMillis: 1 },
+    ...(options.hooks === undefined ? {} : { hooks: options.hooks })
   }).pipe(Layer.provideMerge(BootControl.BootControl.layer), Layer.provideMerge(hardware.layer()))
   return { layer, reboots }
 }
