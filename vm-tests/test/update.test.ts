@@ -52,7 +52,11 @@ const until = async (what: string, done: (s: NodeApi.NodeStatus) => boolean, tim
     }
     await sleep(2_000)
   }
-  throw new Error(`${what}: not reached in ${timeoutMs} ms; last status ${JSON.stringify(last)}\n${vm.tail(30)}`)
+  // What the node says about itself, for the failure message: its health checks and the agent's last lines.
+  const health = await call((c) => c.GetHealth(), "30 seconds")
+  const logs = await call((c) => Stream.runCollect(c.StreamLogs({ service: "keel-agent", tail: 30, follow: false })), "20 seconds")
+  const lines = Exit.isSuccess(logs) ? logs.value.map((l) => l.line).join("\n") : String(logs.cause)
+  throw new Error(`${what}: not reached in ${timeoutMs} ms; last status ${JSON.stringify(last)}\nhealth ${Exit.isSuccess(health) ? JSON.stringify(health.value) : String(health.cause)}\nagent:\n${lines}\n${vm.tail(30)}`)
 }
 
 /** Installs from a channel and returns the progress the node reported. */
