@@ -108,7 +108,7 @@ export const layer = NodeApi.NodeApi.toLayer(Effect.gen(function*() {
         return {
           healthy: checks.every((c) => c.ok || !c.required),
           checks,
-          gate: last === null ? null : { verdict: last.verdict, atMillis: last.atMillis }
+          gate: last === null ? null : { verdict: last.verdict, atMillis: last.atMillis, checks: last.results }
         }
       }),
     Reboot: ({ reason }) => power("Reboot", "reboot", reason),

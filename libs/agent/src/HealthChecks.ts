@@ -44,7 +44,14 @@ export const make = (init: InitClient["Service"], options: Options) =>
     const links = yield* Links.Links
     const fs = yield* FileSystem.FileSystem
     const services = yield* Effect.orElseSucceed(init.ListServices(), () => [])
-    const present = (name: string) => services.some((s) => s.name === name && s.state !== "absent")
+    const listed = (name: string) => services.some((s) => s.name === name)
+    /**
+     * Runs `probe` only while init has the service: one that turns out absent from the image (kubelet
+     * decided while the gate runs) passes rather than failing the gate forever.
+     */
+    const whilePresent = (name: string, probe: Effect.Effect<void, string>) =>
+      Effect.flatMap(Effect.orElseSucceed(init.ListServices(), () => services), (now) =>
+        now.some((s) => s.name === name && s.state === "absent") ? Effect.void : probe)
 
     const check = (name: string, run: Effect.Effect<void, string>, timeoutMillis = 5_000): HealthGate.Check => ({ name, required: true, timeoutMillis, run })
 
@@ -72,10 +79,10 @@ export const make = (init: InitClient["Service"], options: Options) =>
     })).pipe(Effect.mapError((error) => `${options.probeDir}: ${describe(error)}`)))
 
     const checks: Array<HealthGate.Check> = [servicesUp, network, dataWritable]
-    if (present("containerd")) {
-      checks.push(check("containerd", Effect.flatMap(sockets.canConnect(containerdSocket), (ok) => ok ? Effect.void : Effect.fail(`${containerdSocket} refuses connections`))))
+    if (listed("containerd")) {
+      checks.push(check("containerd", whilePresent("containerd", Effect.flatMap(sockets.canConnect(containerdSocket), (ok) => ok ? Effect.void : Effect.fail(`${containerdSocket} refuses connections`)))))
     }
-    if (present("kubelet")) checks.push(check("kubelet", httpGet(client, kubeletHealthz)))
+    if (listed("kubelet")) checks.push(check("kubelet", whilePresent("kubelet", httpGet(client, kubeletHealthz))))
     for (const http of options.http) {
       checks.push({ name: http.name, required: http.required, timeoutMillis: http.timeoutMillis, run: httpGet(client, http.url) })
     }

@@ -174,7 +174,12 @@ export const HealthCheckResult = Schema.Struct({
 export const HealthReport = Schema.Struct({
   healthy: Schema.Boolean,
   checks: Schema.Array(HealthCheckResult),
-  gate: Schema.NullOr(Schema.Struct({ verdict: Schema.Literals(["passed", "failed", "running"]), atMillis: Schema.Number }))
+  gate: Schema.NullOr(Schema.Struct({
+    verdict: Schema.Literals(["passed", "failed", "running"]),
+    atMillis: Schema.Number,
+    /** The gate's last round, check by check. */
+    checks: Schema.Array(HealthCheckResult)
+  }))
 })
 export type HealthReport = typeof HealthReport.Type
 

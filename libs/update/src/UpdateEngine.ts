@@ -272,8 +272,18 @@ export class UpdateEngine extends Context.Service<UpdateEngine, {
           yield* store.update((s) => ({ ...s, phase: "verifying" }))
           const checks = yield* config.checks
           const options = state.healthTimeoutMillis === null ? config.health : { ...config.health, timeoutMillis: state.healthTimeoutMillis }
+          yield* Effect.log(`health gate: ${checks.length} checks (${checks.map((c) => c.name).join(", ")}), stable for ${options.stabilityMillis} ms within ${options.timeoutMillis} ms`)
+          let failingBefore = ""
           const verdict = yield* HealthGate.run(checks, options, (results) =>
-            Effect.flatMap(Clock.currentTimeMillis, (atMillis) => Ref.set<LastHealth | null>(health, { verdict: "running", results, atMillis })))
+            Effect.gen(function*() {
+              const atMillis = yield* Clock.currentTimeMillis
+              yield* Ref.set<LastHealth | null>(health, { verdict: "running", results, atMillis })
+              // Say when the set of failing checks changes, not every round.
+              const failing = HealthGate.describeFailures(results)
+              if (failing !== failingBefore) yield* Effect.log(failing === "" ? "health gate: every required check passes" : `health gate: failing: ${failing}`)
+              failingBefore = failing
+            }))
+          yield* Effect.log(`health gate: ${verdict._tag === "Passed" ? "passed" : verdict.reason} after ${verdict.elapsedMillis} ms`)
           const atMillis = yield* Clock.currentTimeMillis
           yield* Ref.set<LastHealth | null>(health, { verdict: verdict._tag === "Passed" ? "passed" : "failed", results: verdict.results, atMillis })
           if (verdict._tag === "Passed") {
