@@ -64,7 +64,7 @@ export const layer = (config: AgentConfig, pem: Pem) =>
     )
     const metrics = config.metrics === undefined
       ? Layer.empty
-      : MetricsServer.layer.pipe(Layer.provide(facts), Layer.provide(NodeHttpListener.layer(config.metrics)))
+      : MetricsServer.layer.pipe(Layer.provide([facts, update]), Layer.provide(NodeHttpListener.layer(config.metrics)))
     return Layer.merge(api, metrics).pipe(Layer.provide(initClient), Layer.provide(NodeServices.layer))
   }))
 

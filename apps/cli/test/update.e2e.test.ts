@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Schema } from "effect"
 import { ReleaseMetadata } from "@keelos/domain"
 import { Release, Signing } from "@keelos/release"
-import { type HostInit, makeEnvBlock, startInit, stopInit } from "../../agent/test/fixture.ts"
+import { freePort, type HostInit, makeEnvBlock, startInit, stopInit } from "../../agent/test/fixture.ts"
 
 const root = path.resolve(import.meta.dirname, "..")
 const bundle = path.join(root, "dist", "osctl.js")
@@ -46,6 +46,7 @@ let server: http.Server
 let serverPort = 0
 let port = 0
 let dir = ""
+let metricsPort = 0
 const requests: Array<string> = []
 const env = () => ({ ...process.env, OSCTLCONFIG: path.join(dir, "osctl.json") })
 /** osctl, run asynchronously: the channel's HTTP server lives in this process and must keep answering. */
@@ -126,6 +127,7 @@ beforeAll(async () => {
     initSocket: init.socket,
     envBlock: makeEnvBlock(dir),
     audit: { file: path.join(dir, "audit.log"), maxBytes: 65536, keep: 2, memoryEntries: 100 },
+    metrics: { host: "127.0.0.1", port: (metricsPort = await freePort()) },
     update: {
       stateDir: path.join(dir, "update"),
       osRelease: path.join(dir, "os-release"),
@@ -170,6 +172,10 @@ describe("osctl update against a real agent", () => {
     const status = (await ok("update", "status")).stdout
     expect(status).toMatch(/phase +activated 0\.1\.0 -> 0\.2\.0 \(slot B\)/)
     expect(status).toMatch(/B +trial +0\.2\.0/)
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
+    expect(metrics).toContain("keelos_update_phase{phase=\"activated\"} 1")
+    expect(metrics).toContain("keelos_update_engine_available 1")
+    expect(metrics).toMatch(/^keelos_update_attempts_total 2$/m)
     const history = JSON.parse((await ok("rollback", "history", "-o", "json")).stdout) as Array<{ result: Array<{ kind: string; actor: string; toVersion: string }> }>
     expect(history[0]!.result.map((e) => [e.kind, e.actor, e.toVersion])).toEqual([["failure", "alice", null], ["install", "alice", "0.2.0"]])
   })
