@@ -155,6 +155,7 @@ const health = Command.make("health", {}, () =>
     yield* Remote.report(output, outcomes, (h) =>
       [
         `${h.healthy ? "healthy" : "UNHEALTHY"}${h.gate === null ? "" : `  (last health gate: ${h.gate.verdict} at ${new Date(h.gate.atMillis).toISOString()})`}`,
+        ...(h.gate === null || h.gate.verdict === "passed" ? [] : h.gate.checks.filter((c) => c.required && !c.ok).map((c) => `  the gate's last round failed ${c.name}: ${c.detail ?? "-"}`)),
         "",
         table(["CHECK", "REQUIRED", "RESULT", "DETAIL"], h.checks.map((c) => [c.name, c.required ? "yes" : "no", c.ok ? "ok" : "FAIL", c.detail ?? "-"]))
       ].join("\n"))
