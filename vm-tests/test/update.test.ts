@@ -4,7 +4,8 @@
  * health gate passes; a 0.3.0 whose required health check never passes is rolled back to 0.2.0 by
  * the agent; a 0.3.0 whose kernel panics is rolled back by GRUB's boot counter; a power cut while
  * the slot is written leaves 0.2.0 booting, and the retried install resumes where the synced
- * bytes end. The guest reboots inside QEMU, so GRUB's counter runs exactly as on hardware.
+ * bytes end; an update scheduled into a window that opens a minute later runs in it. The guest
+ * reboots inside QEMU, so GRUB's counter runs exactly as on hardware.
  */
 import * as fs from "node:fs"
 import * as http from "node:http"
@@ -98,6 +99,8 @@ beforeAll(async () => {
   release("v2", ensureImage("0.2.0"), "0.2.0")
   release("v3-unhealthy", ensureImage("0.3.0", "unhealthy"), "0.3.0")
   release("v3-unbootable", ensureImage("0.3.0", "unbootable"), "0.3.0")
+  // The scheduled update: 0.2.0's image published as 0.4.0 (a version the node has not seen).
+  release("v4", ensureImage("0.2.0"), "0.4.0")
   server = serve(channels)
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
   serverPort = (server.address() as { port: number }).port
@@ -177,5 +180,35 @@ describe(`updates on a booted node (${accelerator()})`, () => {
     expect(progress.at(-1)?.phase).toBe("activated")
     const status = await until("staged 0.1.0 on trial", (s) => s.update?.phase === "activated", 30_000)
     expect(status.bootEnv).toMatchObject({ active: "B", next: "A", tries: 3 })
+  }, 600_000)
+
+  it("an update scheduled into a window that opens a minute later runs in that window", async () => {
+    const pad = (n: number) => String(n).padStart(2, "0")
+    const opens = new Date(Math.ceil((Date.now() + 60_000) / 60_000) * 60_000)
+    const closes = new Date(opens.getTime() + 10 * 60_000)
+    const window = `daily ${pad(opens.getUTCHours())}:${pad(opens.getUTCMinutes())}-${pad(closes.getUTCHours())}:${pad(closes.getUTCMinutes())} UTC`
+    const scheduled = await call((c) => c.ScheduleUpdate({ source: `http://10.0.2.2:${serverPort}/v4/stable/amd64/latest.json`, window, healthTimeoutMillis: 120_000 }))
+    if (Exit.isFailure(scheduled)) throw new Error(String(scheduled.cause))
+    expect(scheduled.value).toMatchObject({ state: "pending", nextStartMillis: opens.getTime() })
+    requests.length = 0
+    // Nothing moves before the window opens.
+    await sleep(Math.max(0, opens.getTime() - Date.now() - 5_000))
+    expect(requests.filter((r) => r.includes("/v4/"))).toEqual([])
+    const ran = async () => {
+      const deadline = Date.now() + 240_000
+      while (Date.now() < deadline) {
+        const list = await call((c) => c.GetUpdateSchedule(), "10 seconds")
+        const mine = Exit.isSuccess(list) ? list.value.find((s) => s.id === scheduled.value.id) : undefined
+        if (mine !== undefined && mine.state !== "pending" && mine.state !== "running") return mine
+        await sleep(2_000)
+      }
+      throw new Error(`the schedule did not run:\n${vm.tail(20)}`)
+    }
+    const done = await ran()
+    expect(done).toMatchObject({ state: "done", lastMessage: "activated 0.4.0; the node reboots into it" })
+    expect(requests.some((r) => r.includes("/v4/stable/amd64/os-0.4.0.img"))).toBe(true)
+    const history = await call((c) => c.GetRollbackHistory())
+    const install = Exit.isSuccess(history) ? history.value.find((e) => e.kind === "install" && e.toVersion === "0.4.0") : undefined
+    expect(install?.actor).toMatch(/^schedule [0-9a-f]{8} \(by alice\)$/)
   }, 600_000)
 })
