@@ -17,21 +17,19 @@
  * - the history journal decodes and keeps every acknowledged entry within its bound.
  */
 import { Context, Effect, Random, Result, Schema } from "effect"
-import { createHash } from "node:crypto"
 import { BootEnv, Slot } from "@keelos/domain"
 import { BlockDevice, Power } from "@keelos/platform"
 import { BootControl, EnvBlock } from "@keelos/boot"
 import { SimBootEnv, type SimHardware } from "@keelos/platform-sim"
 import { JsonFile, Journal } from "@keelos/store"
 import type { Scenario, ScenarioRun, Violation } from "../Scenario.ts"
+import * as Durable from "./Durable.ts"
 
 const slotBytes = 32 * 1024
 const chunkBytes = 4096
 const statePath = "/var/lib/keel/sim/slots.json"
 const historyPath = "/var/lib/keel/sim/history.json"
 const historyLimit = 8
-
-const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
 
 /** A slot-sized image derived from one random draw (xorshift32 expansion: cheap and deterministic). */
 const imageFrom = (seed: number): Uint8Array => {
@@ -106,7 +104,7 @@ const nodeSoftware = Effect.gen(function*() {
       const current = yield* control.read
       const target = Slot.other(current.active)
       const image = imageFrom(yield* Random.nextIntBetween(0, 0xffffffff))
-      const hash = sha256(image)
+      const hash = Durable.sha256(image)
       yield* Effect.scoped(Effect.gen(function*() {
         const device = yield* devices.open(Slot.rootLabel(target))
         for (let offset = 0; offset < slotBytes; offset += chunkBytes) {
@@ -114,7 +112,7 @@ const nodeSoftware = Effect.gen(function*() {
         }
         yield* device.sync
         const readBack = yield* device.read(0, slotBytes)
-        if (sha256(readBack) !== hash) return yield* Effect.die(new Error(`read-back of slot ${target} does not verify`))
+        if (Durable.sha256(readBack) !== hash) return yield* Effect.die(new Error(`read-back of slot ${target} does not verify`))
       }))
       yield* probe.ack({ _tag: "Verified", slot: target, image: hash })
       yield* commit(`installed ${hash.slice(0, 12)} into ${target}`, (s) => ({ ...s, slots: { ...s.slots, [target]: { image: hash } } }))
@@ -141,15 +139,7 @@ class Model {
 }
 
 const slotContent = (hardware: SimHardware, slot: Slot.Slot) =>
-  sha256(hardware.disk.read(Slot.rootLabel(slot), 0, hardware.disk.sizeOf(Slot.rootLabel(slot))))
-
-const decodeDurable = <S extends Schema.Codec<unknown, unknown>>(hardware: SimHardware, path: string, schema: S) => {
-  const bytes = hardware.fs.durableContent(path)
-  if (bytes === undefined) return Result.succeed(undefined)
-  const codec = Schema.fromJsonString(Schema.toCodecJson(schema as unknown as Schema.Codec<S["Type"], unknown>))
-  const decoded = Schema.decodeUnknownResult(codec)(new TextDecoder().decode(bytes))
-  return Result.isSuccess(decoded) ? Result.succeed(decoded.success) : Result.fail(String(decoded.failure))
-}
+  Durable.sha256(hardware.disk.read(Slot.rootLabel(slot), 0, hardware.disk.sizeOf(Slot.rootLabel(slot))))
 
 const makeRun = (): ScenarioRun => {
   const model = new Model()
@@ -176,7 +166,7 @@ const makeRun = (): ScenarioRun => {
     install: (hardware) => {
       const factory = hardware.prng.bytes(hardware.disk.sizeOf("KEELOS_ROOT_A"))
       hardware.disk.writeThrough("KEELOS_ROOT_A", 0, factory)
-      model.images.A = sha256(factory)
+      model.images.A = Durable.sha256(factory)
       SimBootEnv.install(hardware.disk, "A")
     },
 
@@ -218,7 +208,7 @@ const makeRun = (): ScenarioRun => {
           }
         }
       }
-      const state = decodeDurable(hardware, statePath, NodeState)
+      const state = Durable.decode(hardware, statePath, NodeState)
       if (Result.isFailure(state)) {
         violations.push({ invariant: "persisted state is never corrupt", detail: state.failure })
       } else {
@@ -231,7 +221,7 @@ const makeRun = (): ScenarioRun => {
         }
         if (state.success !== undefined) model.ackedGeneration = Math.max(model.ackedGeneration, generation)
       }
-      const history = decodeDurable(hardware, historyPath, Schema.Struct({ entries: Schema.Array(HistoryEntry) }))
+      const history = Durable.decode(hardware, historyPath, Schema.Struct({ entries: Schema.Array(HistoryEntry) }))
       if (Result.isFailure(history)) {
         violations.push({ invariant: "the history journal is never corrupt", detail: history.failure })
       } else {

@@ -17,7 +17,7 @@
  * - without faults ("updates-clean"), every offered release is concluded (success for a good one,
  *   rollback for a bad one) within 4 boots of being offered.
  */
-import { createHash, generateKeyPairSync } from "node:crypto"
+import { generateKeyPairSync } from "node:crypto"
 import { Effect, Layer, Result, Schema, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { BootControl, type BootDecision } from "@keelos/boot"
@@ -27,6 +27,7 @@ import { SimBootEnv, type SimHardware, SimNetwork } from "@keelos/platform-sim"
 import { Release, Signing } from "@keelos/release"
 import { type HealthGate, UpdateEngine } from "@keelos/update"
 import type { Scenario, ScenarioRun, Violation } from "../Scenario.ts"
+import * as Durable from "./Durable.ts"
 
 const slotBytes = 64 * 1024
 const statePath = "/var/lib/keel/update/state.json"
@@ -44,8 +45,6 @@ interface Image {
   readonly bytes: Uint8Array
   readonly sha256: string
 }
-
-const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
 
 /** The release signing key of every simulated channel: one per process is enough. */
 const signingKey = (() => {
@@ -69,14 +68,6 @@ const channelFiles = (image: Image) => {
   ])
 }
 
-const decodeDurable = <S extends Schema.Codec<unknown, unknown>>(hardware: SimHardware, path: string, schema: S) => {
-  const bytes = hardware.fs.durableContent(path)
-  if (bytes === undefined) return Result.succeed(undefined)
-  const codec = Schema.fromJsonString(Schema.toCodecJson(schema as unknown as Schema.Codec<S["Type"], unknown>))
-  const decoded = Schema.decodeUnknownResult(codec)(new TextDecoder().decode(bytes))
-  return Result.isSuccess(decoded) ? Result.succeed(decoded.success) : Result.fail(String(decoded.failure).split("\n")[0]!)
-}
-
 const History = Schema.Struct({ entries: Schema.Array(UpdateState.HistoryEntry) })
 
 const makeRun = (faults: boolean) => (): ScenarioRun => {
@@ -90,7 +81,7 @@ const makeRun = (faults: boolean) => (): ScenarioRun => {
   let lastHistory: ReadonlyArray<UpdateState.HistoryEntry> = []
 
   const byHash = (hash: string) => catalogue.find((image) => image.sha256 === hash)
-  const slotHash = (slot: Slot.Slot) => sha256(hardware.disk.read(Slot.rootLabel(slot), 0, slotBytes))
+  const slotHash = (slot: Slot.Slot) => Durable.sha256(hardware.disk.read(Slot.rootLabel(slot), 0, slotBytes))
 
   const offer = (index: number) => {
     offered = index
@@ -150,11 +141,11 @@ const makeRun = (faults: boolean) => (): ScenarioRun => {
     install: (h) => {
       hardware = h
       const factory: Image = { version: "0.1.0" as Version.Version, quality: "good", bytes: h.prng.bytes(slotBytes), sha256: "" }
-      const releases: Array<Image> = [{ ...factory, sha256: sha256(factory.bytes) }]
+      const releases: Array<Image> = [{ ...factory, sha256: Durable.sha256(factory.bytes) }]
       for (let i = 0; i < releaseCount; i++) {
         const roll = h.prng.int(10)
         const bytes = h.prng.bytes(slotBytes)
-        releases.push({ version: `0.${i + 2}.0` as Version.Version, quality: roll < 6 ? "good" : roll < 9 ? "unhealthy" : "unbootable", bytes, sha256: sha256(bytes) })
+        releases.push({ version: `0.${i + 2}.0` as Version.Version, quality: roll < 6 ? "good" : roll < 9 ? "unhealthy" : "unbootable", bytes, sha256: Durable.sha256(bytes) })
       }
       catalogue = releases
       h.disk.writeThrough("KEELOS_ROOT_A", 0, factory.bytes)
@@ -190,9 +181,9 @@ const makeRun = (faults: boolean) => (): ScenarioRun => {
 
     afterPowerOff: () => {
       const violations: Array<Violation> = []
-      const state = decodeDurable(hardware, statePath, UpdateState.UpdateState)
+      const state = Durable.decode(hardware, statePath, UpdateState.UpdateState)
       if (Result.isFailure(state)) violations.push({ invariant: "state.json always decodes", detail: state.failure })
-      const history = decodeDurable(hardware, historyPath, History)
+      const history = Durable.decode(hardware, historyPath, History)
       if (Result.isFailure(history)) {
         violations.push({ invariant: "history.json always decodes", detail: history.failure })
         return violations
