@@ -41,6 +41,9 @@ export const scheduleLimit = 16
 /** How often the loop looks again while it waits for a window (it also wakes at the opening). */
 const recheckMillis = 30_000
 
+/** The pause before a schedule tries again in the same window after a transient failure. */
+const retryMillis = 60_000
+
 export interface Request {
   readonly source: string
   readonly sha256?: string | undefined
@@ -128,15 +131,24 @@ export class UpdateScheduler extends Context.Service<UpdateScheduler, {
           }).pipe(Stream.runLast, Effect.result)
           if (Result.isSuccess(outcome)) {
             const version = outcome.success._tag === "Some" ? outcome.success.value.version : null
-            return yield* patch(schedule.id, { state: "done", lastMessage: `activated ${version ?? "the image"}; the node reboots into it` })
+            yield* patch(schedule.id, { state: "done", lastMessage: `activated ${version ?? "the image"}; the node reboots into it` })
+            return 0
           }
           const error = outcome.failure
-          if (error.reason === "WindowClosed" || error.reason === "Transfer" || error.reason === "Busy") {
+          const now = yield* Clock.currentTimeMillis
+          if (error.reason === "WindowClosed") {
             const window = Result.getOrThrow(Window.parse(schedule.window))
-            const now = yield* Clock.currentTimeMillis
-            return yield* patch(schedule.id, { state: "pending", nextStartMillis: Window.next(window, Math.max(now, opening.endMillis)).startMillis, lastMessage: `${error.message}; trying again in the next window` })
+            yield* patch(schedule.id, { state: "pending", nextStartMillis: Window.next(window, Math.max(now, opening.endMillis)).startMillis, lastMessage: `${error.message}` })
+            return 0
           }
-          return yield* patch(schedule.id, { state: "failed", lastMessage: error.message })
+          // Transient (the server, another install, a trial still being verified): again in this
+          // window after a pause, so a failing server is not hammered.
+          if (error.reason === "Transfer" || error.reason === "Busy" || error.reason === "InvalidState") {
+            yield* patch(schedule.id, { state: "pending", nextStartMillis: now + retryMillis, lastMessage: `${error.message}; trying again in ${retryMillis / 1000} s while the window is open` })
+            return retryMillis
+          }
+          yield* patch(schedule.id, { state: "failed", lastMessage: error.message })
+          return 0
         })
 
       /** After a restart: a schedule left running was cut short (a crash or its own reboot). */
@@ -163,9 +175,12 @@ export class UpdateScheduler extends Context.Service<UpdateScheduler, {
             continue
           }
           const opening = Window.next(window.success, now)
+          if (opening.startMillis <= now && (schedule.nextStartMillis === null || schedule.nextStartMillis <= now)) {
+            return yield* runOne(schedule, opening)
+          }
           if (opening.startMillis <= now) {
-            yield* runOne(schedule, opening)
-            return 0
+            wait = Math.min(wait, schedule.nextStartMillis! - now)
+            continue
           }
           wait = Math.min(wait, opening.startMillis - now)
         }

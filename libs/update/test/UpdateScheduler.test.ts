@@ -66,6 +66,29 @@ describe("UpdateScheduler", () => {
       assert.strictEqual(result.schedules[0]?.nextStartMillis, Date.UTC(2026, 11, 7, 12))
     }))
 
+  it.effect("after a transient failure tries again in the same window a minute later, not at once", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(Date.UTC(2026, 10, 30, 12, 0, 0))
+      const hardware = machine(14)
+      const log = serve(hardware, "updates.test", [], { status: 503 })
+      const { layer } = scheduled(hardware)
+      const result = yield* Effect.gen(function*() {
+        const scheduler = yield* UpdateScheduler
+        yield* scheduler.add({ source: channelUrl, window: "Mon 12:00-12:30 UTC", autoRollback: true, actor: "alice" })
+        const loop = yield* Effect.forkChild(scheduler.run)
+        for (let i = 0; i < 30; i++) yield* TestClock.adjust(1_000)
+        const first = { requests: log.length, schedule: (yield* scheduler.list)[0] }
+        for (let i = 0; i < 40; i++) yield* TestClock.adjust(1_000)
+        const second = log.length
+        yield* Fiber.interrupt(loop)
+        return { first, second }
+      }).pipe(Effect.provide(layer))
+      assert.strictEqual(result.first.schedule?.state, "pending")
+      assert.match(result.first.schedule?.lastMessage ?? "", /HTTP 503; trying again in 60 s while the window is open/)
+      assert.strictEqual(result.first.requests, 1, "one attempt, then a pause")
+      assert.strictEqual(result.second, 2, "the second attempt a minute later")
+    }))
+
   it.effect("refuses a bad window or source, cancels, and survives a restart", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(start)
