@@ -13,7 +13,7 @@ import { type Cause, Clock, Context, Duration, Effect, Layer, Queue, Ref, Stream
 import type { FileSystem, Path } from "effect"
 import type { HttpClient } from "effect/http"
 import { BootControl } from "@keelos/boot"
-import { type ReleaseMetadata, Slot, UpdateState, type Version } from "@keelos/domain"
+import { BootEnv, type ReleaseMetadata, Slot, UpdateState, type Version } from "@keelos/domain"
 import { BlockDevice } from "@keelos/platform"
 import type { Signing } from "@keelos/release"
 import * as Channel from "./Channel.ts"
@@ -314,7 +314,7 @@ export class UpdateEngine extends Context.Service<UpdateEngine, {
             yield* store.record({ kind: "success", fromVersion: state.fromVersion, toVersion: state.toVersion, reason: `slot ${target} is the last known good slot`, actor: "health-gate" })
             return { _tag: "Promoted", version: state.toVersion } as const
           }
-          const reason = `slot ${target} did not come up healthy within its ${3} trial boots; the firmware booted slot ${env.booted ?? env.active}`
+          const reason = `slot ${target} did not come up healthy within its ${BootEnv.trialBoots} trial boots; the firmware booted slot ${env.booted ?? env.active}`
           yield* store.update((s) => ({ ...s, phase: "rolled_back", lastError: reason, rolledBack: rememberRolledBack(s.rolledBack, s.toVersion) }))
           yield* store.record({ kind: "rollback", fromVersion: state.toVersion, toVersion: state.fromVersion, reason, actor: "firmware" })
           yield* postHooks(state, "rolled_back")

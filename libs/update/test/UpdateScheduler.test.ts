@@ -15,6 +15,20 @@ const scheduled = (hardware: ReturnType<typeof machine>) => {
   return { node, layer }
 }
 
+/** Moves the virtual clock a second at a time, so the scheduler and the install run in between. */
+const seconds = (n: number) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < n; i++) yield* TestClock.adjust(1_000)
+  })
+
+/** Schedules an update of the test channel into Monday's 12:00-12:30 window and starts the loop. */
+const noonWindow = (scheduler: UpdateScheduler["Service"], extra: { readonly healthTimeoutMillis?: number } = {}) =>
+  Effect.gen(function*() {
+    const added = yield* scheduler.add({ source: channelUrl, window: "Mon 12:00-12:30 UTC", autoRollback: true, actor: "alice", ...extra })
+    const loop = yield* Effect.forkChild(scheduler.run)
+    return { added, loop }
+  })
+
 describe("UpdateScheduler", () => {
   it.effect("installs inside a window that opens two minutes after scheduling, and not before", () =>
     Effect.gen(function*() {
@@ -24,13 +38,12 @@ describe("UpdateScheduler", () => {
       const { layer, node } = scheduled(hardware)
       const result = yield* Effect.gen(function*() {
         const scheduler = yield* UpdateScheduler
-        const added = yield* scheduler.add({ source: channelUrl, window: "Mon 12:00-12:30 UTC", autoRollback: true, actor: "alice", healthTimeoutMillis: 120_000 })
+        const { added, loop } = yield* noonWindow(scheduler, { healthTimeoutMillis: 120_000 })
         assert.strictEqual(added.nextStartMillis, Date.UTC(2026, 10, 30, 12))
-        const loop = yield* Effect.forkChild(scheduler.run)
         yield* TestClock.adjust(90_000)
         const before = log.length
         yield* TestClock.adjust(60_000)
-        for (let i = 0; i < 10; i++) yield* TestClock.adjust(1_000)
+        yield* seconds(10)
         const schedules = yield* scheduler.list
         const env = yield* (yield* BootControl.BootControl).read
         const state = yield* (yield* UpdateEngine).state
@@ -52,9 +65,8 @@ describe("UpdateScheduler", () => {
       const { layer } = scheduled(hardware)
       const result = yield* Effect.gen(function*() {
         const scheduler = yield* UpdateScheduler
-        yield* scheduler.add({ source: channelUrl, window: "Mon 12:00-12:30 UTC", autoRollback: true, actor: "alice" })
-        const loop = yield* Effect.forkChild(scheduler.run)
-        for (let i = 0; i < 30; i++) yield* TestClock.adjust(1_000)
+        const { loop } = yield* noonWindow(scheduler)
+        yield* seconds(30)
         const schedules = yield* scheduler.list
         const env = yield* (yield* BootControl.BootControl).read
         yield* Fiber.interrupt(loop)
@@ -74,11 +86,10 @@ describe("UpdateScheduler", () => {
       const { layer } = scheduled(hardware)
       const result = yield* Effect.gen(function*() {
         const scheduler = yield* UpdateScheduler
-        yield* scheduler.add({ source: channelUrl, window: "Mon 12:00-12:30 UTC", autoRollback: true, actor: "alice" })
-        const loop = yield* Effect.forkChild(scheduler.run)
-        for (let i = 0; i < 30; i++) yield* TestClock.adjust(1_000)
+        const { loop } = yield* noonWindow(scheduler)
+        yield* seconds(30)
         const first = { requests: log.length, schedule: (yield* scheduler.list)[0] }
-        for (let i = 0; i < 40; i++) yield* TestClock.adjust(1_000)
+        yield* seconds(40)
         const second = log.length
         yield* Fiber.interrupt(loop)
         return { first, second }
