@@ -1,0 +1,7 @@
+export * as Challenge from "./Challenge.ts"
+export * as Digest from "./Digest.ts"
+export * as Manifest from "./Manifest.ts"
+export * as MediaType from "./MediaType.ts"
+export * as Reference from "./Reference.ts"
+export * as Registry from "./Registry.ts"
+export * as RegistryError from "./RegistryError.ts"
