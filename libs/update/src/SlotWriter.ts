@@ -15,6 +15,11 @@ export interface Target {
   readonly url: URL
   readonly sha256: string
   readonly sizeBytes: number
+  /**
+   * The client to fetch with, when the source needs its own (a registry's authorized client);
+   * otherwise the HttpClient of the context. A `Transfer` UpdateError from it is retried.
+   */
+  readonly client?: HttpClient.HttpClient.With<HttpClientError.HttpClientError | UpdateError.UpdateError>
 }
 
 export interface Options {
@@ -62,7 +67,7 @@ export const hashDevice = (
 type Attempt = { readonly _tag: "Done" } | { readonly _tag: "Retry"; readonly cause: string } | { readonly _tag: "Restart"; readonly cause: string }
 
 export const write = Effect.fn("SlotWriter.write")(function*(device: BlockDevice.BlockDevice, target: Target, options: Options) {
-  const client = yield* HttpClient.HttpClient
+  const client = target.client ?? (yield* HttpClient.HttpClient)
   const bufferBytes = options.bufferBytes ?? defaultBuffer
   const syncEvery = options.syncEveryBytes ?? defaultSyncEvery
   const maxStalled = options.maxStalledAttempts ?? 6
@@ -136,7 +141,11 @@ export const write = Effect.fn("SlotWriter.write")(function*(device: BlockDevice
         }
         return Effect.as(Stream.runForEachArray(response.stream, accept), { _tag: "Done" })
       }),
-      Effect.catchTag("HttpClientError", (error) => Effect.succeed<Attempt>({ _tag: "Retry", cause: error.message }))
+      Effect.catchTag("HttpClientError", (error) => Effect.succeed<Attempt>({ _tag: "Retry", cause: error.message })),
+      Effect.catchIf(
+        (error): error is UpdateError.UpdateError => error._tag === "UpdateError" && error.reason === "Transfer",
+        (error) => Effect.succeed<Attempt>({ _tag: "Retry", cause: error.detail })
+      )
     )
     // Whatever arrived before a break is good data at its offset: keep it, resume after it.
     yield* flush

@@ -19,6 +19,8 @@ import type { Signing } from "@keelos/release"
 import * as Channel from "./Channel.ts"
 import * as HealthGate from "./HealthGate.ts"
 import type * as Hooks from "./Hooks.ts"
+import type * as Gates from "./Gates.ts"
+import * as RegistrySource from "./RegistrySource.ts"
 import * as SlotWriter from "./SlotWriter.ts"
 import * as Source from "./Source.ts"
 import * as UpdateError from "./UpdateError.ts"
@@ -37,6 +39,8 @@ export interface Config {
   readonly reboot: (reason: string) => Effect.Effect<void, UpdateError.UpdateError>
   /** Pre- and post-update hooks (Hooks.make); none when absent. */
   readonly hooks?: Hooks.Runner
+  /** Credentials and signature policy for OCI registries; anonymous and signed-only when absent. */
+  readonly registries?: RegistrySource.Access
   readonly writer?: Partial<Pick<SlotWriter.Options, "bufferBytes" | "syncEveryBytes" | "retryBaseMillis" | "maxStalledAttempts" | "reclaim">>
 }
 
@@ -140,18 +144,7 @@ export class UpdateEngine extends Context.Service<UpdateEngine, {
           yield* emit({ phase: "checking", bytes: 0, totalBytes: null, version: null })
 
           const node = { version: running, arch: config.arch, rolledBack: before.rolledBack }
-          const image = source._tag === "Channel"
-            ? yield* Effect.map(
-              Channel.resolve(source.metadataUrl, source.signatureUrl, yield* config.trustedKeys, node, request.force),
-              ({ imageUrl, metadata }) => ({ url: imageUrl, sha256: metadata.image.sha256 as string, sizeBytes: metadata.image.size, version: metadata.version as Version.Version | null })
-            )
-            : yield* Effect.gen(function*() {
-              if (source.version !== null && !request.force && before.rolledBack.includes(source.version)) {
-                return yield* UpdateError.make("check", "Refused", `${source.version} was rolled back on this node before; install it again only with --force`)
-              }
-              const head = yield* sizeOf(source.url)
-              return { url: source.url, sha256: source.sha256, sizeBytes: head, version: source.version }
-            })
+          const image: SlotWriter.Target & { readonly version: Version.Version | null } = yield* resolveSource(source, request, node, before.rolledBack)
 
           if (config.hooks !== undefined) {
             const atMillis = yield* Clock.currentTimeMillis
@@ -221,6 +214,26 @@ export class UpdateEngine extends Context.Service<UpdateEngine, {
             request.reboot ? `update to ${version ?? sha256.slice(0, 12)}: trial boot of slot ${target} (asked by ${request.actor})` : null
           )
         )
+
+      /** What the source names: the image to stream, its digest, size and version. */
+      const resolveSource = (source: Source.Source, request: InstallRequest, node: Gates.NodeView, rolledBack: ReadonlyArray<Version.Version>) =>
+        Effect.gen(function*() {
+          switch (source._tag) {
+            case "Channel": {
+              const { imageUrl, metadata } = yield* Channel.resolve(source.metadataUrl, source.signatureUrl, yield* config.trustedKeys, node, request.force)
+              return { url: imageUrl, sha256: metadata.image.sha256 as string, sizeBytes: metadata.image.size, version: metadata.version as Version.Version | null }
+            }
+            case "Registry":
+              return yield* RegistrySource.resolve(source.reference, config.registries ?? RegistrySource.anonymous, yield* config.trustedKeys, node, request.force)
+            case "Image": {
+              if (source.version !== null && !request.force && rolledBack.includes(source.version)) {
+                return yield* UpdateError.make("check", "Refused", `${source.version} was rolled back on this node before; install it again only with --force`)
+              }
+              const head = yield* sizeOf(source.url)
+              return { url: source.url, sha256: source.sha256, sizeBytes: head, version: source.version }
+            }
+          }
+        })
 
       /** Time for the caller to hear the end of the install before the node goes down. */
       const rebootGraceMillis = 2_000

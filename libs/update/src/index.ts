@@ -11,3 +11,4 @@ export type { Config, InstallRequest, LastHealth, Progress, Reconciled } from ".
 export * as Window from "./Window.ts"
 export { ScheduledUpdate, UpdateScheduler } from "./UpdateScheduler.ts"
 export * as Hooks from "./Hooks.ts"
+export * as RegistrySource from "./RegistrySource.ts"

@@ -5,7 +5,8 @@ import { BootControl } from "@keelos/boot"
 import { ReleaseMetadata, type Version } from "@keelos/domain"
 import { SimHardware, SimNetwork } from "@keelos/platform-sim"
 import { Release, Signing } from "@keelos/release"
-import { type HealthGate, type Hooks, type InstallRequest, UpdateEngine, type UpdateError } from "../src/index.ts"
+import type { HttpClient } from "effect/http"
+import { type HealthGate, type Hooks, type InstallRequest, type RegistrySource, UpdateEngine, type UpdateError } from "../src/index.ts"
 
 export const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
 
@@ -104,7 +105,15 @@ export const channelUrl = "http://updates.test/stable/amd64/latest.json"
 /** A node's engine over the simulated hardware, with the checks and reboots a test controls. */
 export const engineOn = (
   hardware: SimHardware,
-  options: { readonly version: string; readonly healthy?: () => boolean; readonly health?: HealthGate.Options; readonly hooks?: Hooks.Runner } = { version: "0.1.0" }
+  options: {
+    readonly version: string
+    readonly healthy?: () => boolean
+    readonly health?: HealthGate.Options
+    readonly hooks?: Hooks.Runner
+    readonly registries?: RegistrySource.Access
+    /** A real HTTP client instead of the simulated network (for tests against a real registry). */
+    readonly http?: Layer.Layer<HttpClient.HttpClient>
+  } = { version: "0.1.0" }
 ) => {
   const reboots: Array<string> = []
   const check: HealthGate.Check = {
@@ -122,8 +131,12 @@ export const engineOn = (
     checks: Effect.succeed([check]),
     reboot: (reason: string) => Effect.sync(() => void reboots.push(reason)),
     writer: { bufferBytes: 16 * 1024, syncEveryBytes: 64 * 1024, retryBaseMillis: 1 },
-    ...(options.hooks === undefined ? {} : { hooks: options.hooks })
-  }).pipe(Layer.provideMerge(BootControl.BootControl.layer), Layer.provideMerge(hardware.layer()))
+    ...(options.hooks === undefined ? {} : { hooks: options.hooks }),
+    ...(options.registries === undefined ? {} : { registries: options.registries })
+  }).pipe(
+    Layer.provideMerge(BootControl.BootControl.layer),
+    Layer.provideMerge(options.http === undefined ? hardware.layer() : Layer.merge(hardware.layer(), options.http))
+  )
   return { layer, reboots }
 }
 
