@@ -4,13 +4,13 @@
  * and the update engine (which, at start, finishes what the last boot left: a trial to verify, a
  * firmware rollback to record) with its scheduler of maintenance windows, all real.
  */
-import { type Deferred, Effect, FileSystem, Layer, type Path, Schema } from "effect"
+import { type Context, type Deferred, Effect, FileSystem, Layer, type Path, Schema } from "effect"
 import type { HttpClient } from "effect/http"
 import { Audit, Authorization, Bootstrap, Handlers, HealthChecks, InitClient, MetricsServer, NodeCertificate, NodeFacts, NodeIdentity, Server, UpdateChecks } from "@keelos/agent"
 import { BootControl } from "@keelos/boot"
 import type { Version } from "@keelos/domain"
 import { Signing } from "@keelos/release"
-import { Hooks, UpdateEngine, UpdateError, UpdateScheduler } from "@keelos/update"
+import { Hooks, RegistrySource, UpdateEngine, UpdateError, UpdateScheduler } from "@keelos/update"
 import type { Links, Sockets } from "@keelos/platform"
 import * as NodeBlockDevices from "@keelos/platform-node/NodeBlockDevices"
 import * as NodeHttp from "@keelos/platform-node/NodeHttp"
@@ -82,6 +82,38 @@ const runningVersion = (config: AgentConfig) =>
 
 const decodeKeys = Schema.decodeUnknownEffect(Schema.fromJsonString(Schema.Array(Schema.Struct({ id: Schema.String, development: Schema.Boolean, publicKey: Schema.String }))))
 
+const decodeCredentials = Schema.decodeUnknownEffect(Schema.fromJsonString(Schema.Record(Schema.String, Schema.Struct({ username: Schema.String, password: Schema.String }))))
+
+/** Registry credentials from the operator's file, read at each install (absent file: anonymous). */
+const registryAccess = (config: UpdateConfig, services: Context.Context<FileSystem.FileSystem>): RegistrySource.Access => {
+  const registries = config.registries
+  if (registries === undefined) return RegistrySource.anonymous
+  return {
+    allowUnsigned: registries.allowUnsigned,
+    credentials: (registry) =>
+      Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        if (!(yield* Effect.orElseSucceed(fs.exists(registries.credentialsFile), () => false))) return null
+        const all = yield* Effect.flatMap(fs.readFileString(registries.credentialsFile), decodeCredentials)
+        return all[registry] ?? null
+      }).pipe(
+        Effect.tapError((error) => Effect.logWarning(`${registries.credentialsFile}: ${error.message}; pulling from ${registry} anonymously`)),
+        Effect.orElseSucceed(() => null),
+        Effect.provideContext(services)
+      )
+  }
+}
+
+/** The system's CAs, plus the operator's registry CA when that file exists. */
+const httpLayer = (config: UpdateConfig) =>
+  Layer.unwrap(Effect.gen(function*() {
+    const caFile = config.registries?.caFile
+    if (caFile === undefined) return NodeHttp.layer
+    const fs = yield* FileSystem.FileSystem
+    const pem = yield* Effect.orElseSucceed(fs.readFileString(caFile), () => null)
+    return pem === null ? NodeHttp.layer : NodeHttp.layerTrusting(pem)
+  })).pipe(Layer.provide(NodeServices.layer))
+
 /**
  * The update engine with the node's checks, and a fiber that reconciles at start: it runs the
  * health gate on a trial boot (which may take minutes) while the API already serves.
@@ -101,6 +133,7 @@ const updateLayer = (config: UpdateConfig, running: string) =>
     const hooks = config.hooks === undefined ? undefined : yield* Hooks.make(config.hooks).pipe(Effect.provide(NodeServices.layer))
     const engine = UpdateEngine.layer({
       ...(hooks === undefined ? {} : { hooks }),
+      registries: registryAccess(config, services),
       paths: { state: `${config.stateDir}/state.json`, history: `${config.stateDir}/history.json` },
       runningVersion: running as Version.Version,
       arch: config.arch,
@@ -127,7 +160,7 @@ const updateLayer = (config: UpdateConfig, running: string) =>
       Layer.provideMerge(engine),
       Layer.merge(UpdateChecks.UpdateChecks.layer(checks))
     )
-  })).pipe(Layer.provide(Layer.mergeAll(NodeServices.layer, NodeHttp.layer, NodeSockets.layer, NodeLinks.layer)))
+  })).pipe(Layer.provide(Layer.mergeAll(NodeServices.layer, httpLayer(config), NodeSockets.layer, NodeLinks.layer)))
 
 /** First-trust mode: BootstrapApi over TLS with the node's self-signed certificate, until `done`. */
 export const bootstrapLayer = (config: AgentConfig, identity: Bootstrap.Identity, done: Deferred.Deferred<void>) =>

@@ -36,7 +36,16 @@ export const AgentConfig = Schema.Struct({
     /** The root slots as files instead of GPT partitions (host tests). */
     slotFiles: Schema.optional(Schema.Struct({ A: Schema.String, B: Schema.String })),
     /** Pre- and post-update hooks; absent: none. */
-    hooks: Schema.optional(Hooks.HooksConfig)
+    hooks: Schema.optional(Hooks.HooksConfig),
+    /** How OCI registries (and HTTPS update servers) are reached; absent: system CAs, anonymous, signed only. */
+    registries: Schema.optional(Schema.Struct({
+      /** PEM certificates trusted beside the system's; a missing file adds none. */
+      caFile: Schema.String,
+      /** `{"registry:port": {"username": …, "password": …}}`, read at each install; a missing file means anonymous. */
+      credentialsFile: Schema.String,
+      /** Accept artifacts without a trusted signature: development registries only. */
+      allowUnsigned: Schema.Boolean
+    }))
   }))
 })
 export type AgentConfig = typeof AgentConfig.Type
@@ -57,6 +66,8 @@ export const nodeDefaults: AgentConfig = {
     health: { intervalMillis: 5_000, stabilityMillis: 30_000, timeoutMillis: 300_000 },
     checks: [],
     // Executables an operator drops on the data partition (none at first); no webhooks by default.
-    hooks: { webhooks: [], dir: "/var/lib/keel/hooks.d", timeoutMillis: 300_000 }
+    hooks: { webhooks: [], dir: "/var/lib/keel/hooks.d", timeoutMillis: 300_000 },
+    // On the data partition: an operator (or provisioning) adds a private CA and credentials there.
+    registries: { caFile: "/var/lib/keel/registries/ca.pem", credentialsFile: "/var/lib/keel/registries/credentials.json", allowUnsigned: false }
   }
 }

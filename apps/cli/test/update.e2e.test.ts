@@ -4,7 +4,7 @@
  * bundled osctl, and the GRUB environment block read back with grub-editenv. Then the trial boot:
  * the agent restarted as the new version on slot B runs the health gate and promotes B.
  */
-import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process"
+import { execFileSync } from "node:child_process"
 import { createHash, generateKeyPairSync } from "node:crypto"
 import * as fs from "node:fs"
 import * as http from "node:http"
@@ -13,11 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Schema } from "effect"
 import { ReleaseMetadata } from "@keelos/domain"
 import { Release, Signing } from "@keelos/release"
-import { freePort, type HostInit, makeEnvBlock, startInit, stopInit } from "../../agent/test/fixture.ts"
-
-const root = path.resolve(import.meta.dirname, "..")
-const bundle = path.join(root, "dist", "osctl.js")
-const agentMain = path.resolve(root, "..", "agent", "src", "main.ts")
+import { startUpdateNode, type UpdateNode } from "./updateNode.ts"
 
 const keys = generateKeyPairSync("ed25519")
 const publicKey = keys.publicKey.export({ type: "spki", format: "pem" }).toString()
@@ -40,64 +36,17 @@ const channel = (tamper = false) => {
   return { document: tamper ? Buffer.from(new TextDecoder().decode(document).replace("e2e", "e2f")) : document, signature }
 }
 
-let init: HostInit
-let agent: ChildProcess | undefined
+let node: UpdateNode
 let server: http.Server
 let serverPort = 0
-let port = 0
-let dir = ""
-let metricsPort = 0
 const requests: Array<string> = []
-const env = () => ({ ...process.env, OSCTLCONFIG: path.join(dir, "osctl.json") })
-/** osctl, run asynchronously: the channel's HTTP server lives in this process and must keep answering. */
-const osctl = (...args: Array<string>) =>
-  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [bundle, ...args], { env: env(), stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d: Buffer) => (stdout += d))
-    child.stderr.on("data", (d: Buffer) => (stderr += d))
-    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000)
-    child.on("exit", (status) => {
-      clearTimeout(timer)
-      resolve({ status, stdout, stderr })
-    })
-  })
-const ok = async (...args: Array<string>) => {
-  const result = await osctl(...args)
-  if (result.status !== 0) throw new Error(`osctl ${args.join(" ")} exited ${result.status}: ${result.stderr}`)
-  return result
-}
-const bootEnv = () => Object.fromEntries(execFileSync("grub-editenv", [path.join(dir, "grubenv"), "list"], { encoding: "utf8" }).trim().split("\n").map((l) => l.split("=") as [string, string]))
-
-const startAgent = async (version: string) => {
-  fs.writeFileSync(path.join(dir, "os-release"), `ID=keelos\nVERSION_ID=${version}\n`)
-  const child = spawn(process.execPath, [agentMain, path.join(dir, "agent.json")], { stdio: ["ignore", "pipe", "pipe"] })
-  let out = ""
-  child.stderr!.on("data", (d: Buffer) => (out += d))
-  port = await new Promise<number>((resolve, reject) => {
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d
-      const match = /serving the node API on [\d.]+:(\d+)/.exec(out)
-      if (match) resolve(Number(match[1]))
-    })
-    child.on("exit", (code) => reject(new Error(`agent exited ${code}: ${out}`)))
-  })
-  agent = child
-  await ok("config", "add", "lab", "-n", `127.0.0.1:${port}`, "--ca", path.join(dir, "pki", "ca.crt"), "--cert", path.join(dir, "pki", "alice.crt"), "--key", path.join(dir, "pki", "alice.key"))
-}
-
-const stopAgent = () =>
-  new Promise<void>((resolve) => {
-    if (agent === undefined || agent.exitCode !== null) return resolve()
-    agent.on("exit", () => resolve())
-    agent.kill("SIGTERM")
-  })
+const osctl = (...args: Array<string>) => node.osctl(...args)
+const ok = (...args: Array<string>) => node.ok(...args)
+const bootEnv = () => node.bootEnv()
 
 let served = channel()
 
 beforeAll(async () => {
-  spawnSync("npm", ["run", "build", "--silent"], { cwd: root, stdio: "ignore" })
   server = http.createServer((req, res) => {
     requests.push(`${req.url} ${req.headers.range ?? ""}`.trim())
     if (req.url === "/stable/amd64/latest.json") return void res.end(served.document)
@@ -113,38 +62,11 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
   serverPort = (server.address() as { port: number }).port
 
-  init = await startInit()
-  dir = init.dir
-  const pki = path.join(dir, "pki")
-  await ok("gen", "ca", "--out", pki, "--name", "update e2e")
-  await ok("gen", "node-cert", "--ip", "127.0.0.1", "--name", "node", "--ca-dir", pki, "--out", pki)
-  await ok("gen", "cert", "--role", "os:admin", "--name", "alice", "--ca-dir", pki, "--out", pki)
-  for (const slot of ["A", "B"]) fs.writeFileSync(path.join(dir, `slot-${slot}`), Buffer.alloc(4 * 1024 * 1024))
-  fs.writeFileSync(path.join(dir, "trusted-keys.json"), JSON.stringify([{ id: keyId, development: true, publicKey }]))
-  const config = {
-    listen: { host: "127.0.0.1", port: 0 },
-    tls: { caFile: path.join(pki, "ca.crt"), certFile: path.join(pki, "node.crt"), keyFile: path.join(pki, "node.key") },
-    initSocket: init.socket,
-    envBlock: makeEnvBlock(dir),
-    audit: { file: path.join(dir, "audit.log"), maxBytes: 65536, keep: 2, memoryEntries: 100 },
-    metrics: { host: "127.0.0.1", port: (metricsPort = await freePort()) },
-    update: {
-      stateDir: path.join(dir, "update"),
-      osRelease: path.join(dir, "os-release"),
-      arch: "amd64",
-      trustedKeysFile: path.join(dir, "trusted-keys.json"),
-      health: { intervalMillis: 200, stabilityMillis: 1_000, timeoutMillis: 20_000 },
-      checks: [],
-      slotFiles: { A: path.join(dir, "slot-A"), B: path.join(dir, "slot-B") }
-    }
-  }
-  fs.writeFileSync(path.join(dir, "agent.json"), JSON.stringify(config))
-  await startAgent("0.1.0")
+  node = await startUpdateNode({ trustedKey: { id: keyId, publicKey } })
 }, 120_000)
 
 afterAll(async () => {
-  await stopAgent()
-  if (init !== undefined) await stopInit(init)
+  await node?.stop()
   server?.close()
 })
 
@@ -166,13 +88,13 @@ describe("osctl update against a real agent", () => {
     expect(result.stderr).toMatch(/checking\n.*downloading 0\.2\.0 0% \(0\.0 MB of 3\.1 MB\)/)
     expect(result.stderr).toMatch(/downloading 0\.2\.0 100% \(3\.1 MB of 3\.1 MB\)\n.*staged 0\.2\.0\n.*activated 0\.2\.0/)
     expect(result.stdout).toContain("0.2.0 is on trial in the inactive slot; reboot the node to try it")
-    const slotB = fs.readFileSync(path.join(dir, "slot-B")).subarray(0, imageBytes.length)
+    const slotB = fs.readFileSync(path.join(node.dir, "slot-B")).subarray(0, imageBytes.length)
     expect(sha256(slotB)).toBe(sha256(imageBytes))
     expect(bootEnv()).toMatchObject({ KEEL_ACTIVE: "A", KEEL_NEXT: "B", KEEL_TRIES: "3" })
     const status = (await ok("update", "status")).stdout
     expect(status).toMatch(/phase +activated 0\.1\.0 -> 0\.2\.0 \(slot B\)/)
     expect(status).toMatch(/B +trial +0\.2\.0/)
-    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
+    const metrics = await (await fetch(`http://127.0.0.1:${node.metricsPort}/metrics`)).text()
     expect(metrics).toContain("keelos_update_phase{phase=\"activated\"} 1")
     expect(metrics).toContain("keelos_update_engine_available 1")
     expect(metrics).toMatch(/^keelos_update_attempts_total 2$/m)
@@ -183,7 +105,7 @@ describe("osctl update against a real agent", () => {
   it("schedules an update into a window, lists it and cancels it", async () => {
     expect((await ok("schedule", "list")).stdout.trim()).toBe("no scheduled updates")
     const bad = await osctl("schedule", "update", "--source", url(), "--window", "Saturday night")
-    expect([bad.status, bad.stderr.trim()]).toEqual([1, `127.0.0.1:${port}: error: ScheduleUpdate failed on the node: check: BadRequest: "Saturday night": a window is DAYS HH:MM-HH:MM UTC, e.g. "Sat 02:00-04:00 UTC", "Mon,Thu 22:00-01:00 UTC" or "daily 03:00-04:00 UTC"`])
+    expect([bad.status, bad.stderr.trim()]).toEqual([1, `127.0.0.1:${node.port()}: error: ScheduleUpdate failed on the node: check: BadRequest: "Saturday night": a window is DAYS HH:MM-HH:MM UTC, e.g. "Sat 02:00-04:00 UTC", "Mon,Thu 22:00-01:00 UTC" or "daily 03:00-04:00 UTC"`])
     const added = (await ok("schedule", "update", "--source", url(), "--window", "sat 02:00-04:00 UTC", "--health-check-timeout", "300")).stdout
     const id = /^scheduled ([0-9a-f]{8}): .* in Sat 02:00-04:00 UTC, next opening \d{4}-\d\d-\d\dT02:00Z$/m.exec(added)?.[1]
     expect(id, added).toBeDefined()
@@ -200,9 +122,9 @@ describe("osctl update against a real agent", () => {
   })
 
   it("on the trial boot the new version's agent passes the health gate and promotes slot B", async () => {
-    await stopAgent()
-    execFileSync("grub-editenv", [path.join(dir, "grubenv"), "set", "KEEL_BOOTED=B", "KEEL_TRIES=2"])
-    await startAgent("0.2.0")
+    await node.stopAgent()
+    execFileSync("grub-editenv", [path.join(node.dir, "grubenv"), "set", "KEEL_BOOTED=B", "KEEL_TRIES=2"])
+    await node.startAgent("0.2.0")
     for (let i = 0; i < 100 && bootEnv()["KEEL_ACTIVE"] !== "B"; i++) await new Promise((r) => setTimeout(r, 200))
     expect(bootEnv()).toMatchObject({ KEEL_ACTIVE: "B", KEEL_BOOTED: "B" })
     expect(bootEnv()["KEEL_NEXT"]).toBeUndefined()

@@ -17,13 +17,13 @@ import * as UpdateError from "./UpdateError.ts"
 
 /** How this node reaches registries. */
 export interface Access {
-  /** Credentials for a registry (`host[:port]`), or null for anonymous access. */
-  readonly credentials: (registry: string) => Registry.Credentials | null
+  /** Credentials for a registry (`host[:port]`), or null for anonymous access; read at each install. */
+  readonly credentials: (registry: string) => Effect.Effect<Registry.Credentials | null>
   /** Accept artifacts without a trusted signature: for development registries only. */
   readonly allowUnsigned: boolean
 }
 
-export const anonymous: Access = { credentials: () => null, allowUnsigned: false }
+export const anonymous: Access = { credentials: () => Effect.succeed(null), allowUnsigned: false }
 
 /** Signatures looked at per manifest; a registry cannot make the node read an unbounded list. */
 const maxSignatures = 8
@@ -60,7 +60,7 @@ export const resolve = Effect.fn("RegistrySource.resolve")(function*(
     client: yield* HttpClient.HttpClient,
     scheme: reference.scheme,
     registry: reference.registry,
-    credentials: access.credentials(reference.registry)
+    credentials: yield* access.credentials(reference.registry)
   })
   const repository = reference.repository
   const where = Reference.format(reference)

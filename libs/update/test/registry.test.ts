@@ -38,7 +38,7 @@ describe("installing from an OCI registry (docker-registry 2.8, TLS + token auth
   beforeAll(async () => {
     running = await startRegistry("token")
     http = NodeHttp.layerTrusting(running.caPem!)
-    access = { credentials: (host) => (host === running.host ? running.credentials : null), allowUnsigned: false }
+    access = { credentials: (host) => Effect.succeed(host === running.host ? running.credentials : null), allowUnsigned: false }
   }, 30_000)
   afterAll(() => running?.stop())
 
@@ -216,7 +216,7 @@ describe("installing from an OCI registry (docker-registry 2.8, TLS + token auth
   it("names a missing tag and a registry that refuses the node's credentials", async () => {
     const missing = await install(`oci://${running.host}/keelos/os:9.9.9`)
     expect(missing.outcome).toMatchObject({ operation: "check", reason: "BadRequest" })
-    const denied = await install(`oci://${running.host}/keelos/os:0.2.0`, { registries: { credentials: () => ({ username: "agent", password: "wrong" }), allowUnsigned: false } })
+    const denied = await install(`oci://${running.host}/keelos/os:0.2.0`, { registries: { credentials: () => Effect.succeed({ username: "agent", password: "wrong" }), allowUnsigned: false } })
     expect(denied.outcome).toMatchObject({ reason: "Refused" })
     expect((denied.outcome as { detail: string }).detail).toContain("refused the credentials of agent")
   })

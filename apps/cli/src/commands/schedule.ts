@@ -22,7 +22,7 @@ const scheduleTable = (schedules: ReadonlyArray<NodeApi.ScheduledUpdate>) =>
 const add = Command.make(
   "update",
   {
-    source: Flag.String("source").pipe(Flag.withDescription("A channel's latest.json URL, or an image URL with --sha256")),
+    source: Flag.String("source").pipe(Flag.withDescription("A channel's latest.json URL, a release in a registry (oci://registry/repository:tag), or an image URL with --sha256")),
     sha256: Flag.String("sha256").pipe(Flag.withDescription("The image's SHA-256 (for an image URL)"), Flag.optional),
     window: Flag.String("window").pipe(Flag.withDescription(`When: DAYS HH:MM-HH:MM UTC, e.g. "Sat 02:00-04:00 UTC" or "daily 03:00-04:00 UTC"`)),
     autoRollback: Flag.Boolean("enable-auto-rollback").pipe(Flag.withDescription("Roll back when the health gate fails (KeelOS always does; recorded)"), Flag.withDefault(true)),

@@ -27,7 +27,7 @@ export const progressLine = (node: string, progress: NodeApi.UpdateProgress, las
 const install = Command.make(
   "install",
   {
-    source: Argument.String("source").pipe(Argument.withDescription("a channel's latest.json URL, or an image URL with --sha256")),
+    source: Argument.String("source").pipe(Argument.withDescription("a channel's latest.json URL, a release in a registry (oci://registry/repository:tag), or an image URL with --sha256")),
     sha256: Flag.String("sha256").pipe(Flag.withDescription("The image's SHA-256 (required for an image URL)"), Flag.optional),
     version: Flag.String("image-version").pipe(Flag.withDescription("The version a direct image holds, for the rollback gate"), Flag.optional),
     force: Flag.Boolean("force").pipe(Flag.withDescription("Allow a downgrade, a reinstall or a version that was rolled back"), Flag.withDefault(false)),
@@ -70,6 +70,7 @@ const install = Command.make(
 ).pipe(Command.withDescription(
   "Install an update into the inactive slot and boot it on trial (role os:admin)\n\n" +
     "Example: osctl update install https://updates.example.com/stable/amd64/latest.json\n" +
+    "         osctl update install oci://registry.example.com/keelos/os:0.2.0\n" +
     "         osctl update install https://host/os-0.2.0.img --sha256 3f…e1 --health-check-timeout 300"
 ))
 
