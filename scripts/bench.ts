@@ -12,14 +12,15 @@ const benchmarks: Record<string, string> = {
   supervisor: "./bench/supervisor.ts",
   boot: "./bench/boot.ts",
   rpc: "./bench/rpc.ts",
-  install: "./bench/install.ts"
+  install: "./bench/install.ts",
+  oci: "./bench/oci.ts"
 }
 const name = process.argv[2]
 const module = name === undefined ? undefined : benchmarks[name]
 if (module === undefined) {
   refuse(
     `npm run bench: ${name === undefined ? "name a benchmark" : `no benchmark named ${JSON.stringify(name)}`}.`,
-    `available: ${Object.keys(benchmarks).join(", ")} (oci, delta land with their issues)`
+    `available: ${Object.keys(benchmarks).join(", ")} (delta lands with its issue)`
   )
 } else {
   await import(module)

@@ -1,16 +1,32 @@
 /**
- * One side of `npm run bench -- install`: the update engine's slot writer streaming an image from
- * HTTP into a slot file (hash on the way, periodic syncs, read-back), as the agent runs it. Prints
- * one JSON line: seconds, the digest, and the RSS growth over the process's idle baseline.
+ * One side of `npm run bench -- install` and `-- oci`: the update engine's slot writer streaming an
+ * image into a slot file (hash on the way, periodic syncs, read-back), as the agent runs it. The
+ * source is an HTTP URL with its digest and size, or an OCI reference resolved the way a node
+ * resolves it (index, signature by the key in KEEL_BENCH_TRUSTED_KEY, annotations, gates). Prints
+ * one JSON line: seconds, and the RSS growth over the process's idle baseline.
  */
-import { Effect, Layer } from "effect"
+import * as fs from "node:fs"
+import { Effect, Layer, Result } from "effect"
+import type { Version } from "@keelos/domain"
+import { Reference } from "@keelos/oci"
 import * as NodeBlockDevices from "@keelos/platform-node/NodeBlockDevices"
 import * as NodeHttp from "@keelos/platform-node/NodeHttp"
 import * as NodeMemory from "@keelos/platform-node/NodeMemory"
 import { BlockDevice } from "@keelos/platform"
-import { SlotWriter } from "@keelos/update"
+import { RegistrySource, SlotWriter } from "@keelos/update"
 
-const [url, slotFile, sha256, size] = process.argv.slice(2) as [string, string, string, string]
+const [source, slotFile, sha256, size] = process.argv.slice(2) as [string, string, string | undefined, string | undefined]
+
+const target = Reference.isOci(source)
+  ? RegistrySource.resolve(
+    Result.getOrThrow(Reference.parse(source)),
+    RegistrySource.anonymous,
+    [JSON.parse(fs.readFileSync(process.env["KEEL_BENCH_TRUSTED_KEY"]!, "utf8"))],
+    { version: "0.0.1" as Version.Version, arch: "amd64", rolledBack: [] },
+    false
+  )
+  : Effect.succeed({ url: new URL(source), sha256: sha256!, sizeBytes: Number(size) })
+
 globalThis.gc?.()
 const idle = process.memoryUsage().rss
 let peak = idle
@@ -18,7 +34,7 @@ const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().r
 const started = performance.now()
 await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
   const device = yield* (yield* BlockDevice.BlockDevices).open("KEELOS_ROOT_B")
-  yield* SlotWriter.write(device, { url: new URL(url), sha256, sizeBytes: Number(size) }, {
+  yield* SlotWriter.write(device, yield* target, {
     resumeFrom: 0,
     reclaim: NodeMemory.reclaim,
     onProgress: () => Effect.sync(() => void (peak = Math.max(peak, process.memoryUsage().rss))),

@@ -6,10 +6,10 @@
  * growth is our process's peak over its idle size. Last line: one JSON object.
  */
 import { execFileSync, spawn } from "node:child_process"
-import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { makeImage } from "./image.ts"
 
 const sizeMb = Number(process.env["KEEL_BENCH_IMAGE_MB"] ?? 1024)
 // The slot file lives on tmpfs when there is one, so both sides measure the pipeline rather than this
@@ -19,22 +19,7 @@ const work = fs.mkdtempSync(path.join(base, "keel-bench-install-"))
 const image = path.join(work, "os.img")
 const slot = path.join(work, "slot")
 
-// An incompressible image, 1 MiB blocks of hashed bytes, and its digest.
-const hash = createHash("sha256")
-const fd = fs.openSync(image, "w")
-let block = createHash("sha512").update("keelos").digest()
-const chunk = Buffer.alloc(1 << 20)
-for (let mb = 0; mb < sizeMb; mb++) {
-  for (let at = 0; at < chunk.length; at += 64) {
-    block = createHash("sha512").update(block).digest()
-    block.copy(chunk, at)
-  }
-  fs.writeSync(fd, chunk)
-  hash.update(chunk)
-}
-fs.closeSync(fd)
-const digest = hash.digest("hex")
-const size = fs.statSync(image).size
+const { sha256: digest, size } = makeImage(image, sizeMb)
 fs.writeFileSync(slot, Buffer.alloc(0))
 fs.truncateSync(slot, size + (64 << 20))
 

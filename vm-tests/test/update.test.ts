@@ -4,7 +4,8 @@
  * health gate passes; a 0.3.0 whose required health check never passes is rolled back to 0.2.0 by
  * the agent; a 0.3.0 whose kernel panics is rolled back by GRUB's boot counter; a power cut while
  * the slot is written leaves 0.2.0 booting, and the retried install resumes where the synced
- * bytes end; an update scheduled into a window that opens a minute later runs in it. The guest
+ * bytes end; an update scheduled into a window that opens a minute later runs in it; a release
+ * published signed to a real OCI registry (docker-registry) installs and is kept. The guest
  * reboots inside QEMU, so GRUB's counter runs exactly as on hardware.
  */
 import * as fs from "node:fs"
@@ -17,7 +18,9 @@ import { Pki } from "@keelos/pki"
 import * as NodeMtlsClient from "@keelos/platform-node/NodeMtlsClient"
 import { ensureImage, type Image } from "../../images/src/build.ts"
 import { provisionDisk, qemuUserNetwork } from "../../images/src/provision.ts"
+import { publishOci } from "../../images/src/publish-oci.ts"
 import { publish } from "../../images/src/release.ts"
+import { type RunningRegistry, startRegistry } from "@keelos/oci/testing"
 import { image, resultsDir } from "../src/Image.ts"
 import { accelerator, freePort, rawCopy, Vm } from "../src/Qemu.ts"
 
@@ -28,6 +31,7 @@ let vm: Vm
 let port = 0
 let serverPort = 0
 let server: http.Server
+let registry: RunningRegistry
 let admin: { ca: string; cert: string; key: string }
 const requests: Array<string> = []
 
@@ -101,6 +105,13 @@ beforeAll(async () => {
   release("v3-unbootable", ensureImage("0.3.0", "unbootable"), "0.3.0")
   // The scheduled update: 0.2.0's image published as 0.4.0 (a version the node has not seen).
   release("v4", ensureImage("0.2.0"), "0.4.0")
+  // 0.5.0 goes to a registry instead: the CNCF distribution registry on the host's loopback, which
+  // the guest reaches as 10.0.2.2 (plain HTTP; TLS and token auth are covered on the host).
+  registry = await startRegistry("http")
+  await publishOci({
+    osImage: ensureImage("0.5.0").osImage, version: "0.5.0", to: `oci+http://${registry.host}/keelos/os:0.5.0`, extraTags: ["stable"],
+    channel: "stable", arch: "amd64", minCompatibleVersion: "0.1.0", expiresDays: 7, notes: "from the registry", nowMillis: Date.now()
+  })
   server = serve(channels)
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
   serverPort = (server.address() as { port: number }).port
@@ -121,9 +132,10 @@ beforeAll(async () => {
   await until("0.1.0 answers", (s) => s.version === "0.1.0", 240_000)
 }, 900_000)
 
-afterAll(() => {
+afterAll(async () => {
   vm?.kill()
   server?.close()
+  await registry?.stop()
 })
 
 describe(`updates on a booted node (${accelerator()})`, () => {
@@ -211,4 +223,15 @@ describe(`updates on a booted node (${accelerator()})`, () => {
     const install = Exit.isSuccess(history) ? history.value.find((e) => e.kind === "install" && e.toVersion === "0.4.0") : undefined
     expect(install?.actor).toMatch(/^schedule [0-9a-f]{8} \(by alice\)$/)
   }, 600_000)
+
+  it("0.5.0 from an OCI registry: the signed release for amd64 from the tag's index, trial boot, success", async () => {
+    await until("the scheduled 0.4.0 kept", (s) => s.update?.phase === "success" && s.update.toVersion === "0.4.0", 400_000)
+    const exit = await call((c) => Stream.runCollect(c.InstallUpdate({ source: `oci+http://10.0.2.2:${registry.host.split(":")[1]}/keelos/os:0.5.0`, force: false, reboot: true })), "300 seconds")
+    if (Exit.isFailure(exit)) throw new Error(`install from the registry: ${String(exit.cause)}`)
+    expect(exit.value.map((p) => p.phase).filter((p, i, all) => all.indexOf(p) === i)).toEqual(["checking", "downloading", "staged", "activated"])
+    const status = await until("0.5.0 promoted", (s) => s.version === "0.5.0" && s.update?.phase === "success", 400_000)
+    expect(status.update).toMatchObject({ fromVersion: "0.2.0", toVersion: "0.5.0" })
+    const slot = status.slots.find((s) => s.version === "0.5.0")
+    expect(slot?.role).toBe("good")
+  }, 900_000)
 })

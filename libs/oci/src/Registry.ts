@@ -62,7 +62,7 @@ const redirects = new Set([301, 302, 303, 307, 308])
 const maxRedirects = 5
 
 const transportError = (operation: string) => (error: HttpClientError.HttpClientError) =>
-  RegistryError.make(operation, "Unreachable", error.message)
+  RegistryError.make(operation, "Unreachable", `cannot reach ${new URL(error.request.url).host}: ${error.message}`)
 
 /** The body, refused once it grows past `max` bytes (never buffered beyond that). */
 const readBounded = (operation: string, response: HttpClientResponse.HttpClientResponse, max: number) =>

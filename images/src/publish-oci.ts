@@ -1,0 +1,122 @@
+/**
+ * Publishing a built image to an OCI registry (DESIGN §4): the image blob (chunked upload), the
+ * per-arch manifest with the release metadata as `io.keelos.os.*` annotations, its Ed25519
+ * signature as a referrer, and the multi-arch index under the tag (and any extra tags). The
+ * metadata is dated and expires like the HTTP channel's, so re-publishing re-signs it.
+ *
+ * `node images/src/publish-oci.ts --to oci://registry/keelos/os:0.2.0 [--tag stable] [--channel stable]
+ *   [--expires-days 30] [--min-compatible 0.1.0] [--notes TEXT] [--ca FILE] [--username U]`
+ * (the password comes from KEELOS_REGISTRY_PASSWORD; `oci+http://` for a plain-HTTP registry).
+ */
+import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import { parseArgs } from "node:util"
+import { Effect, Result } from "effect"
+import { HttpClient } from "effect/http"
+import { type Digest, Reference, Registry, RegistryError } from "@keelos/oci"
+import * as NodeHttp from "@keelos/platform-node/NodeHttp"
+import { Publish } from "@keelos/release"
+import { ensureImage } from "./build.ts"
+import { signingKey } from "./keys.ts"
+
+export interface OciPublishOptions {
+  readonly osImage: string
+  readonly version: string
+  /** `oci://registry/repository:tag` */
+  readonly to: string
+  readonly extraTags: ReadonlyArray<string>
+  readonly channel: string
+  readonly arch: "amd64" | "arm64"
+  readonly minCompatibleVersion: string
+  readonly expiresDays: number
+  readonly notes: string
+  readonly nowMillis: number
+  readonly caPem?: string
+  readonly credentials?: Registry.Credentials
+}
+
+const sha256File = (file: string): Digest.Digest => {
+  const hash = createHash("sha256")
+  const fd = fs.openSync(file, "r")
+  const buffer = Buffer.alloc(1 << 20)
+  try {
+    for (let read = fs.readSync(fd, buffer); read > 0; read = fs.readSync(fd, buffer)) hash.update(buffer.subarray(0, read))
+  } finally {
+    fs.closeSync(fd)
+  }
+  return `sha256:${hash.digest("hex")}`
+}
+
+/** The image file as a blob, read a chunk at a time while it uploads. */
+const fileBlob = (file: string): Registry.BlobSource<RegistryError.RegistryError> => ({
+  digest: sha256File(file),
+  size: fs.statSync(file).size,
+  read: (offset, length) =>
+    Effect.try({
+      try: () => {
+        const bytes = Buffer.alloc(length)
+        const fd = fs.openSync(file, "r")
+        try {
+          fs.readSync(fd, bytes, 0, length, offset)
+        } finally {
+          fs.closeSync(fd)
+        }
+        return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length)
+      },
+      catch: (error) => RegistryError.make("read image", "BadReference", `${file}: ${String(error)}`)
+    })
+})
+
+export const publishOci = (options: OciPublishOptions) => {
+  const reference = Result.getOrThrowWith(Reference.parse(options.to), (detail) => new Error(detail))
+  const key = signingKey()
+  const fields = {
+    version: options.version,
+    channel: options.channel,
+    arch: options.arch,
+    minCompatibleVersion: options.minCompatibleVersion,
+    releaseDate: new Date(options.nowMillis).toISOString(),
+    expires: new Date(options.nowMillis + options.expiresDays * 86_400_000).toISOString(),
+    notes: options.notes
+  }
+  const tags = [reference.tag ?? options.version, ...options.extraTags]
+  const program = Effect.gen(function*() {
+    const registry = Registry.make({ client: yield* HttpClient.HttpClient, scheme: reference.scheme, registry: reference.registry, credentials: options.credentials ?? null })
+    return yield* Publish.publish(registry, reference.repository, tags, [{ fields, image: fileBlob(options.osImage) }], { ...key })
+  })
+  return Effect.runPromise(Effect.provide(program, options.caPem === undefined ? NodeHttp.layer : NodeHttp.layerTrusting(options.caPem))).then((published) => ({ published, key, tags, reference }))
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    options: {
+      to: { type: "string" },
+      tag: { type: "string", multiple: true, default: [] },
+      channel: { type: "string", default: "stable" },
+      "expires-days": { type: "string", default: "30" },
+      "min-compatible": { type: "string", default: "0.1.0" },
+      notes: { type: "string", default: "" },
+      ca: { type: "string" },
+      username: { type: "string" }
+    }
+  })
+  if (values.to === undefined || !Reference.isOci(values.to)) {
+    console.error("usage: node images/src/publish-oci.ts --to oci://registry/repository:tag [--tag T]… [--channel stable] [--expires-days 30] [--min-compatible 0.1.0] [--notes TEXT] [--ca FILE] [--username U] (password in KEELOS_REGISTRY_PASSWORD)")
+    process.exit(2)
+  }
+  const image = ensureImage()
+  const version = process.env["KEELOS_VERSION"] ?? "0.1.0"
+  const password = process.env["KEELOS_REGISTRY_PASSWORD"]
+  try {
+    const { key, published, tags, reference } = await publishOci({
+      osImage: image.osImage, version, to: values.to, extraTags: values.tag, channel: values.channel, arch: "amd64",
+      minCompatibleVersion: values["min-compatible"], expiresDays: Number(values["expires-days"]), notes: values.notes, nowMillis: Date.now(),
+      ...(values.ca === undefined ? {} : { caPem: fs.readFileSync(values.ca, "utf8") }),
+      ...(values.username === undefined ? {} : { credentials: { username: values.username, password: password ?? "" } })
+    })
+    console.log(`published ${version} to ${reference.registry}/${reference.repository} as ${tags.join(", ")} (index ${published.index}); signed with ${key.development ? "the DEVELOPMENT key" : "key"} ${key.id}`)
+  } catch (error) {
+    console.error(`publish-oci: ${error instanceof Error ? error.message : String(error)}`)
+    process.exit(1)
+  }
+}
