@@ -8,48 +8,29 @@
  *   [--expires-days 30] [--min-compatible 0.1.0] [--notes TEXT] [--ca FILE] [--username U]`
  * (the password comes from KEELOS_REGISTRY_PASSWORD; `oci+http://` for a plain-HTTP registry).
  */
-import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import { parseArgs } from "node:util"
 import { Effect, Result } from "effect"
 import { HttpClient } from "effect/http"
-import { type Digest, Reference, Registry, RegistryError } from "@keelos/oci"
+import { Reference, Registry, RegistryError } from "@keelos/oci"
 import * as NodeHttp from "@keelos/platform-node/NodeHttp"
 import { Publish } from "@keelos/release"
 import { ensureImage } from "./build.ts"
 import { signingKey } from "./keys.ts"
+import { type ReleaseOptions, sha256File } from "./release.ts"
 
-export interface OciPublishOptions {
-  readonly osImage: string
-  readonly version: string
+/** What an HTTP channel release takes, with a registry reference instead of an output directory. */
+export interface OciPublishOptions extends Omit<ReleaseOptions, "out"> {
   /** `oci://registry/repository:tag` */
   readonly to: string
   readonly extraTags: ReadonlyArray<string>
-  readonly channel: string
-  readonly arch: "amd64" | "arm64"
-  readonly minCompatibleVersion: string
-  readonly expiresDays: number
-  readonly notes: string
-  readonly nowMillis: number
   readonly caPem?: string
   readonly credentials?: Registry.Credentials
 }
 
-const sha256File = (file: string): Digest.Digest => {
-  const hash = createHash("sha256")
-  const fd = fs.openSync(file, "r")
-  const buffer = Buffer.alloc(1 << 20)
-  try {
-    for (let read = fs.readSync(fd, buffer); read > 0; read = fs.readSync(fd, buffer)) hash.update(buffer.subarray(0, read))
-  } finally {
-    fs.closeSync(fd)
-  }
-  return `sha256:${hash.digest("hex")}`
-}
-
 /** The image file as a blob, read a chunk at a time while it uploads. */
 const fileBlob = (file: string): Registry.BlobSource<RegistryError.RegistryError> => ({
-  digest: sha256File(file),
+  digest: `sha256:${sha256File(file)}`,
   size: fs.statSync(file).size,
   read: (offset, length) =>
     Effect.try({

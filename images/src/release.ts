@@ -27,7 +27,7 @@ export interface ReleaseOptions {
   readonly nowMillis: number
 }
 
-const sha256File = (file: string) => {
+export const sha256File = (file: string) => {
   const hash = createHash("sha256")
   const fd = fs.openSync(file, "r")
   const buffer = Buffer.alloc(1 << 20)

@@ -11,6 +11,7 @@
 import { Effect, Result, Schema, Stream } from "effect"
 import * as Base64 from "effect/encoding/Base64"
 import { HttpClient, type HttpClientError, HttpClientRequest, type HttpClientResponse } from "effect/http"
+import * as Body from "./Body.ts"
 import * as Challenge from "./Challenge.ts"
 import * as Digest from "./Digest.ts"
 import * as Manifest from "./Manifest.ts"
@@ -66,23 +67,8 @@ const transportError = (operation: string) => (error: HttpClientError.HttpClient
 
 /** The body, refused once it grows past `max` bytes (never buffered beyond that). */
 const readBounded = (operation: string, response: HttpClientResponse.HttpClientResponse, max: number) =>
-  Effect.gen(function*() {
-    const chunks: Array<Uint8Array> = []
-    let total = 0
-    yield* Stream.runForEach(Stream.mapError(response.stream, transportError(operation)), (chunk) => {
-      total += chunk.length
-      if (total > max) return Effect.fail(RegistryError.make(operation, "TooLarge", `the registry sent more than ${max} bytes`))
-      chunks.push(chunk)
-      return Effect.void
-    })
-    const bytes = new Uint8Array(total)
-    let at = 0
-    for (const chunk of chunks) {
-      bytes.set(chunk, at)
-      at += chunk.length
-    }
-    return bytes
-  })
+  Body.collectBounded(Stream.mapError(response.stream, transportError(operation)), max, () =>
+    RegistryError.make(operation, "TooLarge", `the registry sent more than ${max} bytes`))
 
 /** Drops a body the caller does not want, so the connection can be reused. */
 const discard = (response: HttpClientResponse.HttpClientResponse) => Effect.ignore(Stream.runDrain(response.stream))

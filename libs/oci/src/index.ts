@@ -1,3 +1,4 @@
+export * as Body from "./Body.ts"
 export * as Challenge from "./Challenge.ts"
 export * as Digest from "./Digest.ts"
 export * as Manifest from "./Manifest.ts"

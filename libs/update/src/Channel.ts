@@ -3,9 +3,10 @@
  * this node trusts (signature, schema, expiry), then passed through the gates. The image URL in
  * the metadata is resolved against the metadata's own URL, so a channel can be mirrored whole.
  */
-import { Clock, Effect, Stream } from "effect"
+import { Clock, Effect } from "effect"
 import { HttpClient, HttpClientRequest } from "effect/http"
 import type { ReleaseMetadata } from "@keelos/domain"
+import { Body } from "@keelos/oci"
 import { Release, type Signing } from "@keelos/release"
 import * as Gates from "./Gates.ts"
 import * as UpdateError from "./UpdateError.ts"
@@ -21,21 +22,8 @@ export const fetchDocument = (url: URL) =>
     if (response.status !== 200) {
       return yield* UpdateError.make("check", response.status >= 500 ? "Transfer" : "HttpStatus", `${url.href} answered HTTP ${response.status}`)
     }
-    const chunks: Array<Uint8Array> = []
-    let total = 0
-    yield* Stream.runForEach(response.stream, (chunk) => {
-      total += chunk.length
-      if (total > maxDocumentBytes) return Effect.fail(UpdateError.make("check", "Refused", `${url.href} is larger than ${maxDocumentBytes} bytes`))
-      chunks.push(chunk)
-      return Effect.void
-    })
-    const bytes = new Uint8Array(total)
-    let at = 0
-    for (const chunk of chunks) {
-      bytes.set(chunk, at)
-      at += chunk.length
-    }
-    return bytes
+    return yield* Body.collectBounded(response.stream, maxDocumentBytes, () =>
+      UpdateError.make("check", "Refused", `${url.href} is larger than ${maxDocumentBytes} bytes`))
   }).pipe(Effect.catchTag("HttpClientError", (error) => Effect.fail(UpdateError.make("check", "Transfer", `${url.href}: ${error.message}`))))
 
 export interface Resolved {
