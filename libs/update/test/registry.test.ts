@@ -4,6 +4,7 @@
  * gates and phases as an HTTP channel, and refuse what a registry cannot be trusted with.
  */
 import * as fs from "node:fs"
+import * as net from "node:net"
 import { generateKeyPairSync } from "node:crypto"
 import { Effect, Layer } from "effect"
 import { HttpClient } from "effect/http"
@@ -211,6 +212,46 @@ describe("installing from an OCI registry (docker-registry 2.8, TLS + token auth
     expect(seen).toEqual(["bytes=150000-"])
     expect(resumed[0]).toBe(150_000 + 16 * 1024)
     expect(sha256(hardware.disk.read("KEELOS_ROOT_B", 0, body.length))).toBe(sha256(body))
+  })
+
+  it("an install whose blob transfer breaks mid-way resumes it instead of starting over", async () => {
+    const body = image(18, 400_000)
+    await publish("keelos/cut", "0.7.0", [{ arch: "amd64", body }])
+    // A TCP proxy in front of the registry that cuts the first connection to pass 150 kB to the node.
+    let cut = false
+    let sent = 0
+    const proxy = net.createServer((client) => {
+      const upstream = net.connect(Number(running.host.split(":")[1]), "127.0.0.1")
+      let carried = 0
+      upstream.on("data", (chunk: Buffer) => {
+        carried += chunk.length
+        sent += chunk.length
+        client.write(chunk)
+        if (!cut && carried > 150_000) {
+          cut = true
+          client.destroy()
+          upstream.destroy()
+        }
+      })
+      client.on("data", (chunk: Buffer) => upstream.write(chunk))
+      client.on("error", () => upstream.destroy())
+      upstream.on("error", () => client.destroy())
+      client.on("close", () => upstream.destroy())
+    })
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve))
+    const port = (proxy.address() as net.AddressInfo).port
+    try {
+      const proxied: RegistrySource.Access = { ...access, credentials: () => Effect.succeed(running.credentials) }
+      const { outcome, state, hardware } = await install(`oci://127.0.0.1:${port}/keelos/cut:0.7.0`, { registries: proxied })
+      expect(cut).toBe(true)
+      expect(outcome).toEqual(["checking", "downloading", "downloading", "staged", "activated"])
+      expect(state.slots.B).toMatchObject({ version: "0.7.0", sha256: sha256(body) })
+      expect(sha256(hardware.disk.read("KEELOS_ROOT_B", 0, body.length))).toBe(sha256(body))
+      // Resumed, not restarted: the proxy carried the image about once, not once and a half.
+      expect(sent).toBeLessThan(body.length + 100_000)
+    } finally {
+      proxy.close()
+    }
   })
 
   it("names a missing tag and a registry that refuses the node's credentials", async () => {
