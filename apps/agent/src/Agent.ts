@@ -10,7 +10,7 @@ import { Audit, Authorization, Bootstrap, Handlers, HealthChecks, InitClient, Me
 import { BootControl } from "@keelos/boot"
 import type { Version } from "@keelos/domain"
 import { Signing } from "@keelos/release"
-import { Hooks, RegistrySource, UpdateEngine, UpdateError, UpdateScheduler } from "@keelos/update"
+import { ChannelWatch, Hooks, RegistrySource, UpdateEngine, UpdateError, UpdateScheduler } from "@keelos/update"
 import type { Links, Sockets } from "@keelos/platform"
 import * as NodeBlockDevices from "@keelos/platform-node/NodeBlockDevices"
 import * as NodeHttp from "@keelos/platform-node/NodeHttp"
@@ -156,7 +156,13 @@ const updateLayer = (config: UpdateConfig, running: string) =>
     }))
     const scheduler = UpdateScheduler.layer(`${config.stateDir}/schedule.json`)
     const scheduling = Layer.effectDiscard(Effect.flatMap(UpdateScheduler, (s) => Effect.forkScoped(s.run)))
-    return Layer.mergeAll(scheduling.pipe(Layer.provideMerge(scheduler)), reconcile).pipe(
+    const watch = config.watch ?? { mode: "off", source: "", intervalMillis: 21_600_000, jitterMillis: 0, window: null }
+    const problem = ChannelWatch.invalid(watch)
+    if (problem !== null) yield* Effect.logError(`update.watch: ${problem}; the channel watch is off`)
+    const watching = ChannelWatch.ChannelWatch.layer(problem === null ? watch : { ...watch, mode: "off" }, `${config.stateDir}/check.json`)
+    const watchLoop = Layer.effectDiscard(Effect.flatMap(ChannelWatch.ChannelWatch, (w) => Effect.forkScoped(w.run)))
+    const schedules = Layer.mergeAll(scheduling, watchLoop.pipe(Layer.provideMerge(watching))).pipe(Layer.provideMerge(scheduler))
+    return Layer.mergeAll(schedules, reconcile).pipe(
       Layer.provideMerge(engine),
       Layer.merge(UpdateChecks.UpdateChecks.layer(checks))
     )

@@ -3,7 +3,7 @@ import { Schema } from "effect"
 import { NodeApi } from "@keelos/api"
 import { Audit, HealthChecks } from "@keelos/agent"
 import { NodeFiles, ReleaseMetadata } from "@keelos/domain"
-import { Hooks } from "@keelos/update"
+import { ChannelWatch, Hooks } from "@keelos/update"
 
 export const configPath = "/etc/keel/agent.json"
 
@@ -37,6 +37,8 @@ export const AgentConfig = Schema.Struct({
     slotFiles: Schema.optional(Schema.Struct({ A: Schema.String, B: Schema.String })),
     /** Pre- and post-update hooks; absent: none. */
     hooks: Schema.optional(Hooks.HooksConfig),
+    /** The periodic channel check (off, check only, install in a window); absent: off. */
+    watch: Schema.optional(ChannelWatch.WatchConfig),
     /** How OCI registries (and HTTPS update servers) are reached; absent: system CAs, anonymous, signed only. */
     registries: Schema.optional(Schema.Struct({
       /** PEM certificates trusted beside the system's; a missing file adds none. */

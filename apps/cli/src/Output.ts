@@ -52,3 +52,6 @@ export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<Readonl
   const line = (cells: ReadonlyArray<string>) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join("  ")
   return [line(header), ...rows.map(line)].join("\n")
 }
+
+/** An instant to the minute, in UTC: `2026-11-30T12:00Z`; "-" for none. */
+export const minuteUtc = (millis: number | null) => (millis === null ? "-" : new Date(millis).toISOString().replace(/:\d\d\.\d{3}Z$/, "Z"))

@@ -62,7 +62,10 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
   serverPort = (server.address() as { port: number }).port
 
-  node = await startUpdateNode({ trustedKey: { id: keyId, publicKey } })
+  node = await startUpdateNode({
+    trustedKey: { id: keyId, publicKey },
+    update: { watch: { mode: "check", source: url(), intervalMillis: 3_600_000, jitterMillis: 1_000, window: null } }
+  })
 }, 120_000)
 
 afterAll(async () => {
@@ -73,6 +76,16 @@ afterAll(async () => {
 const url = () => `http://127.0.0.1:${serverPort}/stable/amd64/latest.json`
 
 describe("osctl update against a real agent", () => {
+  it("the channel watch checks soon after the agent starts and reports 0.2.0 as available", async () => {
+    let status = ""
+    for (let i = 0; i < 50 && !status.includes("last check"); i++) {
+      status = (await ok("update", "status")).stdout
+      if (!status.includes("last check")) await new Promise((r) => setTimeout(r, 200))
+    }
+    expect(status).toMatch(/last check +\d{4}-\d\d-\d\dT\d\d:\d\dZ \(check\): 0\.2\.0 is available/)
+    expect(requests.some((r) => r.includes("os-0.2.0.img"))).toBe(false)
+  })
+
   it("refuses tampered metadata without touching the slots", async () => {
     served = channel(true)
     const result = await osctl("update", "install", url(), "--no-reboot")

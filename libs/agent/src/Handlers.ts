@@ -10,7 +10,7 @@ import { Clock, Effect, FileSystem, Option, Schema, Stream } from "effect"
 import { type InitControl, NodeApi } from "@keelos/api"
 import { NodeFiles } from "@keelos/domain"
 import { KernelLog, Links } from "@keelos/platform"
-import { HealthGate, UpdateEngine, type UpdateError, UpdateScheduler } from "@keelos/update"
+import { ChannelWatch, HealthGate, UpdateEngine, type UpdateError, UpdateScheduler } from "@keelos/update"
 import { Audit } from "./Audit.ts"
 import { InitClient, nodeFailure } from "./InitClient.ts"
 import { NodeCertificate } from "./NodeCertificate.ts"
@@ -33,6 +33,7 @@ export const layer = NodeApi.NodeApi.toLayer(Effect.gen(function*() {
   const engine = yield* Effect.serviceOption(UpdateEngine)
   const updateChecks = yield* Effect.serviceOption(UpdateChecks)
   const scheduler = yield* Effect.serviceOption(UpdateScheduler)
+  const watch = yield* Effect.serviceOption(ChannelWatch.ChannelWatch)
   const withScheduler = <A, E>(operation: string, f: (scheduler: UpdateScheduler["Service"]) => Effect.Effect<A, E>) =>
     Option.isSome(scheduler)
       ? f(scheduler.value)
@@ -93,6 +94,7 @@ export const layer = NodeApi.NodeApi.toLayer(Effect.gen(function*() {
           bootEnv: facts.bootEnv,
           uptimeSeconds: facts.uptimeSeconds,
           update,
+          updateCheck: Option.isSome(watch) ? yield* Effect.orElseSucceed(watch.value.last, () => null) : null,
           maintenance: facts.maintenance,
           services: facts.services,
           certificate: facts.certificate,

@@ -106,6 +106,8 @@ export const NodeStatus = Schema.Struct({
   uptimeSeconds: Schema.Number,
   /** Null until the update engine runs on this node. */
   update: Schema.NullOr(UpdateState.UpdateState),
+  /** The periodic channel check's last result; null when it is off or has not run yet. */
+  updateCheck: Schema.NullOr(UpdateState.UpdateCheck),
   /** Why the node runs in maintenance mode (only the agent), or null. */
   maintenance: Schema.NullOr(Schema.String),
   services: Schema.Array(ServiceStatus),

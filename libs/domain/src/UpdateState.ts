@@ -103,3 +103,15 @@ export class HistoryEntry extends Schema.Class<HistoryEntry>("HistoryEntry")({
 
 /** Entries kept in the history journal; older ones are dropped first. */
 export const historyLimit = 256
+
+/** What the periodic channel check found last (persisted beside the state as `update/check.json`). */
+export class UpdateCheck extends Schema.Class<UpdateCheck>("UpdateCheck")({
+  source: Schema.String,
+  mode: Schema.Literals(["check", "install"]),
+  atMillis: EpochMillis,
+  /** A version this node would install from the source now; null when there is none or the check failed. */
+  available: Schema.NullOr(Version),
+  message: Schema.String,
+  /** The schedule the check made for it (install mode), if any. */
+  scheduleId: Schema.NullOr(Schema.String)
+}) {}

@@ -63,6 +63,12 @@ export interface Progress {
   readonly version: string | null
 }
 
+/** A release the gates would let this node install. */
+export interface Available {
+  readonly version: Version.Version | null
+  readonly sizeBytes: number
+}
+
 /** What the engine did when the agent started. */
 export type Reconciled =
   | { readonly _tag: "Nothing" }
@@ -102,6 +108,8 @@ export class UpdateEngine extends Context.Service<UpdateEngine, {
   readonly rollback: (reason: string, actor: string) => Effect.Effect<{ readonly slot: Slot.Slot; readonly version: string | null }, UpdateError.UpdateError>
   /** The last health gate's results, if it ran since the agent started. */
   readonly lastHealth: Effect.Effect<LastHealth | null>
+  /** What installing `source` now would install, through every gate, without downloading the image. */
+  readonly check: (source: string) => Effect.Effect<Available, UpdateError.UpdateError>
 }>()("@keelos/update/UpdateEngine") {
   static readonly make = (config: Config) =>
     Effect.gen(function*() {
@@ -234,6 +242,14 @@ export class UpdateEngine extends Context.Service<UpdateEngine, {
             }
           }
         })
+
+      const check = (sourceText: string) =>
+        Effect.gen(function*() {
+          const source = yield* Source.parse({ source: sourceText })
+          const state = yield* store.get
+          const image = yield* resolveSource(source, { source: sourceText, force: false, reboot: false, actor: "check" }, { version: running, arch: config.arch, rolledBack: state.rolledBack }, state.rolledBack)
+          return { version: image.version, sizeBytes: image.sizeBytes } satisfies Available
+        }).pipe(Effect.provideContext(services))
 
       /** Time for the caller to hear the end of the install before the node goes down. */
       const rebootGraceMillis = 2_000
@@ -385,7 +401,8 @@ export class UpdateEngine extends Context.Service<UpdateEngine, {
         install,
         reconcile,
         rollback,
-        lastHealth: Ref.get(health)
+        lastHealth: Ref.get(health),
+        check
       })
     })
 

@@ -6,17 +6,15 @@
 import { Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import type { NodeApi } from "@keelos/api"
-import { table } from "../Output.ts"
+import { minuteUtc, table } from "../Output.ts"
 import * as Remote from "../Remote.ts"
-
-const when = (millis: number | null) => (millis === null ? "-" : new Date(millis).toISOString().replace(/:\d\d\.\d{3}Z$/, "Z"))
 
 const scheduleTable = (schedules: ReadonlyArray<NodeApi.ScheduledUpdate>) =>
   schedules.length === 0
     ? "no scheduled updates"
     : table(
       ["ID", "STATE", "WINDOW", "NEXT", "SOURCE", "BY", "LAST"],
-      schedules.map((s) => [s.id, s.state, s.window, s.state === "pending" ? when(s.nextStartMillis) : "-", s.source, s.createdBy, s.lastMessage ?? "-"])
+      schedules.map((s) => [s.id, s.state, s.window, s.state === "pending" ? minuteUtc(s.nextStartMillis) : "-", s.source, s.createdBy, s.lastMessage ?? "-"])
     )
 
 const add = Command.make(
@@ -41,7 +39,7 @@ const add = Command.make(
           ...(Option.isSome(o.sha256) ? { sha256: o.sha256.value } : {}),
           ...(Option.isSome(o.healthTimeout) ? { healthTimeoutMillis: o.healthTimeout.value * 1000 } : {})
         }), { timeoutSeconds: 30 })
-      yield* Remote.report(output, outcomes, (s) => `scheduled ${s.id}: ${s.source} in ${s.window}, next opening ${when(s.nextStartMillis)}`)
+      yield* Remote.report(output, outcomes, (s) => `scheduled ${s.id}: ${s.source} in ${s.window}, next opening ${minuteUtc(s.nextStartMillis)}`)
     })
 ).pipe(Command.withDescription(
   "Schedule an update into a maintenance window (role os:admin)\n\n" +

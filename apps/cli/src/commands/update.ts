@@ -7,7 +7,7 @@ import { Console, Effect, Option, Stream } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import type { NodeApi } from "@keelos/api"
 import type { Version } from "@keelos/domain"
-import { table } from "../Output.ts"
+import { minuteUtc, table } from "../Output.ts"
 import * as Remote from "../Remote.ts"
 import { osctl } from "./root.ts"
 
@@ -84,6 +84,7 @@ const stateText = (s: NodeApi.NodeStatus) => {
     ...(u.lastError === null ? [] : [`last error   ${u.lastError}`]),
     ...(u.download === null ? [] : [`resumable    ${megabytes(u.download.syncedBytes)} of ${megabytes(u.download.sizeBytes)} written`]),
     `rolled back  ${u.rolledBack.join(", ") || "none"}`,
+    ...(s.updateCheck === null ? [] : [`last check   ${minuteUtc(s.updateCheck.atMillis)} (${s.updateCheck.mode}): ${s.updateCheck.message}`]),
     "",
     table(["SLOT", "ROLE", "VERSION"], s.slots.map((slot) => [slot.slot, `${slot.role}${slot.booted ? ", booted" : ""}`, slot.version ?? "-"]))
   ].join("\n")
