@@ -13,6 +13,7 @@ import { Signing } from "@keelos/release"
 import { ChannelWatch, Hooks, RegistrySource, UpdateEngine, UpdateError, UpdateScheduler } from "@keelos/update"
 import type { Links, Sockets } from "@keelos/platform"
 import * as NodeBlockDevices from "@keelos/platform-node/NodeBlockDevices"
+import * as NodeDiskSpace from "@keelos/platform-node/NodeDiskSpace"
 import * as NodeHttp from "@keelos/platform-node/NodeHttp"
 import * as NodeMemory from "@keelos/platform-node/NodeMemory"
 import * as NodeSockets from "@keelos/platform-node/NodeSockets"
@@ -166,7 +167,7 @@ const updateLayer = (config: UpdateConfig, running: string) =>
       Layer.provideMerge(engine),
       Layer.merge(UpdateChecks.UpdateChecks.layer(checks))
     )
-  })).pipe(Layer.provide(Layer.mergeAll(NodeServices.layer, httpLayer(config), NodeSockets.layer, NodeLinks.layer)))
+  })).pipe(Layer.provide(Layer.mergeAll(NodeServices.layer, httpLayer(config), NodeSockets.layer, NodeLinks.layer, NodeDiskSpace.layer)))
 
 /** First-trust mode: BootstrapApi over TLS with the node's self-signed certificate, until `done`. */
 export const bootstrapLayer = (config: AgentConfig, identity: Bootstrap.Identity, done: Deferred.Deferred<void>) =>

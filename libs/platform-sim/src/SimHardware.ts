@@ -7,7 +7,7 @@ import { Effect, FileSystem, Layer, Path } from "effect"
 import type { HttpClient } from "effect/http"
 import type { ChildProcessSpawner } from "effect/process"
 import type { Slot } from "@keelos/domain"
-import { BlockDevice, BootEnvBlock, Power, Sockets } from "@keelos/platform"
+import { BlockDevice, BootEnvBlock, DiskSpace, Power, Sockets } from "@keelos/platform"
 import * as Durability from "./Durability.ts"
 import { NodeHalted, PowerSupply } from "./Power.ts"
 import { Prng } from "./Prng.ts"
@@ -48,6 +48,8 @@ export class SimHardware {
   readonly processes: SimProcesses
   readonly network: SimNetwork
   readonly faultRates: Durability.FaultRates
+  /** What statfs reports as available on the data partition; a test shrinks it to fill the disk. */
+  dataFreeBytes = 512 * 1024 * 1024
   private boots = 0
 
   constructor(options: HardwareOptions) {
@@ -102,6 +104,7 @@ export class SimHardware {
     | ChildProcessSpawner.ChildProcessSpawner
     | HttpClient.HttpClient
     | Sockets.Sockets
+    | DiskSpace.DiskSpace
   > {
     const hardware = this
     const power = Layer.succeed(Power.Power)({
@@ -124,6 +127,9 @@ export class SimHardware {
     const devices = mutation.blockDevices === undefined
       ? this.disk.layer()
       : Layer.effect(BlockDevice.BlockDevices, Effect.map(BlockDevice.BlockDevices, mutation.blockDevices)).pipe(Layer.provide(this.disk.layer()))
-    return Layer.mergeAll(devices, SimBootEnv.layer(this.disk), fileSystem, Path.layer, power, this.processes.layer(), this.processes.socketsLayer(), this.network.layer())
+    const space = Layer.succeed(DiskSpace.DiskSpace)({
+      of: () => Effect.sync(() => ({ availableBytes: hardware.dataFreeBytes, totalBytes: Math.max(hardware.dataFreeBytes, 1024 * 1024 * 1024) }))
+    })
+    return Layer.mergeAll(devices, SimBootEnv.layer(this.disk), fileSystem, Path.layer, power, space, this.processes.layer(), this.processes.socketsLayer(), this.network.layer())
   }
 }

@@ -14,7 +14,7 @@ import type { FileSystem, Path } from "effect"
 import type { HttpClient } from "effect/http"
 import { BootControl } from "@keelos/boot"
 import { BootEnv, type ReleaseMetadata, Slot, UpdateState, type Version } from "@keelos/domain"
-import { BlockDevice } from "@keelos/platform"
+import { BlockDevice, DiskSpace } from "@keelos/platform"
 import type { Signing } from "@keelos/release"
 import * as Channel from "./Channel.ts"
 import * as HealthGate from "./HealthGate.ts"
@@ -39,6 +39,8 @@ export interface Config {
   readonly reboot: (reason: string) => Effect.Effect<void, UpdateError.UpdateError>
   /** Pre- and post-update hooks (Hooks.make); none when absent. */
   readonly hooks?: Hooks.Runner
+  /** Bytes the data partition must have free before an install starts (16 MiB by default). */
+  readonly minDataFreeBytes?: number
   /** Credentials and signature policy for OCI registries; anonymous and signed-only when absent. */
   readonly registries?: RegistrySource.Access
   readonly writer?: Partial<Pick<SlotWriter.Options, "bufferBytes" | "syncEveryBytes" | "retryBaseMillis" | "maxStalledAttempts" | "reclaim">>
@@ -83,7 +85,7 @@ export interface LastHealth {
   readonly atMillis: number
 }
 
-type Requirements = BootControl.BootControl | BlockDevice.BlockDevices | HttpClient.HttpClient | FileSystem.FileSystem | Path.Path
+type Requirements = BootControl.BootControl | BlockDevice.BlockDevices | DiskSpace.DiskSpace | HttpClient.HttpClient | FileSystem.FileSystem | Path.Path
 
 /** Progress events a caller of `install` keeps at most; older ones are dropped first. */
 const progressQueueBound = 64
@@ -154,6 +156,7 @@ export class UpdateEngine extends Context.Service<UpdateEngine, {
           const node = { version: running, arch: config.arch, rolledBack: before.rolledBack }
           const image: SlotWriter.Target & { readonly version: Version.Version | null } = yield* resolveSource(source, request, node, before.rolledBack)
 
+          yield* preflight
           if (config.hooks !== undefined) {
             const atMillis = yield* Clock.currentTimeMillis
             yield* config.hooks({ event: "pre-update", fromVersion: running, toVersion: image.version, outcome: null, source: request.source, actor: request.actor, atMillis }).pipe(
@@ -222,6 +225,17 @@ export class UpdateEngine extends Context.Service<UpdateEngine, {
             request.reboot ? `update to ${version ?? sha256.slice(0, 12)}: trial boot of slot ${target} (asked by ${request.actor})` : null
           )
         )
+
+      const minFree = config.minDataFreeBytes ?? 16 * 1024 * 1024
+      const dataDir = config.paths.state.slice(0, Math.max(1, config.paths.state.lastIndexOf("/")))
+      /** The data partition must have room for the state, history and logs an update writes. */
+      const preflight = Effect.gen(function*() {
+        const space = yield* Effect.mapError((yield* DiskSpace.DiskSpace).of(dataDir), (error) => UpdateError.make("check", "Io", error.message))
+        if (space.availableBytes < minFree) {
+          const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`
+          return yield* UpdateError.make("check", "NoSpace", `the data partition (${dataDir}) has ${mb(space.availableBytes)} free; an update needs ${mb(minFree)} for its state, history and logs: free space there and try again`)
+        }
+      })
 
       /** What the source names: the image to stream, its digest, size and version. */
       const resolveSource = (source: Source.Source, request: InstallRequest, node: Gates.NodeView, rolledBack: ReadonlyArray<Version.Version>) =>

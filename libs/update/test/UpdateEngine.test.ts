@@ -76,6 +76,20 @@ describe("UpdateEngine install", () => {
       assert.match(String((both[1] as { message: string }).message), /Busy/)
     }))
 
+  it.effect("refuses to start on a full data partition, before a byte of the image is fetched, and starts once there is room", () =>
+    Effect.gen(function*() {
+      const hardware = machine(5)
+      const log = serve(hardware, "updates.test", channelFiles({ version: "0.2.0", body: v2 }))
+      const node = engineOn(hardware, { version: "0.1.0" })
+      hardware.dataFreeBytes = 3 * 1024 * 1024
+      const refused = yield* onNode(node, installAll({ source: channelUrl }))
+      assert.match((refused as { message: string }).message, /^check: NoSpace: the data partition \(\/var\/lib\/keel\/update\) has 3\.0 MB free; an update needs 16\.0 MB/)
+      assert.isFalse(log.some((line) => line.endsWith(".img")), "no image bytes were fetched")
+      hardware.dataFreeBytes = 64 * 1024 * 1024
+      const phases = yield* onNode(node, installAll({ source: channelUrl }))
+      assert.strictEqual((phases as ReadonlyArray<string>).at(-1), "activated")
+    }))
+
   it.effect("installs a direct image URL with its digest, and refuses one whose digest does not match", () =>
     Effect.gen(function*() {
       const hardware = machine(3)
