@@ -5,6 +5,7 @@
  */
 import { execFile } from "node:child_process"
 import * as fs from "node:fs"
+import * as http from "node:http"
 import { promisify } from "node:util"
 import { Effect, Layer, Result, Stream } from "effect"
 import { HttpClient, HttpClientRequest } from "effect/http"
@@ -221,6 +222,45 @@ describe.each(modes)("registry client against distribution 2.8 (%s)", (mode) => 
       expect(asked.some((request) => request.scopes.includes("repository:keelos/union:pull,push"))).toBe(true)
     })
   }
+})
+
+describe("referrers API (OCI 1.1 registries; distribution 2.8 has none, so a minimal server answers here)", () => {
+  it("uses the API when the registry has it, passes the artifactType filter, and never reads the fallback tag", async () => {
+    const subject = Digest.ofBytes(new TextEncoder().encode("subject"))
+    const signature = Manifest.describe(MediaType.imageManifest, new TextEncoder().encode("sig"), { artifactType: "application/vnd.keelos.os.signature.v1" })
+    const other = Manifest.describe(MediaType.imageManifest, new TextEncoder().encode("sbom"), { artifactType: "application/spdx+json" })
+    const seen: Array<string> = []
+    const server = http.createServer((req, res) => {
+      seen.push(req.url ?? "")
+      if (req.url?.startsWith(`/v2/keelos/os/referrers/${subject}`)) {
+        const wanted = new URL(req.url, "http://x").searchParams.get("artifactType")
+        const manifests = [signature, other].filter((d) => wanted === null || d.artifactType === wanted)
+        res.writeHead(200, { "content-type": MediaType.imageIndex })
+        return void res.end(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.imageIndex, manifests }))
+      }
+      res.writeHead(404).end()
+    })
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+    const host = `127.0.0.1:${(server.address() as { port: number }).port}`
+    try {
+      const found = await Effect.runPromise(Effect.provide(
+        Effect.gen(function*() {
+          const registry = Registry.make({ client: yield* HttpClient.HttpClient, scheme: "http", registry: host })
+          return {
+            all: yield* registry.referrers("keelos/os", subject),
+            signatures: yield* registry.referrers("keelos/os", subject, "application/vnd.keelos.os.signature.v1")
+          }
+        }),
+        NodeHttp.layer
+      ))
+      expect(found.all.map((d) => d.digest)).toEqual([signature.digest, other.digest])
+      expect(found.signatures.map((d) => d.digest)).toEqual([signature.digest])
+      expect(seen.some((url) => url.includes("/manifests/sha256-"))).toBe(false)
+      expect(seen).toContain(`/v2/keelos/os/referrers/${subject}?artifactType=application%2Fvnd.keelos.os.signature.v1`)
+    } finally {
+      server.close()
+    }
+  })
 })
 
 describe("references", () => {
