@@ -85,7 +85,22 @@ const region = <E>(patch: Source<E>, start: number, end: number, chunkBytes: num
       }
       return out
     })
-  return { take }
+  /** The stream must end here: its last block's and its own CRC are checked, nothing may follow. */
+  const finish = (what: string): Effect.Effect<void, BspatchError | E> =>
+    Effect.gen(function*() {
+      while (true) {
+        const chunk = yield* Effect.try({ try: () => decoder.read(1), catch: decodeError })
+        if (chunk === null) return
+        if (chunk.length > 0) return yield* new BspatchError({ reason: "Corrupt", detail: `the ${what} stream holds more than the control block uses` })
+        if (next >= end) decoder.end()
+        else {
+          const n = Math.min(chunkBytes, end - next)
+          decoder.feed(yield* patch.read(next, n))
+          next += n
+        }
+      }
+    })
+  return { take, finish }
 }
 
 export interface ApplyOptions {
@@ -146,6 +161,9 @@ export const apply = Effect.fn("Bspatch.apply")(function*<E1, E2, E3>(
     }
     oldPos += seek
   }
+  yield* control.finish("control")
+  yield* diff.finish("diff")
+  yield* extra.finish("extra")
   return header.newSize
 }) as <E1, E2, E3>(
   patch: Source<E1>,
