@@ -160,7 +160,9 @@ export const UpdateProgress = Schema.Struct({
   bytes: Schema.Number,
   totalBytes: Schema.NullOr(Schema.Number),
   /** The version being installed, once the release is known. */
-  version: Schema.NullOr(Schema.String)
+  version: Schema.NullOr(Schema.String),
+  /** On a delta install: bytes not downloaded thanks to the delta. */
+  bytesSaved: Schema.optionalKey(Schema.Number)
 })
 export type UpdateProgress = typeof UpdateProgress.Type
 

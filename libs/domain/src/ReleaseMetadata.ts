@@ -16,7 +16,19 @@ const Size = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 export const ImageRef = Schema.Struct({ url: Schema.String, size: Size, sha256: Sha256Hex })
 export type ImageRef = typeof ImageRef.Type
 
-export const DeltaRef = Schema.Struct({ from_version: Version, url: Schema.String, size: Size, sha256: Sha256Hex })
+/**
+ * A patch from an older release's image to this one: which image it applies to (its version, and
+ * the SHA-256 and size of exactly those bytes, so the node measures its active slot against them),
+ * and the patch file itself.
+ */
+export const DeltaRef = Schema.Struct({
+  from_version: Version,
+  from_sha256: Sha256Hex,
+  from_size: Size,
+  url: Schema.String,
+  size: Size,
+  sha256: Sha256Hex
+})
 export type DeltaRef = typeof DeltaRef.Type
 
 /** Which key signed the metadata; `development` marks a key generated for local builds, never for production. */

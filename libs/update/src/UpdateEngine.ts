@@ -20,6 +20,7 @@ import * as Channel from "./Channel.ts"
 import * as HealthGate from "./HealthGate.ts"
 import type * as Hooks from "./Hooks.ts"
 import type * as Gates from "./Gates.ts"
+import * as DeltaInstall from "./DeltaInstall.ts"
 import * as RegistrySource from "./RegistrySource.ts"
 import * as SlotWriter from "./SlotWriter.ts"
 import * as Source from "./Source.ts"
@@ -63,6 +64,8 @@ export interface Progress {
   readonly bytes: number
   readonly totalBytes: number | null
   readonly version: string | null
+  /** On a delta install: the bytes not downloaded (image size minus patch size). */
+  readonly bytesSaved?: number
 }
 
 /** A release the gates would let this node install. */
@@ -154,7 +157,7 @@ export class UpdateEngine extends Context.Service<UpdateEngine, {
           yield* emit({ phase: "checking", bytes: 0, totalBytes: null, version: null })
 
           const node = { version: running, arch: config.arch, rolledBack: before.rolledBack }
-          const image: SlotWriter.Target & { readonly version: Version.Version | null } = yield* resolveSource(source, request, node, before.rolledBack)
+          const image: SlotWriter.Target & { readonly version: Version.Version | null; readonly deltas?: ReadonlyArray<DeltaInstall.Candidate> } = yield* resolveSource(source, request, node, before.rolledBack)
 
           yield* preflight
           if (config.hooks !== undefined) {
@@ -190,6 +193,8 @@ export class UpdateEngine extends Context.Service<UpdateEngine, {
                   : Effect.timeoutOrElse(effect, { duration: Duration.millis(request.deadlineMillis! - now), orElse: () => Effect.fail(windowClosed) }))
           yield* beforeDeadline(Effect.scoped(Effect.gen(function*() {
             const device = yield* Effect.mapError(devices.open(Slot.rootLabel(target)), (error) => UpdateError.make("write", "Io", error.message))
+            const delta = resumeFrom === 0 ? DeltaInstall.choose(image.deltas ?? [], running, image.sizeBytes) : null
+            if (delta !== null && (yield* installDelta(delta, env.active, device, image, request, emit))) return
             yield* SlotWriter.write(device, image, {
               ...config.writer,
               resumeFrom,
@@ -237,13 +242,54 @@ export class UpdateEngine extends Context.Service<UpdateEngine, {
         }
       })
 
+      /**
+       * Produces the image through a delta; true when the slot holds it, false (recorded in the
+       * state and history) when the engine must download the full image instead.
+       */
+      const installDelta = (
+        delta: DeltaInstall.Candidate,
+        activeSlot: Slot.Slot,
+        device: BlockDevice.BlockDevice,
+        image: { readonly sha256: string; readonly sizeBytes: number; readonly version: Version.Version | null },
+        request: InstallRequest,
+        emit: (progress: Progress) => Effect.Effect<void>
+      ) => {
+        const bytesSaved = image.sizeBytes - delta.ref.size
+        let published = 0
+        return Effect.scoped(Effect.gen(function*() {
+          const active = yield* Effect.mapError(devices.open(Slot.rootLabel(activeSlot)), (error) => UpdateError.make("write", "Io", error.message))
+          yield* DeltaInstall.install(delta, active, device, image, {
+            patchFile: `${dataDir}/delta.bsdiff`,
+            ...(config.writer?.syncEveryBytes === undefined ? {} : { syncEveryBytes: config.writer.syncEveryBytes }),
+            ...(config.writer?.reclaim === undefined ? {} : { reclaim: config.writer.reclaim }),
+            onProgress: (bytes) => {
+              if (bytes - published < progressStepBytes && bytes !== image.sizeBytes) return Effect.void
+              published = bytes
+              return emit({ phase: "downloading", bytes, totalBytes: image.sizeBytes, version: image.version, bytesSaved })
+            }
+          })
+          yield* store.record({ kind: "install", fromVersion: running, toVersion: image.version, reason: `produced from ${running} by a ${delta.ref.size}-byte delta (${bytesSaved} bytes not downloaded)`, actor: request.actor })
+          return true
+        })).pipe(Effect.catch((error: UpdateError.UpdateError) =>
+          Effect.gen(function*() {
+            const reason = `the delta from ${running} was not used: ${error.message}; installing the full image instead`
+            yield* Effect.logWarning(reason)
+            yield* store.update((s) => ({ ...s, lastError: reason }))
+            yield* store.record({ kind: "failure", fromVersion: running, toVersion: image.version, reason, actor: request.actor })
+            yield* emit({ phase: "downloading", bytes: 0, totalBytes: image.sizeBytes, version: image.version })
+            return false
+          })
+        ))
+      }
+
       /** What the source names: the image to stream, its digest, size and version. */
       const resolveSource = (source: Source.Source, request: InstallRequest, node: Gates.NodeView, rolledBack: ReadonlyArray<Version.Version>) =>
         Effect.gen(function*() {
           switch (source._tag) {
             case "Channel": {
               const { imageUrl, metadata } = yield* Channel.resolve(source.metadataUrl, source.signatureUrl, yield* config.trustedKeys, node, request.force)
-              return { url: imageUrl, sha256: metadata.image.sha256 as string, sizeBytes: metadata.image.size, version: metadata.version as Version.Version | null }
+              const deltas = metadata.deltas.flatMap((ref) => URL.canParse(ref.url, source.metadataUrl.href) ? [{ ref, url: new URL(ref.url, source.metadataUrl) }] : [])
+              return { url: imageUrl, sha256: metadata.image.sha256 as string, sizeBytes: metadata.image.size, version: metadata.version as Version.Version | null, deltas }
             }
             case "Registry":
               return yield* RegistrySource.resolve(source.reference, config.registries ?? RegistrySource.anonymous, yield* config.trustedKeys, node, request.force)

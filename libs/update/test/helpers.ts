@@ -80,6 +80,7 @@ export interface ReleaseSpec {
   readonly minCompatible?: string
   readonly expires?: string
   readonly sha256?: string
+  readonly deltas?: ReadonlyArray<{ readonly from_version: string; readonly from_sha256: string; readonly from_size: number; readonly url: string; readonly size: number; readonly sha256: string }>
 }
 
 /** latest.json, its signature and the image, as files under /stable/amd64 (or the spec's channel/arch). */
@@ -90,7 +91,7 @@ export const channelFiles = (spec: ReleaseSpec, signWith = releaseKey.privateKey
     min_compatible_version: spec.minCompatible ?? "0.1.0", release_date: "2026-11-30T00:00:00Z",
     expires: spec.expires ?? "2026-12-30T00:00:00Z", release_notes: "",
     image: { url: `os-${spec.version}.img`, size: spec.body.length, sha256: spec.sha256 ?? sha256(spec.body) },
-    deltas: [], signing_key: { id: releaseKey.trusted.id, development: true }
+    deltas: spec.deltas ?? [], signing_key: { id: releaseKey.trusted.id, development: true }
   })
   const document = Release.encode(metadata)
   return [

@@ -1,0 +1,139 @@
+/**
+ * Installing through a delta (issue #9): the patch named by the signed metadata is downloaded to
+ * the data partition (hashed, bounded by its signed size), the active slot is measured against the
+ * image the patch was made from, and the new image is produced into the inactive slot by bspatch,
+ * hashed on the way, synced periodically and read back. Any failure is an `UpdateError` the engine
+ * answers by installing the full image instead; nothing here marks a slot verified.
+ */
+import { createHash } from "node:crypto"
+import { Effect, FileSystem, Stream } from "effect"
+import { HttpClient, HttpClientRequest } from "effect/http"
+import type { ReleaseMetadata } from "@keelos/domain"
+import { Bspatch } from "@keelos/delta"
+import type { BlockDevice } from "@keelos/platform"
+import * as SlotWriter from "./SlotWriter.ts"
+import * as UpdateError from "./UpdateError.ts"
+
+export interface Candidate {
+  readonly ref: ReleaseMetadata.DeltaRef
+  /** The patch's URL, resolved against the metadata's. */
+  readonly url: URL
+}
+
+/** The patch that applies to what this node runs, when the release has one smaller than the image. */
+export const choose = (candidates: ReadonlyArray<Candidate>, runningVersion: string, imageSize: number): Candidate | null =>
+  candidates.find((c) => c.ref.from_version === runningVersion && c.ref.size < imageSize) ?? null
+
+export interface Options {
+  /** Where the patch is kept while it is applied (on the data partition). */
+  readonly patchFile: string
+  readonly onProgress: (bytes: number) => Effect.Effect<void>
+  readonly syncEveryBytes?: number
+  readonly reclaim?: Effect.Effect<void>
+}
+
+const failed = (operation: UpdateError.UpdateOperation, reason: UpdateError.UpdateReason) => (error: { readonly message: string }) =>
+  UpdateError.make(operation, reason, error.message)
+
+/** Downloads the patch into `file`, refusing more bytes than signed and a digest that differs. */
+const fetchPatch = (candidate: Candidate, file: string) =>
+  Effect.scoped(Effect.gen(function*() {
+    const client = yield* HttpClient.HttpClient
+    const fs = yield* FileSystem.FileSystem
+    const response = yield* Effect.mapError(client.execute(HttpClientRequest.get(candidate.url)), failed("download", "Transfer"))
+    if (response.status !== 200) return yield* UpdateError.make("download", "HttpStatus", `${candidate.url.href} answered HTTP ${response.status}`)
+    const out = yield* Effect.mapError(fs.open(file, { flag: "w" }), failed("write", "Io"))
+    const hash = createHash("sha256")
+    let size = 0
+    yield* Stream.runForEach(Stream.mapError(response.stream, failed("download", "Transfer")), (chunk) => {
+      size += chunk.length
+      if (size > candidate.ref.size) return Effect.fail(UpdateError.make("download", "Integrity", `the delta is larger than the ${candidate.ref.size} bytes the release names`))
+      hash.update(chunk)
+      return Effect.mapError(out.writeAll(chunk), failed("write", "Io"))
+    })
+    const digest = hash.digest("hex")
+    if (size !== candidate.ref.size || digest !== candidate.ref.sha256) {
+      return yield* UpdateError.make("download", "Integrity", `the delta (${size} bytes) hashes to ${digest}, not the signed ${candidate.ref.sha256}`)
+    }
+    yield* Effect.mapError(out.sync, failed("write", "Io"))
+  }))
+
+/** The patch file as random-access bytes for bspatch. */
+const patchSource = (file: FileSystem.File, size: number): Bspatch.Source<UpdateError.UpdateError> => ({
+  size,
+  read: (offset, length) =>
+    Effect.gen(function*() {
+      yield* file.seek(BigInt(offset), "start")
+      const buffer = new Uint8Array(length)
+      let got = 0
+      while (got < length) {
+        const n = yield* file.read(buffer.subarray(got))
+        if (n === 0) break
+        got += n
+      }
+      return buffer.subarray(0, got)
+    }).pipe(Effect.mapError(failed("write", "Io")))
+})
+
+/** The active slot's image bytes (only the first `size`) as the patch's old image. */
+const oldSource = (device: BlockDevice.BlockDevice, size: number): Bspatch.Source<UpdateError.UpdateError> => ({
+  size,
+  read: (offset, length) => Effect.mapError(device.read(offset, Math.min(length, size - offset)), failed("write", "Io"))
+})
+
+/**
+ * Produces the release's image in `target` from the active slot through the patch; fails (for the
+ * engine to fall back) when the base, the patch or the result is not what the signed metadata says.
+ */
+export const install = Effect.fn("DeltaInstall.install")(function*(
+  candidate: Candidate,
+  active: BlockDevice.BlockDevice,
+  target: BlockDevice.BlockDevice,
+  image: { readonly sha256: string; readonly sizeBytes: number },
+  options: Options
+) {
+  const reclaim = options.reclaim ?? Effect.void
+  const syncEvery = options.syncEveryBytes ?? 16 << 20
+  const from = candidate.ref
+  if (from.from_size > active.sizeBytes) return yield* UpdateError.make("check", "Refused", `the delta's base (${from.from_size} bytes) is larger than slot ${active.label}`)
+  const base = (yield* Effect.mapError(SlotWriter.hashDevice(active, from.from_size, undefined, reclaim), failed("check", "Io"))).digest("hex")
+  if (base !== from.from_sha256) {
+    return yield* UpdateError.make("check", "Refused", `slot ${active.label} does not hold the image the delta was made from (it hashes to ${base}, the delta needs ${from.from_sha256})`)
+  }
+  if (image.sizeBytes > target.sizeBytes) return yield* UpdateError.make("write", "NoSpace", `the image is ${image.sizeBytes} bytes; slot ${target.label} holds ${target.sizeBytes}`)
+  yield* fetchPatch(candidate, options.patchFile)
+
+  const fs = yield* FileSystem.FileSystem
+  yield* Effect.scoped(Effect.gen(function*() {
+    const file = yield* Effect.mapError(fs.open(options.patchFile, { flag: "r" }), failed("write", "Io"))
+    const hash = createHash("sha256")
+    let offset = 0
+    let synced = 0
+    const sink = (chunk: Uint8Array) =>
+      Effect.gen(function*() {
+        if (offset + chunk.length > image.sizeBytes) return yield* UpdateError.make("write", "Integrity", `the delta produces more than the ${image.sizeBytes} bytes of the image`)
+        yield* Effect.mapError(target.write(offset, chunk), failed("write", "Io"))
+        hash.update(chunk)
+        offset += chunk.length
+        yield* options.onProgress(offset)
+        if (offset - synced >= syncEvery) {
+          yield* Effect.mapError(target.sync, failed("write", "Io"))
+          synced = offset
+          yield* reclaim
+        }
+      })
+    const produced = yield* Bspatch.apply(patchSource(file, from.size), oldSource(active, from.from_size), sink).pipe(
+      Effect.mapError((error) => error._tag === "BspatchError" ? UpdateError.make("write", "Integrity", error.message) : error)
+    )
+    const digest = hash.digest("hex")
+    if (produced !== image.sizeBytes || digest !== image.sha256) {
+      return yield* UpdateError.make("verify", "Integrity", `the delta produced ${produced} bytes hashing to ${digest}, not the signed image ${image.sha256}`)
+    }
+    yield* Effect.mapError(target.sync, failed("write", "Io"))
+  }))
+  yield* Effect.ignore(fs.remove(options.patchFile))
+  const readBack = (yield* Effect.mapError(SlotWriter.hashDevice(target, image.sizeBytes, undefined, reclaim), failed("verify", "Io"))).digest("hex")
+  if (readBack !== image.sha256) {
+    return yield* UpdateError.make("verify", "Integrity", `slot ${target.label} reads back as ${readBack}, not ${image.sha256}: the device did not keep what was written`)
+  }
+})
