@@ -71,3 +71,16 @@ describe("osctl image provision", () => {
     expect(fs.existsSync(path.join(dir, "bad.img"))).toBe(false)
   })
 })
+
+describe("osctl update progress lines", () => {
+  it("say how far a download is, and on a delta install how much was not downloaded", async () => {
+    const { progressLine } = await import("../src/commands/update.ts")
+    const mb = 1024 * 1024
+    expect(progressLine("n1", { phase: "downloading", bytes: 5 * mb, totalBytes: 10 * mb, version: "0.2.0" }, {})).toBe("n1: downloading 0.2.0 50% (5.2 MB of 10.5 MB)")
+    expect(progressLine("n1", { phase: "downloading", bytes: 10 * mb, totalBytes: 10 * mb, version: "0.2.0", bytesSaved: 9 * mb }, {}))
+      .toBe("n1: patching 0.2.0 100% (10.5 MB of 10.5 MB) through a delta, 9.4 MB not downloaded")
+    const last = {}
+    expect(progressLine("n1", { phase: "staged", bytes: 0, totalBytes: null, version: "0.2.0" }, last)).toBe("n1: staged 0.2.0")
+    expect(progressLine("n1", { phase: "staged", bytes: 0, totalBytes: null, version: "0.2.0" }, last)).toBeUndefined()
+  })
+})

@@ -31,8 +31,20 @@ const annotation = {
   releaseNotes: "io.keelos.os.release_notes",
   expires: "io.keelos.os.expires",
   signingKey: "io.keelos.os.signing_key",
-  development: "io.keelos.os.signing_key.development"
+  development: "io.keelos.os.signing_key.development",
+  deltaFromVersion: "io.keelos.os.delta.from_version",
+  deltaFromSha256: "io.keelos.os.delta.from_sha256",
+  deltaFromSize: "io.keelos.os.delta.from_size"
 } as const
+
+/** A patch layer: the blob, and the image it applies to. */
+export interface DeltaLayer {
+  readonly digest: Digest.Digest
+  readonly size: number
+  readonly fromVersion: string
+  readonly fromSha256: string
+  readonly fromSize: number
+}
 
 /** What a release says about itself; the image is named by its layer. */
 export interface ReleaseFields {
@@ -45,13 +57,30 @@ export interface ReleaseFields {
   readonly notes: string
 }
 
-/** The manifest of one architecture's release, pointing at the image blob. */
-export const manifestOf = (fields: ReleaseFields, image: { readonly digest: Digest.Digest; readonly size: number }): Manifest.ImageManifest => ({
+/** The manifest of one architecture's release, pointing at the image blob and any delta blobs. */
+export const manifestOf = (
+  fields: ReleaseFields,
+  image: { readonly digest: Digest.Digest; readonly size: number },
+  deltas: ReadonlyArray<DeltaLayer> = []
+): Manifest.ImageManifest => ({
   schemaVersion: 2,
   mediaType: MediaType.imageManifest,
   artifactType,
   config: Manifest.emptyConfig,
-  layers: [{ mediaType: imageLayerType, digest: image.digest, size: image.size, annotations: { "org.opencontainers.image.title": `os-${fields.version}.img` } }],
+  layers: [
+    { mediaType: imageLayerType, digest: image.digest, size: image.size, annotations: { "org.opencontainers.image.title": `os-${fields.version}.img` } },
+    ...deltas.map((d) => ({
+      mediaType: deltaLayerType,
+      digest: d.digest,
+      size: d.size,
+      annotations: {
+        "org.opencontainers.image.title": `delta-${d.fromVersion}.bsdiff`,
+        [annotation.deltaFromVersion]: d.fromVersion,
+        [annotation.deltaFromSha256]: d.fromSha256,
+        [annotation.deltaFromSize]: String(d.fromSize)
+      }
+    }))
+  ],
   annotations: {
     [annotation.version]: fields.version,
     [annotation.channel]: fields.channel,
@@ -176,7 +205,15 @@ export const verify = Effect.fn("Artifact.verify")(function*(
     expires: a[annotation.expires],
     release_notes: a[annotation.releaseNotes] ?? "",
     image: { url: image.digest, size: image.size, sha256: Digest.hexOf(image.digest as Digest.Digest) },
-    deltas: [],
+    // A delta layer names its blob by digest (the url); its base comes from its annotations.
+    deltas: manifest.layers.filter((layer) => layer.mediaType === deltaLayerType).map((layer) => ({
+      from_version: layer.annotations?.[annotation.deltaFromVersion],
+      from_sha256: layer.annotations?.[annotation.deltaFromSha256],
+      from_size: Number(layer.annotations?.[annotation.deltaFromSize]),
+      url: layer.digest,
+      size: layer.size,
+      sha256: Digest.hexOf(layer.digest as Digest.Digest)
+    })),
     signing_key: { id: good?.id ?? "0000000000000000", development: good?.development ?? true }
   })
   if (Result.isFailure(decoded)) {

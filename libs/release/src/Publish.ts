@@ -11,6 +11,8 @@ import * as Artifact from "./Artifact.ts"
 export interface ArchRelease<E> {
   readonly fields: Artifact.ReleaseFields
   readonly image: Registry.BlobSource<E>
+  /** Patches from earlier releases' images to this one, pushed as layers of their own type. */
+  readonly deltas?: ReadonlyArray<{ readonly blob: Registry.BlobSource<E>; readonly fromVersion: string; readonly fromSha256: string; readonly fromSize: number }>
 }
 
 export interface Signer {
@@ -35,7 +37,9 @@ export const publish = Effect.fn("Publish.publish")(function*<E>(
   yield* registry.pushBlob(repository, { digest: Manifest.emptyConfig.digest as Digest.Digest, size: 2, read: () => Effect.succeed(Manifest.emptyConfigBytes) })
   for (const release of releases) {
     yield* registry.pushBlob(repository, release.image)
-    const bytes = Manifest.encode(Artifact.manifestOf(release.fields, release.image))
+    for (const delta of release.deltas ?? []) yield* registry.pushBlob(repository, delta.blob)
+    const deltas = (release.deltas ?? []).map((d) => ({ digest: d.blob.digest, size: d.blob.size, fromVersion: d.fromVersion, fromSha256: d.fromSha256, fromSize: d.fromSize }))
+    const bytes = Manifest.encode(Artifact.manifestOf(release.fields, release.image, deltas))
     const { digest } = yield* registry.putManifest(repository, Digest.ofBytes(bytes), bytes, MediaType.imageManifest)
     const signature = Artifact.signatureOf(Manifest.describe(MediaType.imageManifest, bytes), signer.privateKey, signer)
     yield* registry.pushBlob(repository, { digest: Digest.ofBytes(signature.signature), size: signature.signature.length, read: () => Effect.succeed(signature.signature) })

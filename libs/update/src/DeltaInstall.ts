@@ -7,7 +7,7 @@
  */
 import { createHash } from "node:crypto"
 import { Effect, FileSystem, Stream } from "effect"
-import { HttpClient, HttpClientRequest } from "effect/http"
+import { HttpClient, type HttpClientError, HttpClientRequest } from "effect/http"
 import type { ReleaseMetadata } from "@keelos/domain"
 import { Bspatch } from "@keelos/delta"
 import type { BlockDevice } from "@keelos/platform"
@@ -16,8 +16,10 @@ import * as UpdateError from "./UpdateError.ts"
 
 export interface Candidate {
   readonly ref: ReleaseMetadata.DeltaRef
-  /** The patch's URL, resolved against the metadata's. */
+  /** The patch's URL, resolved against the metadata's (or a registry blob's). */
   readonly url: URL
+  /** The client to fetch it with, when the source needs its own (a registry's authorized client). */
+  readonly client?: HttpClient.HttpClient.With<HttpClientError.HttpClientError | UpdateError.UpdateError>
 }
 
 /** The patch that applies to what this node runs, when the release has one smaller than the image. */
@@ -38,9 +40,9 @@ const failed = (operation: UpdateError.UpdateOperation, reason: UpdateError.Upda
 /** Downloads the patch into `file`, refusing more bytes than signed and a digest that differs. */
 const fetchPatch = (candidate: Candidate, file: string) =>
   Effect.scoped(Effect.gen(function*() {
-    const client = yield* HttpClient.HttpClient
+    const client = candidate.client ?? (yield* HttpClient.HttpClient)
     const fs = yield* FileSystem.FileSystem
-    const response = yield* Effect.mapError(client.execute(HttpClientRequest.get(candidate.url)), failed("download", "Transfer"))
+    const response = yield* Effect.mapError(client.execute(HttpClientRequest.get(candidate.url)), (error) => error._tag === "UpdateError" ? error : failed("download", "Transfer")(error))
     if (response.status !== 200) return yield* UpdateError.make("download", "HttpStatus", `${candidate.url.href} answered HTTP ${response.status}`)
     const out = yield* Effect.mapError(fs.open(file, { flag: "w" }), failed("write", "Io"))
     const hash = createHash("sha256")

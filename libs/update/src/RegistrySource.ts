@@ -12,6 +12,7 @@ import type { Version } from "@keelos/domain"
 import { type Digest, Manifest, MediaType, Reference, Registry, type RegistryError } from "@keelos/oci"
 import { Artifact, type Signing } from "@keelos/release"
 import * as Gates from "./Gates.ts"
+import type * as DeltaInstall from "./DeltaInstall.ts"
 import type * as SlotWriter from "./SlotWriter.ts"
 import * as UpdateError from "./UpdateError.ts"
 
@@ -45,6 +46,7 @@ export const toUpdateError = (operation: UpdateError.UpdateOperation) => (error:
 
 export interface Resolved extends SlotWriter.Target {
   readonly version: Version.Version
+  readonly deltas: ReadonlyArray<DeltaInstall.Candidate>
 }
 
 const refused = (detail: string) => UpdateError.make("check", "Refused", detail)
@@ -106,6 +108,7 @@ export const resolve = Effect.fn("RegistrySource.resolve")(function*(
     sha256: metadata.image.sha256,
     sizeBytes: metadata.image.size,
     version: metadata.version,
-    client
+    client,
+    deltas: metadata.deltas.map((ref) => ({ ref, url: registry.blobUrl(repository, `sha256:${ref.sha256}`), client }))
   } satisfies Resolved
 })

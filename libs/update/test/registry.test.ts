@@ -3,10 +3,13 @@
  * simulated machine, the registry and its token server real. The OCI path must pass the same
  * gates and phases as an HTTP channel, and refuse what a registry cannot be trusted with.
  */
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import * as net from "node:net"
 import { generateKeyPairSync } from "node:crypto"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Stream } from "effect"
 import { HttpClient } from "effect/http"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { BlockDevice } from "@keelos/platform"
@@ -252,6 +255,43 @@ describe("installing from an OCI registry (docker-registry 2.8, TLS + token auth
     } finally {
       proxy.close()
     }
+  })
+
+  it("installs through a delta layer: the patch blob, not the image blob, is fetched", async () => {
+    const v1 = image(19, 200_000)
+    const v2 = v1.slice()
+    for (let i = 0; i < v2.length; i += 7_919) v2[i] = v2[i]! ^ 0x33
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "keel-oci-delta-"))
+    fs.writeFileSync(path.join(dir, "old"), v1)
+    fs.writeFileSync(path.join(dir, "new"), v2)
+    execFileSync("bsdiff", [path.join(dir, "old"), path.join(dir, "new"), path.join(dir, "patch")])
+    const patch = new Uint8Array(fs.readFileSync(path.join(dir, "patch")))
+    fs.rmSync(dir, { recursive: true, force: true })
+    await Effect.runPromise(Effect.provide(
+      Effect.flatMap(session, (registry) =>
+        Publish.publish(registry, "keelos/delta", ["0.2.0"], [{
+          fields: fields("0.2.0", "amd64"),
+          image: blob(v2),
+          deltas: [{ blob: blob(patch), fromVersion: "0.1.0", fromSha256: sha256(v1), fromSize: v1.length }]
+        }], signer)),
+      http
+    ))
+    // The registry keeps the image blob; remove it, so only a delta install can succeed.
+    fs.rmSync(running.blobPath(Digest.ofBytes(v2)))
+    const hardware = machine(5, 512 * 1024)
+    hardware.disk.write("KEELOS_ROOT_A", 0, v1)
+    const { layer } = engineOn(hardware, { version: "0.1.0", registries: access, http })
+    const outcome = await Effect.runPromise(Effect.provide(
+      Effect.gen(function*() {
+        const engine = yield* UpdateEngine
+        const progress = yield* Stream.runCollect(engine.install({ source: `oci://${running.host}/keelos/delta:0.2.0`, force: false, reboot: false, actor: "admin" }))
+        return { progress, state: yield* engine.state }
+      }),
+      layer
+    ))
+    expect(outcome.state.phase).toBe("activated")
+    expect(outcome.progress.find((p) => p.bytesSaved !== undefined)?.bytesSaved).toBe(v2.length - patch.length)
+    expect(sha256(hardware.disk.read("KEELOS_ROOT_B", 0, v2.length))).toBe(sha256(v2))
   })
 
   it("names a missing tag and a registry that refuses the node's credentials", async () => {

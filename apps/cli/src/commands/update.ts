@@ -21,7 +21,8 @@ export const progressLine = (node: string, progress: NodeApi.UpdateProgress, las
   last.tenth = tenth
   const version = progress.version === null ? "" : ` ${progress.version}`
   if (progress.phase !== "downloading" || progress.totalBytes === null) return `${node}: ${progress.phase}${version}`
-  return `${node}: downloading${version} ${tenth * 10}% (${megabytes(progress.bytes)} of ${megabytes(progress.totalBytes)})`
+  const saved = progress.bytesSaved === undefined ? "" : ` through a delta, ${megabytes(progress.bytesSaved)} not downloaded`
+  return `${node}: ${progress.bytesSaved === undefined ? "downloading" : "patching"}${version} ${tenth * 10}% (${megabytes(progress.bytes)} of ${megabytes(progress.totalBytes)})${saved}`
 }
 
 const install = Command.make(
