@@ -8,6 +8,7 @@ import * as path from "node:path"
 import { Effect, Layer } from "effect"
 import type { Slot } from "@keelos/domain"
 import { BlockDevice } from "@keelos/platform"
+import { errnoName, libc } from "./internal/libc.ts"
 
 const ioError = (operation: "open" | "read" | "write" | "sync", device: string) => (error: unknown) =>
   new BlockDevice.BlockDeviceError({
@@ -71,7 +72,14 @@ const openDevice = (label: Slot.PartitionLabel, device: string, sizeBytes: numbe
                 },
                 catch: ioError("write", device)
               })),
-            sync: Effect.tryPromise({ try: () => handle.sync(), catch: ioError("sync", device) })
+            sync: Effect.tryPromise({ try: () => handle.sync(), catch: ioError("sync", device) }),
+            dropCache: (offset, length) =>
+              Effect.sync(() => {
+                // POSIX_FADV_DONTNEED: clean pages go; a filesystem without a cache (tmpfs) ignores it.
+                const code = libc().posixFadvise(handle.fd, offset, length, 4)
+                if (code !== 0) return Effect.logDebug(`posix_fadvise ${device}: ${errnoName(code)}`)
+                return Effect.void
+              }).pipe(Effect.flatten)
           }
         })
       )

@@ -3,7 +3,7 @@
  * namespace (unshare): reboot(2) as PID 1 of a PID namespace, mount(2) in a mount namespace,
  * sethostname(2) in a UTS namespace.
  */
-import { spawnSync } from "node:child_process"
+import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -75,6 +75,23 @@ describe("NodeBlockDevices", () => {
       Effect.provide(NodeBlockDevices.layerFromPaths({ KEELOS_ROOT_B: file }))
     ))
     expect(Exit.isFailure(unknown)).toBe(true)
+  })
+
+  it("drops a synced range from the page cache (fincore reads the residency back)", async () => {
+    // On a disk filesystem: tmpfs pages are the storage itself and cannot be dropped.
+    const file = path.join(fs.mkdtempSync("/var/tmp/keel-node-"), "slot")
+    fs.writeFileSync(file, Buffer.alloc(4 << 20, 7))
+    const resident = () => Number(execFileSync("fincore", ["--bytes", "--noheadings", "--output", "RES", file], { encoding: "utf8" }).trim())
+    await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const device = yield* (yield* BlockDevice.BlockDevices).open("KEELOS_ROOT_B")
+      yield* device.write(0, new Uint8Array(4 << 20).fill(9))
+      yield* device.sync
+      yield* device.read(0, 4 << 20)
+      expect(resident()).toBe(4 << 20)
+      yield* device.dropCache(0, 2 << 20)
+      expect(resident()).toBe(2 << 20)
+    })).pipe(Effect.provide(NodeBlockDevices.layerFromPaths({ KEELOS_ROOT_B: file }))))
+    fs.rmSync(path.dirname(file), { recursive: true, force: true })
   })
 
   it("finds a partition by GPT label in sysfs", async () => {

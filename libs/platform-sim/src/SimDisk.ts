@@ -125,7 +125,9 @@ export class SimDisk {
               offset < 0 || offset + data.length > disk.sizeOf(label)
                 ? Effect.fail(outOfRange("write", label, `${offset}+${data.length}`))
                 : Effect.sync(() => disk.write(label, offset, data)),
-            sync: Effect.sync(() => disk.sync(label))
+            sync: Effect.sync(() => disk.sync(label)),
+            // Reads here already see exactly what the disk holds; there is no cache to drop.
+            dropCache: () => Effect.void
           })
           : Effect.fail(new BlockDevice.BlockDeviceError({ operation: "open", device: label, reason: "NotFound", detail: "no partition with this label" }))
     })

@@ -31,6 +31,11 @@ export interface BlockDevice {
   readonly write: (offset: number, data: Uint8Array) => Effect.Effect<void, BlockDeviceError>
   /** Makes every write before it durable. */
   readonly sync: Effect.Effect<void, BlockDeviceError>
+  /**
+   * Asks the kernel to forget its cached copy of a synced range, so the next read of it comes
+   * from the device: a read-back then verifies the medium, not memory.
+   */
+  readonly dropCache: (offset: number, length: number) => Effect.Effect<void, BlockDeviceError>
 }
 
 export class BlockDevices extends Context.Service<BlockDevices, {

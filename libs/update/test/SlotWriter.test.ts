@@ -41,6 +41,39 @@ describe("SlotWriter", () => {
       assert.deepStrictEqual(w.synced, [65536, 131072, 196608, size])
     }))
 
+  it.live("reads the slot back from the device past the page cache: a device that loses a write is caught", () =>
+    Effect.gen(function*() {
+      const hardware = machine(5)
+      serve(hardware, "images.test", [{ path: "/os.img", body }])
+      const dropped: Array<[number, number]> = []
+      // A device that acknowledges the write at 80 KiB but keeps zeros there.
+      const lossy = hardware.layer({
+        blockDevices: (devices) => ({
+          open: (label) =>
+            Effect.map(devices.open(label), (device) => ({
+              ...device,
+              write: (offset, data) => offset === 80 * 1024 ? device.write(offset, new Uint8Array(data.length)) : device.write(offset, data),
+              dropCache: (offset, length) => Effect.sync(() => void dropped.push([offset, length]))
+            }))
+        })
+      })
+      const exit = yield* Effect.exit(Effect.scoped(Effect.gen(function*() {
+        const device = yield* (yield* BlockDevice.BlockDevices).open("KEELOS_ROOT_B")
+        yield* SlotWriter.write(device, target(), {
+          resumeFrom: 0,
+          bufferBytes: 16 * 1024,
+          syncEveryBytes: 64 * 1024,
+          retryBaseMillis: 1,
+          onProgress: () => Effect.void,
+          onSynced: () => Effect.void
+        })
+      })).pipe(Effect.provide(lossy)))
+      assert.isTrue(Exit.isFailure(exit))
+      assert.match(String(Exit.isFailure(exit) ? exit.cause : ""), /verify: Integrity: slot KEELOS_ROOT_B reads back as [0-9a-f]{64}, not/)
+      // The whole image was dropped from the cache before it was read back.
+      assert.deepStrictEqual(dropped, [[0, size]])
+    }))
+
   it.live("resumes a broken transfer with a Range request from the last byte written", () =>
     Effect.gen(function*() {
       const hardware = machine(3)

@@ -24,6 +24,8 @@ export interface Libc {
   readonly send: (fd: number, buffer: Buffer, length: number, flags: number) => number
   readonly recv: (fd: number, buffer: Buffer, length: number, flags: number) => number
   readonly errno: () => number
+  /** Returns the error number itself (0 on success), not -1 and errno. */
+  readonly posixFadvise: (fd: number, offset: number, length: number, advice: number) => number
 }
 
 let bound: Libc | undefined
@@ -56,7 +58,8 @@ export const libc = (): Libc => {
     bind: lib.func("int bind(int fd, const void *addr, int len)"),
     send: lib.func("long send(int fd, const void *buf, size_t len, int flags)"),
     recv: lib.func("long recv(int fd, void *buf, size_t len, int flags)"),
-    errno: () => koffi.errno()
+    errno: () => koffi.errno(),
+    posixFadvise: lib.func("int posix_fadvise(int fd, long offset, long len, int advice)")
   }
   return bound
 }
