@@ -122,6 +122,9 @@ export class UpdateEngine extends Context.Service<UpdateEngine, {
       const devices = yield* BlockDevice.BlockDevices
       const store = yield* UpdateStore.make(config.paths)
       const services = yield* Effect.context<Requirements>()
+      // Installs run in the engine's own scope: a caller that goes away does not stop them, and an
+      // engine that stops (the agent exits) takes them down with it, as a process would.
+      const engineScope = yield* Effect.scope
       const busy = yield* Ref.make(false)
       const health = yield* Ref.make<LastHealth | null>(null)
       const running = config.runningVersion
@@ -141,8 +144,19 @@ export class UpdateEngine extends Context.Service<UpdateEngine, {
             return yield* UpdateError.make("check", "InvalidState", `slot ${env.next} is on trial; wait for its health gate before installing again`)
           }
           const target = Slot.other(env.active)
-          const now = yield* Clock.currentTimeMillis
           const before = yield* store.get
+          if (env.next !== null && env.tries > 0) {
+            // A trial is armed and its reboot has not come (an agent that restarted before it, or
+            // --no-reboot). The same image again only asks for that reboot; another one must wait.
+            const image = yield* resolveSource(source, request, { version: running, arch: config.arch, rolledBack: before.rolledBack }, before.rolledBack)
+            const armed = before.slots[env.next]
+            if (before.phase === "activated" && armed !== null && armed.sha256 === image.sha256) {
+              yield* emit({ phase: "activated", bytes: image.sizeBytes, totalBytes: image.sizeBytes, version: image.version })
+              return request.reboot ? `update to ${image.version ?? image.sha256.slice(0, 12)}: trial boot of slot ${env.next} (asked by ${request.actor})` : null
+            }
+            return yield* UpdateError.make("check", "InvalidState", `slot ${env.next} is armed for a trial boot of ${before.toVersion ?? "an update"}; reboot to try it, or roll back to cancel it, before installing another image`)
+          }
+          const now = yield* Clock.currentTimeMillis
           yield* store.update((s) => ({
             ...s,
             phase: "checking",
@@ -166,8 +180,6 @@ export class UpdateEngine extends Context.Service<UpdateEngine, {
               Effect.mapError((reason) => UpdateError.make("check", "HookFailed", `pre-update hook: ${reason}; the update is aborted`))
             )
           }
-          // The trial pointer must never name a slot while it is rewritten.
-          if (env.next === target) yield* Effect.mapError(boot.cancelTrial, bootError("write"))
           const pending = before.download
           const resumeFrom = pending !== null && pending.url === image.url.href && pending.sha256 === image.sha256 && pending.slot === target
             ? pending.syncedBytes
@@ -223,12 +235,10 @@ export class UpdateEngine extends Context.Service<UpdateEngine, {
           yield* Effect.mapError(boot.activate(target), bootError("activate"))
           yield* store.update((s) => ({ ...s, phase: "activated" }))
           yield* emit({ phase: "activated", bytes: image.sizeBytes, totalBytes: image.sizeBytes, version: image.version })
-          return { target, version: image.version, sha256: image.sha256 }
+          return request.reboot ? `update to ${image.version ?? image.sha256.slice(0, 12)}: trial boot of slot ${target} (asked by ${request.actor})` : null
         }).pipe(
-          Effect.tapError((error) => Effect.ignore(fail(error, request.actor))),
-          Effect.map(({ sha256, target, version }) =>
-            request.reboot ? `update to ${version ?? sha256.slice(0, 12)}: trial boot of slot ${target} (asked by ${request.actor})` : null
-          )
+          // A refusal before the install started (a trial on its way) leaves the state as it was.
+          Effect.tapError((error) => error.operation === "check" && error.reason === "InvalidState" ? Effect.void : Effect.ignore(fail(error, request.actor)))
         )
 
       const minFree = config.minDataFreeBytes ?? 16 * 1024 * 1024
@@ -339,7 +349,7 @@ export class UpdateEngine extends Context.Service<UpdateEngine, {
               onFailure: (cause) => Queue.failCause(queue, cause)
             })
           )
-          yield* Effect.forkDetach(job)
+          yield* Effect.forkIn(job, engineScope)
           return Stream.fromQueue(queue)
         }))
 

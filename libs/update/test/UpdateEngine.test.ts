@@ -28,7 +28,8 @@ describe("UpdateEngine install", () => {
       const hardware = machine(1)
       serve(hardware, "updates.test", channelFiles({ version: "0.2.0", body: v2 }))
       const node = engineOn(hardware, { version: "0.1.0" })
-      const phases = yield* onNode(node, installAll({ source: channelUrl }))
+      // The engine lives on past the end of the stream, as in the agent: the reboot follows a grace.
+      const phases = yield* onNode(node, Effect.tap(installAll({ source: channelUrl }), () => Effect.sleep(3_000)))
       assert.deepStrictEqual(phases, ["checking", "downloading", "downloading", "staged", "activated"])
       assert.strictEqual(sha256(hardware.disk.read("KEELOS_ROOT_B", 0, v2.length)), sha256(v2))
       const { env, history, state } = yield* onNode(node, Effect.gen(function*() {
@@ -74,6 +75,24 @@ describe("UpdateEngine install", () => {
       serve(hardware, "slow.test", channelFiles({ version: "0.2.0", body: v2 }))
       const both = yield* onNode(node, Effect.all([installAll({ source: "http://slow.test/stable/amd64/latest.json", reboot: false }), installAll({ source: "http://slow.test/stable/amd64/latest.json" })], { concurrency: 2 }))
       assert.match(String((both[1] as { message: string }).message), /Busy/)
+    }))
+
+  it.effect("while a trial is armed: the same image only asks for the reboot again; another one is refused and changes nothing", () =>
+    Effect.gen(function*() {
+      const hardware = machine(6)
+      const log = serve(hardware, "updates.test", channelFiles({ version: "0.2.0", body: v2 }))
+      serve(hardware, "next.test", channelFiles({ version: "0.3.0", body: image(3, 150_000) }))
+      const node = engineOn(hardware, { version: "0.1.0" })
+      yield* onNode(node, installAll({ source: channelUrl, reboot: false }))
+      const fetched = log.filter((line) => line.endsWith(".img")).length
+      const again = yield* onNode(node, Effect.tap(installAll({ source: channelUrl }), () => Effect.sleep(3_000)))
+      assert.deepStrictEqual(again, ["activated"])
+      assert.strictEqual(log.filter((line) => line.endsWith(".img")).length, fetched, "the armed image was not downloaded again")
+      assert.match(node.reboots[0]!, /update to 0\.2\.0: trial boot of slot B/)
+      const other = yield* onNode(node, installAll({ source: "http://next.test/stable/amd64/latest.json" }))
+      assert.match((other as { message: string }).message, /^check: InvalidState: slot B is armed for a trial boot of 0\.2\.0; reboot to try it, or roll back/)
+      const state = yield* onNode(node, Effect.flatMap(engine, (e) => e.state))
+      assert.deepStrictEqual([state.phase, state.toVersion, state.targetSlot], ["activated", "0.2.0", "B"])
     }))
 
   it.effect("refuses to start on a full data partition, before a byte of the image is fetched, and starts once there is room", () =>

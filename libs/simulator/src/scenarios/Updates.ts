@@ -5,7 +5,8 @@
  * the node runs what the firmware booted: a kernel that panics reboots at once; otherwise the
  * engine reconciles (health gate on a trial boot, with checks that may flap or hang), then installs
  * whatever the channel offers, and reboots into it. "updates" adds every fault: power cuts at any
- * hardware operation, torn and lost writes, dropped, truncated, corrupted and slow downloads.
+ * hardware operation, torn and lost writes, dropped, truncated, corrupted and slow downloads, the
+ * agent crashing mid-way and restarting in the same boot, and the clock stepping forward or back.
  *
  * Invariants, from the hardware and the catalogue alone:
  * - the firmware always boots a slot holding a complete image from the catalogue;
@@ -18,7 +19,7 @@
  *   rollback for a bad one) within 4 boots of being offered.
  */
 import { generateKeyPairSync } from "node:crypto"
-import { Effect, Layer, Result, Schema, Stream } from "effect"
+import { Clock, Duration, Effect, Layer, Result, Schema, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { BootControl, type BootDecision } from "@keelos/boot"
 import { ReleaseMetadata, Slot, UpdateState, type Version } from "@keelos/domain"
@@ -128,11 +129,25 @@ const makeRun = (faults: boolean) => (): ScenarioRun => {
         reboot: () => Effect.orDie(Effect.andThen(power.sync, power.switchOff("reboot"))),
         writer: { bufferBytes: 8 * 1024, syncEveryBytes: 16 * 1024, retryBaseMillis: 200, maxStalledAttempts: 4 }
       }).pipe(Layer.provide(BootControl.BootControl.layer))
-      yield* Effect.gen(function*() {
+      const agent = Effect.gen(function*() {
         const e = yield* UpdateEngine
         yield* Effect.ignore(e.reconcile)
         yield* e.install({ source: channelUrl, force: false, reboot: true, actor: "sim" }).pipe(Stream.runDrain, Effect.ignore)
       }).pipe(Effect.provide(engine))
+      if (faults && hardware.prng.chance(0.15)) {
+        // The agent process dies at a random moment (the kernel keeps its unsynced writes) and init
+        // starts it again in the same boot; a clock that jumps (an NTP step) comes with it at times.
+        const crashAfter = hardware.prng.int(30_000)
+        yield* Effect.ignore(Effect.timeout(agent, Duration.millis(crashAfter)))
+        hardware.trace.record(`agent crashed after ${crashAfter} ms`)
+        if (hardware.prng.chance(0.5)) {
+          const jump = (hardware.prng.int(2) === 0 ? -1 : 1) * hardware.prng.int(6 * 3_600_000)
+          yield* TestClock.adjust(Math.max(0, jump))
+          if (jump < 0) yield* TestClock.setTime(Math.max(0, (yield* Clock.currentTimeMillis) + jump))
+          hardware.trace.record(`clock jumped ${Math.round(jump / 1000)} s`)
+        }
+      }
+      yield* agent
       yield* power.sync
       return yield* power.switchOff("poweroff")
     })
@@ -212,7 +227,7 @@ const makeRun = (faults: boolean) => (): ScenarioRun => {
         }
       }
       const wrong = entries.find((e) => e.kind === "success" && catalogue.find((image) => image.version === e.toVersion)?.quality !== "good")
-      if (wrong !== undefined) violations.push({ invariant: "only good releases succeed", detail: `${wrong.toVersion} succeeded` })
+      if (wrong !== undefined) violations.push({ invariant: "only good releases succeed", detail: `${wrong.toVersion} succeeded; last entries: ${JSON.stringify(entries.slice(-6).map((e) => [e.kind, e.fromVersion, e.toVersion, e.reason.slice(0, 80), e.actor]))}` })
       return violations
     }
   }
