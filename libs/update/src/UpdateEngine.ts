@@ -145,16 +145,20 @@ export class UpdateEngine extends Context.Service<UpdateEngine, {
           }
           const target = Slot.other(env.active)
           const before = yield* store.get
+          const node = { version: running, arch: config.arch, rolledBack: before.rolledBack }
+          // A trial armed whose reboot has not come (an agent that restarted before it, or
+          // --no-reboot): the same image again only asks for that reboot; another one supersedes
+          // it, but only once it is known, so a failed check leaves the armed trial as it was.
+          let resolved: (SlotWriter.Target & { readonly version: Version.Version | null; readonly deltas?: ReadonlyArray<DeltaInstall.Candidate> }) | null = null
           if (env.next !== null && env.tries > 0) {
-            // A trial is armed and its reboot has not come (an agent that restarted before it, or
-            // --no-reboot). The same image again only asks for that reboot; another one must wait.
-            const image = yield* resolveSource(source, request, { version: running, arch: config.arch, rolledBack: before.rolledBack }, before.rolledBack)
+            resolved = yield* resolveSource(source, request, node, before.rolledBack)
             const armed = before.slots[env.next]
-            if (before.phase === "activated" && armed !== null && armed.sha256 === image.sha256) {
-              yield* emit({ phase: "activated", bytes: image.sizeBytes, totalBytes: image.sizeBytes, version: image.version })
-              return request.reboot ? `update to ${image.version ?? image.sha256.slice(0, 12)}: trial boot of slot ${env.next} (asked by ${request.actor})` : null
+            if (before.phase === "activated" && armed !== null && armed.sha256 === resolved.sha256) {
+              yield* emit({ phase: "activated", bytes: resolved.sizeBytes, totalBytes: resolved.sizeBytes, version: resolved.version })
+              return request.reboot ? `update to ${resolved.version ?? resolved.sha256.slice(0, 12)}: trial boot of slot ${env.next} (asked by ${request.actor})` : null
             }
-            return yield* UpdateError.make("check", "InvalidState", `slot ${env.next} is armed for a trial boot of ${before.toVersion ?? "an update"}; reboot to try it, or roll back to cancel it, before installing another image`)
+            yield* Effect.mapError(boot.cancelTrial, bootError("write"))
+            yield* Effect.log(`the armed trial of ${before.toVersion ?? "an update"} in slot ${env.next} is superseded by ${resolved.version ?? "an image"}`)
           }
           const now = yield* Clock.currentTimeMillis
           yield* store.update((s) => ({
@@ -170,8 +174,7 @@ export class UpdateEngine extends Context.Service<UpdateEngine, {
           }))
           yield* emit({ phase: "checking", bytes: 0, totalBytes: null, version: null })
 
-          const node = { version: running, arch: config.arch, rolledBack: before.rolledBack }
-          const image: SlotWriter.Target & { readonly version: Version.Version | null; readonly deltas?: ReadonlyArray<DeltaInstall.Candidate> } = yield* resolveSource(source, request, node, before.rolledBack)
+          const image = resolved ?? (yield* resolveSource(source, request, node, before.rolledBack))
 
           yield* preflight
           if (config.hooks !== undefined) {

@@ -77,11 +77,13 @@ describe("UpdateEngine install", () => {
       assert.match(String((both[1] as { message: string }).message), /Busy/)
     }))
 
-  it.effect("while a trial is armed: the same image only asks for the reboot again; another one is refused and changes nothing", () =>
+  it.effect("while a trial is armed: the same image only asks for the reboot again; another one supersedes it once it is known", () =>
     Effect.gen(function*() {
       const hardware = machine(6)
       const log = serve(hardware, "updates.test", channelFiles({ version: "0.2.0", body: v2 }))
-      serve(hardware, "next.test", channelFiles({ version: "0.3.0", body: image(3, 150_000) }))
+      const v3 = image(3, 150_000)
+      serve(hardware, "next.test", channelFiles({ version: "0.3.0", body: v3 }))
+      serve(hardware, "down.test", [], { status: 503 })
       const node = engineOn(hardware, { version: "0.1.0" })
       yield* onNode(node, installAll({ source: channelUrl, reboot: false }))
       const fetched = log.filter((line) => line.endsWith(".img")).length
@@ -89,10 +91,16 @@ describe("UpdateEngine install", () => {
       assert.deepStrictEqual(again, ["activated"])
       assert.strictEqual(log.filter((line) => line.endsWith(".img")).length, fetched, "the armed image was not downloaded again")
       assert.match(node.reboots[0]!, /update to 0\.2\.0: trial boot of slot B/)
-      const other = yield* onNode(node, installAll({ source: "http://next.test/stable/amd64/latest.json" }))
-      assert.match((other as { message: string }).message, /^check: InvalidState: slot B is armed for a trial boot of 0\.2\.0; reboot to try it, or roll back/)
-      const state = yield* onNode(node, Effect.flatMap(engine, (e) => e.state))
-      assert.deepStrictEqual([state.phase, state.toVersion, state.targetSlot], ["activated", "0.2.0", "B"])
+      // A check that fails leaves the armed trial and the version it names alone.
+      const failed = yield* onNode(node, installAll({ source: "http://down.test/stable/amd64/latest.json" }))
+      assert.match((failed as { message: string }).message, /^check: Transfer/)
+      const kept = yield* onNode(node, Effect.all({ state: Effect.flatMap(engine, (e) => e.state), env: Effect.flatMap(BootControl.BootControl, (b) => b.read) }))
+      assert.deepStrictEqual([kept.env.next, kept.state.toVersion, kept.state.targetSlot], ["B", "0.2.0", "B"])
+      // Another release supersedes the armed one.
+      const other = yield* onNode(node, installAll({ source: "http://next.test/stable/amd64/latest.json", reboot: false }))
+      assert.strictEqual((other as ReadonlyArray<string>).at(-1), "activated")
+      const after = yield* onNode(node, Effect.all({ state: Effect.flatMap(engine, (e) => e.state), env: Effect.flatMap(BootControl.BootControl, (b) => b.read) }))
+      assert.deepStrictEqual([after.env.next, after.state.toVersion, after.state.slots.B?.sha256], ["B", "0.3.0", sha256(v3)])
     }))
 
   it.effect("refuses to start on a full data partition, before a byte of the image is fetched, and starts once there is room", () =>
