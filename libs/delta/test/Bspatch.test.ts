@@ -11,21 +11,10 @@ import * as path from "node:path"
 import { Effect, Exit } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { Bspatch } from "../src/index.ts"
+import { prng, random } from "./random.ts"
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "keel-bspatch-"))
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
-
-const prng = (seed: number) => () => {
-  seed ^= seed << 13
-  seed ^= seed >>> 17
-  seed ^= seed << 5
-  return (seed >>> 0) / 2 ** 32
-}
-
-const random = (size: number, seed: number) => {
-  const next = prng(seed)
-  return Uint8Array.from({ length: size }, () => Math.floor(next() * 256))
-}
 
 /** A "new release": the old bytes with spans changed, inserted, deleted and bytes nudged. */
 const evolve = (old: Uint8Array, seed: number) => {

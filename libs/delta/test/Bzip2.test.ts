@@ -7,6 +7,7 @@ import { execFileSync } from "node:child_process"
 import { createHash } from "node:crypto"
 import { describe, expect, it } from "vitest"
 import { Bzip2Decoder, Bzip2Error } from "../src/index.ts"
+import { prng, random } from "./random.ts"
 
 const compress = (data: Uint8Array, level = 9) => new Uint8Array(execFileSync("bzip2", [`-${level}`, "-c"], { input: data, maxBuffer: 1 << 30 }))
 
@@ -29,18 +30,6 @@ const decode = (compressed: Uint8Array, feedBytes: number, readBytes: number): U
     }
   }
   return new Uint8Array(Buffer.concat(parts))
-}
-
-const prng = (seed: number) => () => {
-  seed ^= seed << 13
-  seed ^= seed >>> 17
-  seed ^= seed << 5
-  return (seed >>> 0) / 2 ** 32
-}
-
-const random = (size: number, seed: number) => {
-  const next = prng(seed)
-  return Uint8Array.from({ length: size }, () => Math.floor(next() * 256))
 }
 
 const runs = () => {
