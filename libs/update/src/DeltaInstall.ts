@@ -83,30 +83,18 @@ const oldSource = (device: BlockDevice.BlockDevice, size: number): Bspatch.Sourc
   read: (offset, length) => Effect.mapError(device.read(offset, Math.min(length, size - offset)), failed("write", "Io"))
 })
 
-/**
- * Produces the release's image in `target` from the active slot through the patch; fails (for the
- * engine to fall back) when the base, the patch or the result is not what the signed metadata says.
- */
-export const install = Effect.fn("DeltaInstall.install")(function*(
+/** Runs bspatch from the patch file and the active slot into `target`, hashing what it writes. */
+const produce = (
   candidate: Candidate,
   active: BlockDevice.BlockDevice,
   target: BlockDevice.BlockDevice,
   image: { readonly sha256: string; readonly sizeBytes: number },
   options: Options
-) {
-  const reclaim = options.reclaim ?? Effect.void
-  const syncEvery = options.syncEveryBytes ?? 16 << 20
-  const from = candidate.ref
-  if (from.from_size > active.sizeBytes) return yield* UpdateError.make("check", "Refused", `the delta's base (${from.from_size} bytes) is larger than slot ${active.label}`)
-  const base = (yield* Effect.mapError(SlotWriter.hashDevice(active, from.from_size, undefined, reclaim), failed("check", "Io"))).digest("hex")
-  if (base !== from.from_sha256) {
-    return yield* UpdateError.make("check", "Refused", `slot ${active.label} does not hold the image the delta was made from (it hashes to ${base}, the delta needs ${from.from_sha256})`)
-  }
-  if (image.sizeBytes > target.sizeBytes) return yield* UpdateError.make("write", "NoSpace", `the image is ${image.sizeBytes} bytes; slot ${target.label} holds ${target.sizeBytes}`)
-  yield* fetchPatch(candidate, options.patchFile)
-
-  const fs = yield* FileSystem.FileSystem
-  yield* Effect.scoped(Effect.gen(function*() {
+) =>
+  Effect.scoped(Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const reclaim = options.reclaim ?? Effect.void
+    const syncEvery = options.syncEveryBytes ?? 16 << 20
     const file = yield* Effect.mapError(fs.open(options.patchFile, { flag: "r" }), failed("write", "Io"))
     const hash = createHash("sha256")
     let offset = 0
@@ -124,7 +112,7 @@ export const install = Effect.fn("DeltaInstall.install")(function*(
           yield* reclaim
         }
       })
-    const produced = yield* Bspatch.apply(patchSource(file, from.size), oldSource(active, from.from_size), sink).pipe(
+    const produced = yield* Bspatch.apply(patchSource(file, candidate.ref.size), oldSource(active, candidate.ref.from_size), sink).pipe(
       Effect.mapError((error) => error._tag === "BspatchError" ? UpdateError.make("write", "Integrity", error.message) : error)
     )
     const digest = hash.digest("hex")
@@ -132,8 +120,34 @@ export const install = Effect.fn("DeltaInstall.install")(function*(
       return yield* UpdateError.make("verify", "Integrity", `the delta produced ${produced} bytes hashing to ${digest}, not the signed image ${image.sha256}`)
     }
     yield* Effect.mapError(target.sync, failed("write", "Io"))
+    yield* Effect.mapError(target.dropCache(0, image.sizeBytes), failed("verify", "Io"))
   }))
-  yield* Effect.ignore(fs.remove(options.patchFile))
+
+/**
+ * Produces the release's image in `target` from the active slot through the patch; fails (for the
+ * engine to fall back) when the base, the patch or the result is not what the signed metadata says.
+ */
+export const install = Effect.fn("DeltaInstall.install")(function*(
+  candidate: Candidate,
+  active: BlockDevice.BlockDevice,
+  target: BlockDevice.BlockDevice,
+  image: { readonly sha256: string; readonly sizeBytes: number },
+  options: Options
+) {
+  const reclaim = options.reclaim ?? Effect.void
+  const from = candidate.ref
+  if (from.from_size > active.sizeBytes) return yield* UpdateError.make("check", "Refused", `the delta's base (${from.from_size} bytes) is larger than slot ${active.label}`)
+  const base = (yield* Effect.mapError(SlotWriter.hashDevice(active, from.from_size, undefined, reclaim), failed("check", "Io"))).digest("hex")
+  if (base !== from.from_sha256) {
+    return yield* UpdateError.make("check", "Refused", `slot ${active.label} does not hold the image the delta was made from (it hashes to ${base}, the delta needs ${from.from_sha256})`)
+  }
+  if (image.sizeBytes > target.sizeBytes) return yield* UpdateError.make("write", "NoSpace", `the image is ${image.sizeBytes} bytes; slot ${target.label} holds ${target.sizeBytes}`)
+  const fs = yield* FileSystem.FileSystem
+  // The patch lives on the data partition only while it is applied, whatever the outcome.
+  yield* Effect.ensuring(
+    Effect.andThen(fetchPatch(candidate, options.patchFile), produce(candidate, active, target, image, options)),
+    Effect.ignore(fs.remove(options.patchFile))
+  )
   const readBack = (yield* Effect.mapError(SlotWriter.hashDevice(target, image.sizeBytes, undefined, reclaim), failed("verify", "Io"))).digest("hex")
   if (readBack !== image.sha256) {
     return yield* UpdateError.make("verify", "Integrity", `slot ${target.label} reads back as ${readBack}, not ${image.sha256}: the device did not keep what was written`)

@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Effect, Stream } from "effect"
+import { Effect, FileSystem, Stream } from "effect"
 import { UpdateEngine } from "../src/index.ts"
 import { channelFiles, channelUrl, engineOn, image, machine, serve, sha256 } from "./helpers.ts"
 
@@ -57,7 +57,8 @@ const installOn = (seed: number, files: ReturnType<typeof channelWithDelta>, act
     const result = yield* Effect.gen(function*() {
       const engine = yield* UpdateEngine
       const progress = yield* Stream.runCollect(engine.install({ source: channelUrl, force: false, reboot: false, actor: "admin" }))
-      return { progress, state: yield* engine.state, history: yield* engine.history }
+      const patchLeft = yield* (yield* FileSystem.FileSystem).exists("/var/lib/keel/update/delta.bsdiff")
+      return { progress, state: yield* engine.state, history: yield* engine.history, patchLeft }
     }).pipe(Effect.provide(node.layer))
     return { ...result, log, slotB: hardware.disk.read("KEELOS_ROOT_B", 0, v2.length) }
   })
@@ -65,7 +66,8 @@ const installOn = (seed: number, files: ReturnType<typeof channelWithDelta>, act
 describe("delta installs", () => {
   it.effect("produce the new image from the active slot and the patch, without downloading the image", () =>
     Effect.gen(function*() {
-      const { progress, state, history, log, slotB } = yield* installOn(41, channelWithDelta(patch))
+      const { progress, state, history, log, slotB, patchLeft } = yield* installOn(41, channelWithDelta(patch))
+      assert.isFalse(patchLeft, "the patch is removed once applied")
       assert.strictEqual(sha256(slotB), sha256(v2))
       assert.deepStrictEqual([state.phase, state.slots.B?.sha256, state.lastError], ["activated", sha256(v2), null])
       assert.isFalse(log.some((line) => line.endsWith("os-0.2.0.img")), "the full image was not fetched")
@@ -91,7 +93,8 @@ describe("delta installs", () => {
       const almost = v2.slice()
       almost[1234] = almost[1234]! ^ 1
       const wrong = bsdiff(v1, almost)
-      const { state, slotB, history } = yield* installOn(43, channelWithDelta(wrong))
+      const { state, slotB, history, patchLeft } = yield* installOn(43, channelWithDelta(wrong))
+      assert.isFalse(patchLeft, "a patch that failed is removed too")
       assert.strictEqual(sha256(slotB), sha256(v2))
       assert.strictEqual(state.slots.B?.sha256, sha256(v2))
       assert.match(history.at(-1)!.reason, /the delta produced 340000 bytes hashing to [0-9a-f]{64}, not the signed image/)
