@@ -10,7 +10,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { Effect, Exit } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
-import { Bspatch } from "../src/index.ts"
+import { Bsdiff, Bspatch } from "../src/index.ts"
 import { prng, random } from "./random.ts"
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "keel-bspatch-"))
@@ -119,5 +119,22 @@ describe("Bspatch against Debian's bsdiff and bspatch", () => {
       }
     }
     expect(refused).toBeGreaterThan(100)
+  })
+})
+
+describe("Bsdiff (our BSDIFF40 writer)", () => {
+  it("writes patches Debian's bspatch and ours apply to the new image, small for small changes", () => {
+    const old = random(120_000, 51)
+    for (const [name, next] of [["evolved", evolve(old, 52)], ["grown", new Uint8Array(Buffer.concat([old, random(3_000, 53)]))], ["unrelated", random(30_000, 54)], ["from nothing", random(1_000, 55)]] as const) {
+      const base = name === "from nothing" ? new Uint8Array(0) : old
+      const patch = Bsdiff.diff(base, next)
+      const files = { old: path.join(dir, `ours-${name}.old`), patch: path.join(dir, `ours-${name}.patch`), out: path.join(dir, `ours-${name}.out`) }
+      fs.writeFileSync(files.old, base)
+      fs.writeFileSync(files.patch, patch)
+      execFileSync("bspatch", [files.old, files.out, files.patch])
+      expect(sha(new Uint8Array(fs.readFileSync(files.out))), `${name}: Debian's bspatch`).toBe(sha(next))
+      expect(sha(Effect.runSync(applyOurs(patch, base)).bytes), `${name}: ours`).toBe(sha(next))
+      if (name === "grown") expect(patch.length).toBeLessThan(6_000)
+    }
   })
 })

@@ -6,7 +6,7 @@
 import { execFileSync } from "node:child_process"
 import { createHash } from "node:crypto"
 import { describe, expect, it } from "vitest"
-import { Bzip2Decoder, Bzip2Error } from "../src/index.ts"
+import { Bzip2Decoder, Bzip2Encoder, Bzip2Error } from "../src/index.ts"
 import { prng, random } from "./random.ts"
 
 const compress = (data: Uint8Array, level = 9) => new Uint8Array(execFileSync("bzip2", [`-${level}`, "-c"], { input: data, maxBuffer: 1 << 30 }))
@@ -92,4 +92,27 @@ describe("Bzip2Decoder", () => {
     }
     expect(refused).toBeGreaterThan(250)
   })
+})
+
+describe("Bzip2Encoder", () => {
+  const inputs: ReadonlyArray<readonly [string, Uint8Array]> = [
+    ["text", new TextEncoder().encode("KeelOS keeps its slots apart. ".repeat(500))],
+    ["runs of every length", runs()],
+    ["random bytes", random(40_000, 21)],
+    ["one byte", Uint8Array.of(42)],
+    ["empty", new Uint8Array(0)],
+    ["mostly zeros, like a diff stream", (() => {
+      const zeros = new Uint8Array(200_000)
+      for (let i = 0; i < zeros.length; i += 4099) zeros[i] = i & 0xff
+      return zeros
+    })()]
+  ]
+  for (const [name, data] of inputs) {
+    it(`writes ${name} as bzip2 that Debian's bzip2 and our decoder read back`, () => {
+      const compressed = Bzip2Encoder.compress(data)
+      const debian = new Uint8Array(execFileSync("bzip2", ["-d", "-c"], { input: compressed, maxBuffer: 1 << 30 }))
+      expect(sha(debian)).toBe(sha(data))
+      expect(sha(decode(compressed, 4096, 65536))).toBe(sha(data))
+    })
+  }
 })
