@@ -51,7 +51,7 @@ describe("ReleaseMetadata", () => {
     expires: "2026-12-01T00:00:00Z",
     release_notes: "fixes",
     image: { url: "https://example/os.img", size: 10, sha256: "a".repeat(64) },
-    deltas: [{ from_version: "1.1.0", url: "https://example/d", size: 3, sha256: "b".repeat(64) }],
+    deltas: [{ from_version: "1.1.0", from_sha256: "c".repeat(64), from_size: 100, url: "https://example/d", size: 3, sha256: "b".repeat(64) }],
     signing_key: { id: "0123456789abcdef", development: false }
   }
   const decode = Schema.decodeUnknownExit(ReleaseMetadata.ReleaseMetadata)

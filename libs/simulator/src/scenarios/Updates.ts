@@ -4,7 +4,8 @@
  * good, some fail their health checks, some have a kernel that never reaches userspace. Each boot
  * the node runs what the firmware booted: a kernel that panics reboots at once; otherwise the
  * engine reconciles (health gate on a trial boot, with checks that may flap or hang), then installs
- * whatever the channel offers, and reboots into it. "updates" adds every fault: power cuts at any
+ * whatever the channel offers (on some nodes through a delta from the factory image), and reboots
+ * into it. "updates" adds every fault: power cuts at any
  * hardware operation, torn and lost writes, dropped, truncated, corrupted and slow downloads, the
  * agent crashing mid-way and restarting in the same boot, and the clock stepping forward or back.
  *
@@ -16,7 +17,8 @@
  * - state.json and history.json always decode, and the history only grows (within its bound);
  * - a version that was rolled back is never installed again (nothing here forces);
  * - without faults ("updates-clean"), every offered release is concluded (success for a good one,
- *   rollback for a bad one) within 4 boots of being offered.
+ *   rollback for a bad one) within 4 boots of being offered, and a release offered with a delta
+ *   from the running image is installed through it.
  */
 import { generateKeyPairSync } from "node:crypto"
 import { Clock, Duration, Effect, Layer, Result, Schema, Stream } from "effect"
@@ -25,6 +27,7 @@ import { BootControl, type BootDecision } from "@keelos/boot"
 import { ReleaseMetadata, Slot, UpdateState, type Version } from "@keelos/domain"
 import { Power } from "@keelos/platform"
 import { SimBootEnv, type SimHardware, SimNetwork } from "@keelos/platform-sim"
+import { Bsdiff } from "@keelos/delta"
 import { Release, Signing } from "@keelos/release"
 import { type HealthGate, UpdateEngine } from "@keelos/update"
 import type { Scenario, ScenarioRun, Violation } from "../Scenario.ts"
@@ -45,6 +48,8 @@ interface Image {
   readonly quality: Quality
   readonly bytes: Uint8Array
   readonly sha256: string
+  /** A BSDIFF40 patch from the factory image (0.1.0), offered beside the image. */
+  readonly delta?: Uint8Array
 }
 
 /** The release signing key of every simulated channel: one per process is enough. */
@@ -54,22 +59,37 @@ const signingKey = (() => {
   return { privateKey: privateKey.export({ type: "pkcs8", format: "pem" }).toString(), trusted: { id: Signing.keyId(pub), development: true, publicKey: pub } }
 })()
 
-const channelFiles = (image: Image) => {
+const channelFiles = (image: Image, factory: Image) => {
+  const deltas = image.delta === undefined ? [] : [{
+    from_version: factory.version, from_sha256: factory.sha256, from_size: factory.bytes.length,
+    url: `delta-${factory.version}.bsdiff`, size: image.delta.length, sha256: Durable.sha256(image.delta)
+  }]
   const metadata = Schema.decodeUnknownSync(ReleaseMetadata.ReleaseMetadata)({
     schema: 1, version: image.version, channel: "stable", arch: "amd64", min_compatible_version: "0.1.0",
     release_date: "2026-11-30T00:00:00Z", expires: "2027-11-30T00:00:00Z", release_notes: image.quality,
-    image: { url: `os-${image.version}.img`, size: image.bytes.length, sha256: image.sha256 }, deltas: [],
+    image: { url: `os-${image.version}.img`, size: image.bytes.length, sha256: image.sha256 }, deltas,
     signing_key: { id: signingKey.trusted.id, development: true }
   })
   const document = Release.encode(metadata)
   return new Map<string, Uint8Array>([
     ["/stable/amd64/latest.json", document],
     ["/stable/amd64/latest.json.sig", Signing.sign(document, signingKey.privateKey)],
-    [`/stable/amd64/os-${image.version}.img`, image.bytes]
+    [`/stable/amd64/os-${image.version}.img`, image.bytes],
+    ...(image.delta === undefined ? [] : [[`/stable/amd64/delta-${factory.version}.bsdiff`, image.delta] as const])
   ])
 }
 
 const History = Schema.Struct({ entries: Schema.Array(UpdateState.HistoryEntry) })
+
+/** A release made from `base`: three spans replaced, as a small update changes a few files. */
+const evolve = (base: Uint8Array, hardware: SimHardware): Uint8Array => {
+  const bytes = base.slice()
+  for (let span = 0; span < 3; span++) {
+    const length = 256 + hardware.prng.int(2048)
+    bytes.set(hardware.prng.bytes(length), hardware.prng.int(bytes.length - length))
+  }
+  return bytes
+}
 
 const makeRun = (faults: boolean) => (): ScenarioRun => {
   let hardware: SimHardware
@@ -87,7 +107,7 @@ const makeRun = (faults: boolean) => (): ScenarioRun => {
   const offer = (index: number) => {
     offered = index
     bootsOffered = 0
-    const files = index < catalogue.length ? channelFiles(catalogue[index]!) : new Map<string, Uint8Array>()
+    const files = index < catalogue.length ? channelFiles(catalogue[index]!, catalogue[0]!) : new Map<string, Uint8Array>()
     hardware.network.serve(host, (request) =>
       Effect.sync(() => {
         const body = files.get(request.url.pathname)
@@ -157,10 +177,20 @@ const makeRun = (faults: boolean) => (): ScenarioRun => {
       hardware = h
       const factory: Image = { version: "0.1.0" as Version.Version, quality: "good", bytes: h.prng.bytes(slotBytes), sha256: "" }
       const releases: Array<Image> = [{ ...factory, sha256: Durable.sha256(factory.bytes) }]
+      // On a quarter of the nodes the first release is the factory image with a few spans
+      // changed, offered with a delta from it (applied under the same faults as a download).
+      const withDelta = h.prng.chance(0.25)
       for (let i = 0; i < releaseCount; i++) {
         const roll = h.prng.int(10)
-        const bytes = h.prng.bytes(slotBytes)
-        releases.push({ version: `0.${i + 2}.0` as Version.Version, quality: roll < 6 ? "good" : roll < 9 ? "unhealthy" : "unbootable", bytes, sha256: Durable.sha256(bytes) })
+        const bytes = i === 0 && withDelta ? evolve(factory.bytes, h) : h.prng.bytes(slotBytes)
+        const delta = i === 0 && withDelta ? Bsdiff.diff(factory.bytes, bytes) : undefined
+        releases.push({
+          version: `0.${i + 2}.0` as Version.Version,
+          quality: roll < 6 ? "good" : roll < 9 ? "unhealthy" : "unbootable",
+          bytes,
+          sha256: Durable.sha256(bytes),
+          ...(delta === undefined ? {} : { delta })
+        })
       }
       catalogue = releases
       h.disk.writeThrough("KEELOS_ROOT_A", 0, factory.bytes)
@@ -224,6 +254,13 @@ const makeRun = (faults: boolean) => (): ScenarioRun => {
         if (concluded) offer(offered + 1)
         else if (!faults && bootsOffered > 4) {
           violations.push({ invariant: "without faults an offered release concludes within 4 boots", detail: `${current.version} (${current.quality}) offered ${bootsOffered} boots ago` })
+        }
+      }
+      const patched = catalogue[1]
+      const patch = patched?.delta
+      if (!faults && patched !== undefined && patch !== undefined && entries.some((e) => e.kind === "install" && e.toVersion === patched.version)) {
+        if (!entries.some((e) => e.kind === "install" && e.toVersion === patched.version && e.reason.startsWith(`produced from 0.1.0 by a ${patch.length}-byte delta`))) {
+          violations.push({ invariant: "without faults a delta applies", detail: `${patched.version} was installed without its delta` })
         }
       }
       const wrong = entries.find((e) => e.kind === "success" && catalogue.find((image) => image.version === e.toVersion)?.quality !== "good")
