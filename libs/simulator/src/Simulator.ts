@@ -61,9 +61,14 @@ const onVirtualClock = <E>(software: Effect.Effect<void, E>, tickMillis: number,
 
 const classify = (exit: Exit.Exit<void, unknown>): Ending => {
   if (Exit.isSuccess(exit)) return { unexpected: "the node software returned instead of halting" }
-  const defect = Cause.squash(exit.cause)
-  if (defect instanceof PowerLost) return "power-lost"
-  if (defect instanceof NodeHalted) return "halted"
+  // A power cut in a finalizer comes after the failure it was cleaning up for, and Effect then
+  // reports that typed failure as a defect too: look at every defect. Any other defect (one that
+  // is not a tagged error of the code) is a bug, even beside a power cut.
+  const defects = exit.cause.reasons.flatMap((reason) => (Cause.isDieReason(reason) ? [reason.defect] : []))
+  const tagged = (defect: unknown) => typeof (defect as { readonly _tag?: unknown } | null)?._tag === "string"
+  const unexpected = defects.some((defect) => !(defect instanceof PowerLost) && !(defect instanceof NodeHalted) && !tagged(defect))
+  if (!unexpected && defects.some((defect) => defect instanceof PowerLost)) return "power-lost"
+  if (!unexpected && defects.some((defect) => defect instanceof NodeHalted)) return "halted"
   return { unexpected: Cause.pretty(exit.cause).split("\n").slice(0, 6).join("\n") }
 }
 

@@ -177,9 +177,9 @@ const makeRun = (faults: boolean) => (): ScenarioRun => {
       hardware = h
       const factory: Image = { version: "0.1.0" as Version.Version, quality: "good", bytes: h.prng.bytes(slotBytes), sha256: "" }
       const releases: Array<Image> = [{ ...factory, sha256: Durable.sha256(factory.bytes) }]
-      // On a quarter of the nodes the first release is the factory image with a few spans
+      // On some nodes (15 %) the first release is the factory image with a few spans
       // changed, offered with a delta from it (applied under the same faults as a download).
-      const withDelta = h.prng.chance(0.25)
+      const withDelta = h.prng.chance(0.15)
       for (let i = 0; i < releaseCount; i++) {
         const roll = h.prng.int(10)
         const bytes = i === 0 && withDelta ? evolve(factory.bytes, h) : h.prng.bytes(slotBytes)
@@ -286,7 +286,7 @@ export const updatesClean: Scenario = {
   operationsPerBoot: 80,
   slotBytes,
   powerCutRate: 0,
-  boots: 20,
+  boots: 16,
   tickMillis: 500,
   make: makeRun(false)
 }
