@@ -7,6 +7,7 @@
  * Every block's CRC and the stream's combined CRC are checked; anything malformed fails with a
  * `Bzip2Error` naming what was wrong, never with a crash or an unbounded allocation.
  */
+import * as Crc32 from "./Crc32.ts"
 
 export class Bzip2Error extends Error {
   override readonly name = "Bzip2Error"
@@ -23,15 +24,6 @@ const maxCodeLength = 20
 const maxSelectors = 18002
 const groupSize = 50
 
-const crcTable = (() => {
-  const table = new Uint32Array(256)
-  for (let i = 0; i < 256; i++) {
-    let c = i << 24
-    for (let k = 0; k < 8; k++) c = c & 0x80000000 ? (c << 1) ^ 0x04c11db7 : c << 1
-    table[i] = c >>> 0
-  }
-  return table
-})()
 
 /** A block after entropy decoding: the BWT vector ready for output. */
 interface Block {
@@ -295,7 +287,7 @@ export class Bzip2Decoder {
       tt[cumulative[value]!]! |= i << 8
       cumulative[value]!++
     }
-    return { tt, length, crc, pos: tt[origPtr]! >>> 8, emitted: 0, last: -1, run: 0, pending: 0, computed: 0xffffffff }
+    return { tt, length, crc, pos: tt[origPtr]! >>> 8, emitted: 0, last: -1, run: 0, pending: 0, computed: Crc32.initial }
   }
 
   /** Writes the block's bytes into `out` from `at`, undoing the run-length stage. */
@@ -304,7 +296,7 @@ export class Bzip2Decoder {
     let crc = block.computed
     const put = (byte: number) => {
       out[at++] = byte
-      crc = ((crc << 8) ^ crcTable[((crc >>> 24) ^ byte) & 0xff]!) >>> 0
+      crc = Crc32.update(crc, byte)
     }
     while (at < out.length) {
       if (block.pending > 0) {
@@ -334,7 +326,7 @@ export class Bzip2Decoder {
   }
 
   private finishBlock(block: Block) {
-    const crc = ~block.computed >>> 0
+    const crc = Crc32.finish(block.computed)
     if (crc !== block.crc) throw new Bzip2Error(`a bzip2 block's CRC is ${block.crc.toString(16)}, its data gives ${crc.toString(16)}`)
     this.combined = (((this.combined << 1) | (this.combined >>> 31)) ^ crc) >>> 0
     this.block = null

@@ -6,16 +6,7 @@
  * test data, not for compressing whole images. Its output is standard bzip2 (Debian's bzip2 reads
  * it), with block and stream CRCs.
  */
-
-const crcTable = (() => {
-  const table = new Uint32Array(256)
-  for (let i = 0; i < 256; i++) {
-    let c = i << 24
-    for (let k = 0; k < 8; k++) c = c & 0x80000000 ? (c << 1) ^ 0x04c11db7 : c << 1
-    table[i] = c >>> 0
-  }
-  return table
-})()
+import * as Crc32 from "./Crc32.ts"
 
 /** Input bytes per block: run-length coding can grow them by a quarter, and a level-9 block holds 900 kB. */
 const blockInput = 700_000
@@ -114,9 +105,9 @@ const canonicalCodes = (lengths: Uint8Array): Uint32Array => {
 }
 
 const crcOf = (data: Uint8Array): number => {
-  let crc = 0xffffffff
-  for (const byte of data) crc = ((crc << 8) ^ crcTable[((crc >>> 24) ^ byte) & 0xff]!) >>> 0
-  return ~crc >>> 0
+  let crc = Crc32.initial
+  for (const byte of data) crc = Crc32.update(crc, byte)
+  return Crc32.finish(crc)
 }
 
 const writeBlock = (out: BitWriter, input: Uint8Array): number => {
