@@ -24,7 +24,6 @@ const maxCodeLength = 20
 const maxSelectors = 18002
 const groupSize = 50
 
-
 /** A block after entropy decoding: the BWT vector ready for output. */
 interface Block {
   readonly tt: Uint32Array
