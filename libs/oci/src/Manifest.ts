@@ -70,8 +70,8 @@ export const describe = (mediaType: string, bytes: Uint8Array, extra: Partial<Pi
 })
 
 /** The config of an artifact that has none: `{}` (OCI 1.1 guidance). */
-export const emptyConfig: Descriptor = { mediaType: MediaType.empty, digest: Digest.ofBytes(new TextEncoder().encode("{}")), size: 2, data: "e30=" }
 export const emptyConfigBytes = new TextEncoder().encode("{}")
+export const emptyConfig: Descriptor = { mediaType: MediaType.empty, digest: Digest.ofBytes(emptyConfigBytes), size: emptyConfigBytes.length, data: "e30=" }
 
 /** The manifest of an index for `os/architecture`, or a message naming the platforms it has. */
 export const selectPlatform = (index: ImageIndex, platform: { readonly os: string; readonly architecture: string }): Result.Result<Descriptor, string> => {
@@ -80,5 +80,3 @@ export const selectPlatform = (index: ImageIndex, platform: { readonly os: strin
   const offered = index.manifests.flatMap((m) => (m.platform === undefined ? [] : [`${m.platform.os}/${m.platform.architecture}`]))
   return Result.fail(`no ${platform.os}/${platform.architecture} manifest in the index (it has ${offered.length === 0 ? "none with a platform" : offered.join(", ")})`)
 }
-
-export const isIndexType = MediaType.isIndex

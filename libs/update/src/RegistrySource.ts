@@ -9,7 +9,7 @@
 import { Clock, Effect, Result } from "effect"
 import { HttpClient } from "effect/http"
 import type { Version } from "@keelos/domain"
-import { type Digest, Manifest, MediaType, Reference, Registry, type RegistryError } from "@keelos/oci"
+import { Digest, Manifest, MediaType, Reference, Registry, type RegistryError } from "@keelos/oci"
 import { Artifact, type Signing } from "@keelos/release"
 import * as Gates from "./Gates.ts"
 import type * as DeltaInstall from "./DeltaInstall.ts"
@@ -109,6 +109,6 @@ export const resolve = Effect.fn("RegistrySource.resolve")(function*(
     sizeBytes: metadata.image.size,
     version: metadata.version,
     client,
-    deltas: metadata.deltas.map((ref) => ({ ref, url: registry.blobUrl(repository, `sha256:${ref.sha256}`), client }))
+    deltas: metadata.deltas.map((ref) => ({ ref, url: registry.blobUrl(repository, Digest.fromHex(ref.sha256)), client }))
   } satisfies Resolved
 })
