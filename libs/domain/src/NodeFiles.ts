@@ -25,3 +25,7 @@ export const trustedKeysFile = "/etc/keel/trusted-keys.json"
 
 /** Written by keel-init when it boots the slot in maintenance mode (boot-loop protection): "<slot> <unstable boots>". */
 export const maintenanceFlag = "/run/keel/maintenance"
+
+/** keel-init's DHCP client writes each link's lease here (`<link>.json`); the agent reports them. */
+export const dhcpLeaseDir = "/run/keel/dhcp"
+export const dhcpLeaseFile = (link: string) => `${dhcpLeaseDir}/${link}.json`

@@ -1,8 +1,9 @@
 /**
  * Links through the kernel's own interfaces, no `ip` binary: SIOCGIFFLAGS/SIOCSIFFLAGS to bring a
- * link up (boot.md experiment 1), and rtnetlink (AF_NETLINK, NETLINK_ROUTE) messages built here
- * byte by byte for addresses and routes: RTM_NEWADDR, RTM_NEWROUTE, and RTM_GETADDR, RTM_GETLINK and
- * RTM_GETROUTE dumps to read back what the kernel has. Every request asks for an acknowledgement and reads the errno in it.
+ * link up (boot.md experiment 1) and SIOCSIFMTU for its MTU, and rtnetlink (AF_NETLINK,
+ * NETLINK_ROUTE) messages built here byte by byte for addresses and routes: RTM_NEWADDR and
+ * RTM_DELADDR (with IFA_CACHEINFO lifetimes for leases), RTM_NEWROUTE and RTM_DELROUTE, and
+ * RTM_GETADDR, RTM_GETLINK and RTM_GETROUTE dumps to read back what the kernel has. Every request asks for an acknowledgement and reads the errno in it.
  */
 import { Effect, Layer } from "effect"
 import { Links } from "@keelos/platform"
@@ -17,27 +18,37 @@ const NETLINK_ROUTE = 0
 const SIOCGIFFLAGS = 0x8913
 const SIOCSIFFLAGS = 0x8914
 const SIOCGIFINDEX = 0x8933
+const SIOCSIFMTU = 0x8922
 const IFF_UP = 0x1
 const IFNAMSIZ = 16
 
 const NLMSG_ERROR = 2
 const NLMSG_DONE = 3
 const RTM_NEWADDR = 20
+const RTM_DELADDR = 21
 const RTM_GETADDR = 22
 const RTM_NEWROUTE = 24
+const RTM_DELROUTE = 25
 const RTM_GETROUTE = 26
 const NLM_F_REQUEST = 0x1
 const NLM_F_ACK = 0x4
 const NLM_F_DUMP = 0x300
+const NLM_F_REPLACE = 0x100
 const NLM_F_EXCL = 0x200
 const NLM_F_CREATE = 0x400
 const IFA_ADDRESS = 1
 const IFA_LOCAL = 2
+const IFA_BROADCAST = 4
+const IFA_CACHEINFO = 6
 const RTA_DST = 1
 const RTA_OIF = 4
 const RTA_GATEWAY = 5
+const RTA_PRIORITY = 6
 const RT_TABLE_MAIN = 254
 const RTPROT_STATIC = 4
+const RTPROT_DHCP = 16
+/** INFINITY_LIFE_TIME: an address that never expires. */
+const forever = 0xffffffff
 const RT_SCOPE_UNIVERSE = 0
 const RTN_UNICAST = 1
 
@@ -55,6 +66,8 @@ const failure = (operation: Operation, link: string, errno: number, call: string
       ? "Exists"
       : errno === Errno.EINVAL
       ? "Invalid"
+      : errno === Errno.ESRCH || errno === Errno.EADDRNOTAVAIL
+      ? "Absent"
       : "Io",
     detail: `${call}: ${errnoName(errno)}`
   })
@@ -166,6 +179,59 @@ const nextSequence = () => (sequences = (sequences + 1) % 0x7fffffff) + 1
 const ignoreExists = <A>(effect: Effect.Effect<A, Links.LinkError>) =>
   Effect.catchIf(effect, (error) => error.reason === "Exists", () => Effect.void)
 
+/** ESRCH (no such route) and EADDRNOTAVAIL (no such address): what is not there need not go. */
+const ignoreAbsent = <A>(effect: Effect.Effect<A, Links.LinkError>) =>
+  Effect.catchIf(effect, (error) => error.reason === "Absent", () => Effect.void)
+
+/** The subnet's broadcast address, as `ip addr add … brd +` computes it; none for /31 and /32. */
+const broadcastOf = (address: Buffer, prefix: number): Buffer | undefined => {
+  if (prefix >= 31) return undefined
+  const host = prefix === 0 ? 0xffffffff : (2 ** (32 - prefix)) - 1
+  const value = (address.readUInt32BE(0) | host) >>> 0
+  const buffer = Buffer.alloc(4)
+  buffer.writeUInt32BE(value, 0)
+  return buffer
+}
+
+const ifaddrmsgOf = (prefix: number, index: number) => {
+  const ifaddrmsg = Buffer.alloc(8)
+  ifaddrmsg.writeUInt8(AF_INET, 0)
+  ifaddrmsg.writeUInt8(prefix, 1)
+  ifaddrmsg.writeUInt8(RT_SCOPE_UNIVERSE, 3)
+  ifaddrmsg.writeUInt32LE(index, 4)
+  return ifaddrmsg
+}
+
+const cacheinfo = (lifetime: Links.Lifetime) => {
+  const buffer = Buffer.alloc(16)
+  const seconds = (n: number) => Math.max(0, Math.min(forever - 1, Math.floor(n)))
+  buffer.writeUInt32LE(seconds(lifetime.preferredSeconds), 0)
+  buffer.writeUInt32LE(seconds(lifetime.validSeconds), 4)
+  return buffer
+}
+
+const routeRequest = (operation: "addRoute" | "removeRoute", route: Links.Route) =>
+  Effect.gen(function*() {
+    const destination = parseCidr(route.destination)
+    const gateway = parseIpv4(route.gateway)
+    if (destination === undefined || gateway === undefined) {
+      return yield* invalid(operation, route.link, `route ${route.destination} via ${route.gateway} is not IPv4`)
+    }
+    const index = yield* linkIndex(operation, route.link)
+    const protocol = route.protocol === "dhcp" ? RTPROT_DHCP : RTPROT_STATIC
+    const rtmsg = Buffer.from([AF_INET, destination.prefix, 0, 0, RT_TABLE_MAIN, protocol, RT_SCOPE_UNIVERSE, RTN_UNICAST, 0, 0, 0, 0])
+    const sequence = nextSequence()
+    const flags = operation === "addRoute" ? NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL : NLM_F_REQUEST | NLM_F_ACK
+    const request = message(operation === "addRoute" ? RTM_NEWROUTE : RTM_DELROUTE, flags, sequence, [
+      rtmsg,
+      ...(destination.prefix > 0 ? [attribute(RTA_DST, destination.address)] : []),
+      attribute(RTA_GATEWAY, gateway),
+      attribute(RTA_OIF, u32(index)),
+      ...(route.metric === undefined || route.metric === 0 ? [] : [attribute(RTA_PRIORITY, u32(route.metric))])
+    ])
+    return yield* exchange(operation, route.link, request, sequence)
+  })
+
 const RTM_NEWLINK = 16
 const RTM_GETLINK = 18
 const IFLA_ADDRESS = 1
@@ -248,43 +314,49 @@ export const make: Links.Links["Service"] = {
           return Effect.void
         })),
 
-  addAddress: (name, cidr) =>
+  setMtu: (name, mtu) =>
+    !Number.isInteger(mtu) || mtu < 68 || mtu > 65535
+      ? Effect.fail(invalid("setMtu", name, `MTU ${mtu} is not between 68 and 65535`))
+      : Buffer.byteLength(name) >= IFNAMSIZ
+      ? Effect.fail(failure("setMtu", name, Errno.ENODEV, "name too long"))
+      : withSocket("setMtu", name, AF_INET, SOCK_DGRAM, 0, (fd) =>
+        Effect.suspend(() => {
+          const request = ifreq(name)
+          request.writeInt32LE(mtu, IFNAMSIZ)
+          return libc().ioctl(fd, SIOCSIFMTU, request) === 0 ? Effect.void : Effect.fail(failure("setMtu", name, libc().errno(), "SIOCSIFMTU"))
+        })),
+
+  addAddress: (name, cidr, lifetime) =>
     Effect.gen(function*() {
       const parsed = parseCidr(cidr)
       if (parsed === undefined) return yield* invalid("addAddress", name, `${JSON.stringify(cidr)} is not an IPv4 address with a prefix length`)
       const index = yield* linkIndex("addAddress", name)
-      const ifaddrmsg = Buffer.alloc(8)
-      ifaddrmsg.writeUInt8(AF_INET, 0)
-      ifaddrmsg.writeUInt8(parsed.prefix, 1)
-      ifaddrmsg.writeUInt8(RT_SCOPE_UNIVERSE, 3)
-      ifaddrmsg.writeUInt32LE(index, 4)
+      const broadcast = broadcastOf(parsed.address, parsed.prefix)
       const sequence = nextSequence()
-      const request = message(RTM_NEWADDR, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, sequence, [
-        ifaddrmsg,
+      // A lease replaces what is there (a renewal extends the lifetime); a static address is added once.
+      const flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | (lifetime === undefined ? NLM_F_EXCL : NLM_F_REPLACE)
+      const request = message(RTM_NEWADDR, flags, sequence, [
+        ifaddrmsgOf(parsed.prefix, index),
         attribute(IFA_LOCAL, parsed.address),
-        attribute(IFA_ADDRESS, parsed.address)
+        attribute(IFA_ADDRESS, parsed.address),
+        ...(broadcast === undefined ? [] : [attribute(IFA_BROADCAST, broadcast)]),
+        ...(lifetime === undefined ? [] : [attribute(IFA_CACHEINFO, cacheinfo(lifetime))])
       ])
       yield* ignoreExists(exchange("addAddress", name, request, sequence))
     }),
 
-  addRoute: (route) =>
+  removeAddress: (name, cidr) =>
     Effect.gen(function*() {
-      const destination = parseCidr(route.destination)
-      const gateway = parseIpv4(route.gateway)
-      if (destination === undefined || gateway === undefined) {
-        return yield* invalid("addRoute", route.link, `route ${route.destination} via ${route.gateway} is not IPv4`)
-      }
-      const index = yield* linkIndex("addRoute", route.link)
-      const rtmsg = Buffer.from([AF_INET, destination.prefix, 0, 0, RT_TABLE_MAIN, RTPROT_STATIC, RT_SCOPE_UNIVERSE, RTN_UNICAST, 0, 0, 0, 0])
+      const parsed = parseCidr(cidr)
+      if (parsed === undefined) return yield* invalid("removeAddress", name, `${JSON.stringify(cidr)} is not an IPv4 address with a prefix length`)
+      const index = yield* linkIndex("removeAddress", name)
       const sequence = nextSequence()
-      const request = message(RTM_NEWROUTE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, sequence, [
-        rtmsg,
-        ...(destination.prefix > 0 ? [attribute(RTA_DST, destination.address)] : []),
-        attribute(RTA_GATEWAY, gateway),
-        attribute(RTA_OIF, u32(index))
-      ])
-      yield* ignoreExists(exchange("addRoute", route.link, request, sequence))
+      const request = message(RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK, sequence, [ifaddrmsgOf(parsed.prefix, index), attribute(IFA_LOCAL, parsed.address)])
+      yield* ignoreAbsent(exchange("removeAddress", name, request, sequence))
     }),
+
+  addRoute: (route) => Effect.asVoid(ignoreExists(routeRequest("addRoute", route))),
+  removeRoute: (route) => Effect.asVoid(ignoreAbsent(routeRequest("removeRoute", route))),
 
   list,
   routes,

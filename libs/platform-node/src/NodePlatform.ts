@@ -1,7 +1,7 @@
 /**
  * Every real platform layer of a node in one: Effect's Node services (FileSystem, Path,
- * ChildProcessSpawner, ...), an HTTP client, socket probes, power, mounts, kernel, reaper and block
- * devices by label. The boot environment block needs its path and is provided separately.
+ * ChildProcessSpawner, ...), an HTTP client, socket probes, power, mounts, links and DHCP sockets,
+ * kernel, reaper and block devices by label. The boot environment block needs its path and is provided separately.
  */
 import { Layer } from "effect"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
@@ -9,6 +9,7 @@ import * as NodeServices from "@effect/platform-node/NodeServices"
 import * as NodeBlockDevices from "./NodeBlockDevices.ts"
 import * as NodeKernel from "./NodeKernel.ts"
 import * as NodeControlSocket from "./NodeControlSocket.ts"
+import * as NodeDhcpSockets from "./NodeDhcpSockets.ts"
 import * as NodeLinks from "./NodeLinks.ts"
 import * as NodeMounts from "./NodeMounts.ts"
 import * as NodePower from "./NodePower.ts"
@@ -28,6 +29,7 @@ export const layer = Layer.mergeAll(
   NodePower.layer,
   NodeMounts.layer,
   NodeLinks.layer,
+  NodeDhcpSockets.layer,
   NodeControlSocket.layer,
   NodeKernel.layer(),
   NodeReaper.layer,

@@ -8,6 +8,7 @@ import { Links } from "@keelos/platform"
 
 export interface LinkState {
   up: boolean
+  mtu?: number
   readonly addresses: Array<string>
 }
 
@@ -40,11 +41,22 @@ export const make = (names: ReadonlyArray<string>): SimLinks => {
   }
   const service: Links.Links["Service"] = {
     up: (name) => Effect.map(find("up", name), (link) => void (link.up = true)),
+    setMtu: (name, mtu) => Effect.map(find("setMtu", name), (link) => void (link.mtu = mtu)),
     addAddress: (name, address) =>
       Effect.flatMap(find("addAddress", name), (link) => {
         if (!isCidr(address)) return Effect.fail(new Links.LinkError({ operation: "addAddress", link: name, reason: "Invalid", detail: address }))
         if (!link.addresses.includes(address)) link.addresses.push(address)
         return Effect.void
+      }),
+    removeAddress: (name, address) =>
+      Effect.map(find("removeAddress", name), (link) => {
+        const at = link.addresses.indexOf(address)
+        if (at >= 0) link.addresses.splice(at, 1)
+      }),
+    removeRoute: (route) =>
+      Effect.sync(() => {
+        const at = routes.findIndex((r) => r.destination === route.destination && r.gateway === route.gateway && r.link === route.link)
+        if (at >= 0) routes.splice(at, 1)
       }),
     addRoute: (route) =>
       Effect.flatMap(find("addRoute", route.link), (link) => {
@@ -54,7 +66,7 @@ export const make = (names: ReadonlyArray<string>): SimLinks => {
         return Effect.void
       }),
     addresses: (name) => Effect.map(find("addresses", name), (link) => [...link.addresses]),
-    list: Effect.sync(() => [...links].map(([name, link]) => ({ name, up: link.up, operstate: link.up ? "up" : "down", mtu: name === "lo" ? 65536 : 1500, mac: "52:54:00:12:34:56" }))),
+    list: Effect.sync(() => [...links].map(([name, link]) => ({ name, up: link.up, operstate: link.up ? "up" : "down", mtu: link.mtu ?? (name === "lo" ? 65536 : 1500), mac: "52:54:00:12:34:56" }))),
     routes: Effect.sync(() => routes.map((r) => ({ destination: r.destination, gateway: r.gateway, link: r.link })))
   }
   return { links, routes, layer: Layer.succeed(Links.Links)(service) }

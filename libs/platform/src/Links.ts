@@ -1,14 +1,16 @@
 /**
- * Network links: bring a link up, give it IPv4 addresses and routes, and read back what the kernel
- * has. Early boot uses it for loopback and for the static configuration on the data partition; the
- * network issue (#4) grows it with DHCP, IPv6, MTU and link state.
+ * Network links: bring a link up, set its MTU, give it IPv4 addresses (forever, or for a DHCP
+ * lease's lifetime so the kernel drops them if nobody renews) and routes, take them away again, and
+ * read back what the kernel has. Early boot uses it for loopback and the static configuration; the
+ * DHCP client for its leases; the agent to report the network's state.
  */
 import { Context, Effect, Schema } from "effect"
 
 export class LinkError extends Schema.TaggedError<LinkError>()("LinkError", {
-  operation: Schema.Literals(["up", "addAddress", "addRoute", "addresses", "list", "routes"]),
+  operation: Schema.Literals(["up", "setMtu", "addAddress", "removeAddress", "addRoute", "removeRoute", "addresses", "list", "routes", "dhcp"]),
   link: Schema.String,
-  reason: Schema.Literals(["NotFound", "NotPermitted", "Exists", "Invalid", "Io"]),
+  /** NotFound: no such link; Absent: no such address or route on it. */
+  reason: Schema.Literals(["NotFound", "Absent", "NotPermitted", "Exists", "Invalid", "Io"]),
   detail: Schema.String
 }) {
   override get message(): string {
@@ -27,6 +29,16 @@ export interface Route {
   readonly destination: string
   readonly gateway: string
   readonly link: string
+  /** Who installed it, as the kernel records it (`proto static` or `proto dhcp`); static by default. */
+  readonly protocol?: "static" | "dhcp"
+  /** The route's metric (priority); 0 by default. */
+  readonly metric?: number
+}
+
+/** How long an address lives: the kernel removes it when `validSeconds` run out. */
+export interface Lifetime {
+  readonly validSeconds: number
+  readonly preferredSeconds: number
 }
 
 export interface LinkInfo {
@@ -46,10 +58,18 @@ export interface RouteInfo {
 
 export class Links extends Context.Service<Links, {
   readonly up: (name: string) => Effect.Effect<void, LinkError>
-  /** Add `address` (CIDR) to the link; an address already there is success. */
-  readonly addAddress: (name: string, address: string) => Effect.Effect<void, LinkError>
+  readonly setMtu: (name: string, mtu: number) => Effect.Effect<void, LinkError>
+  /**
+   * Add `address` (CIDR, with its subnet's broadcast address) to the link; an address already there
+   * is success. With a lifetime the address is added or its lifetime replaced (a renewed lease).
+   */
+  readonly addAddress: (name: string, address: string, lifetime?: Lifetime) => Effect.Effect<void, LinkError>
+  /** Remove `address` (CIDR) from the link; an address not there is success. */
+  readonly removeAddress: (name: string, address: string) => Effect.Effect<void, LinkError>
   /** Add a route through `gateway` on `link`; a route already there is success. */
   readonly addRoute: (route: Route) => Effect.Effect<void, LinkError>
+  /** Remove a route; a route not there is success. */
+  readonly removeRoute: (route: Route) => Effect.Effect<void, LinkError>
   /** The IPv4 addresses (CIDR) the kernel has on the link. */
   readonly addresses: (name: string) => Effect.Effect<ReadonlyArray<string>, LinkError>
   /** Every link the kernel has. */

@@ -6,6 +6,7 @@
 export * as BlockDevice from "./BlockDevice.ts"
 export * as BootEnvBlock from "./BootEnvBlock.ts"
 export * as ControlSocket from "./ControlSocket.ts"
+export * as DhcpSockets from "./DhcpSockets.ts"
 export * as DiskSpace from "./DiskSpace.ts"
 export * as FilesystemSignature from "./FilesystemSignature.ts"
 export * as Kernel from "./Kernel.ts"

@@ -23,6 +23,7 @@ export interface Libc {
   readonly bind: (fd: number, address: Buffer, length: number) => number
   readonly send: (fd: number, buffer: Buffer, length: number, flags: number) => number
   readonly recv: (fd: number, buffer: Buffer, length: number, flags: number) => number
+  readonly setsockopt: (fd: number, level: number, name: number, value: Buffer, length: number) => number
   readonly errno: () => number
   /** Returns the error number itself (0 on success), not -1 and errno. */
   readonly posixFadvise: (fd: number, offset: number, length: number, advice: number) => number
@@ -58,6 +59,7 @@ export const libc = (): Libc => {
     bind: lib.func("int bind(int fd, const void *addr, int len)"),
     send: lib.func("long send(int fd, const void *buf, size_t len, int flags)"),
     recv: lib.func("long recv(int fd, void *buf, size_t len, int flags)"),
+    setsockopt: lib.func("int setsockopt(int fd, int level, int optname, const void *optval, int optlen)"),
     errno: () => koffi.errno(),
     posixFadvise: lib.func("int posix_fadvise(int fd, long offset, long len, int advice)")
   }
@@ -68,6 +70,7 @@ export const libc = (): Libc => {
 export const Errno = {
   EPERM: 1,
   ENOENT: 2,
+  ESRCH: 3,
   ECHILD: 10,
   EACCES: 13,
   EBUSY: 16,
@@ -75,7 +78,8 @@ export const Errno = {
   ENODEV: 19,
   ENXIO: 6,
   EINVAL: 22,
-  ENOSPC: 28
+  ENOSPC: 28,
+  EADDRNOTAVAIL: 99
 } as const
 
 export const errnoName = (errno: number): string =>
