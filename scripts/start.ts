@@ -15,7 +15,6 @@ import { Pki } from "@keelos/pki"
 import { FatImage, NoCloud } from "@keelos/provision"
 import * as NodeMtlsClient from "@keelos/platform-node/NodeMtlsClient"
 import { ensureImage } from "../images/src/build.ts"
-import { qemuUserNetwork } from "../images/src/provision.ts"
 import { accelerator, freePort, rawCopy, Vm } from "../vm-tests/src/Qemu.ts"
 
 const root = path.resolve(import.meta.dirname, "..")
@@ -53,7 +52,8 @@ const makeNode = async (disk: string) => {
     metaData: yaml({ "instance-id": "keelos-local", "local-hostname": "keelos-local" }),
     networkConfig: yaml({
       version: 2,
-      ethernets: { eth0: { addresses: qemuUserNetwork.interfaces[0]!.addresses, gateway4: qemuUserNetwork.interfaces[0]!.gateway, nameservers: { addresses: qemuUserNetwork.nameservers } } }
+      // QEMU's DHCP server leases the node 10.0.2.15, the address in its certificate.
+      ethernets: { eth0: { dhcp4: true } }
     }),
     userData: `#cloud-config\n${yaml({ keelos: { pki: { ca: read("ca.crt"), certificate: read("node.crt"), key: read("node.key") } } })}`
   }

@@ -1,6 +1,6 @@
 /**
  * Pre-provisioning a disk image's data partition from the host, for local nodes (`npm start`) and
- * the VM tests: the node's PKI (/var/lib/keel/pki) or a one-time bootstrap token, and its static
+ * the VM tests: the node's PKI (/var/lib/keel/pki) or a one-time bootstrap token, and its
  * network (/var/lib/keel/config),
  * in an ext4 filesystem labelled KEELOS_DATA made by mke2fs -d, leaving the partition's last MiB
  * to keel-init's format marker as keel-init itself does. keel-init finds a filesystem and mounts
@@ -17,13 +17,16 @@ export interface Provisioning {
   readonly pki?: { readonly ca: string; readonly cert: string; readonly key: string }
   readonly bootstrapToken?: string
   readonly network?: {
-    readonly interfaces: ReadonlyArray<{ readonly name: string; readonly addresses: ReadonlyArray<string>; readonly gateway?: string }>
+    readonly interfaces: ReadonlyArray<{ readonly name: string; readonly dhcp4?: boolean; readonly addresses?: ReadonlyArray<string>; readonly gateway?: string }>
     readonly nameservers?: ReadonlyArray<string>
   }
 }
 
-/** QEMU user networking: the guest is 10.0.2.15/24 behind 10.0.2.2, with QEMU's DNS at 10.0.2.3. */
+/** QEMU user networking, static: the guest is 10.0.2.15/24 behind 10.0.2.2, with QEMU's DNS at 10.0.2.3. */
 export const qemuUserNetwork = { interfaces: [{ name: "eth0", addresses: ["10.0.2.15/24"], gateway: "10.0.2.2" }], nameservers: ["10.0.2.3"] }
+
+/** QEMU user networking through its DHCP server, which leases the guest the same 10.0.2.15 for a day. */
+export const qemuUserDhcp = { interfaces: [{ name: "eth0", dhcp4: true }] }
 
 const dataPartition = 5
 const markerBytes = 1 << 20

@@ -1,6 +1,7 @@
 /**
- * The node API on a booted node: the image boots through SeaBIOS and GRUB, keel-init applies the
- * static network from the provisioned data partition, supervises keel-agent, and the host reaches
+ * The node API on a booted node: the image boots through SeaBIOS and GRUB, keel-init leases the
+ * node's address from QEMU's DHCP server (the network config on the provisioned data partition
+ * says DHCP), supervises keel-agent, and the host reaches
  * the agent over mutual TLS through QEMU's forwarded port: status from the real boot environment,
  * roles enforced, the agent's own logs through init, and a reboot asked through the API ending in
  * init's orderly shutdown.
@@ -12,7 +13,7 @@ import { Effect, Exit, Layer, Schedule, Stream } from "effect"
 import { NodeApi, NodeApiClient } from "@keelos/api"
 import { Pki } from "@keelos/pki"
 import * as NodeMtlsClient from "@keelos/platform-node/NodeMtlsClient"
-import { provisionDisk, qemuUserNetwork } from "../../images/src/provision.ts"
+import { provisionDisk, qemuUserDhcp } from "../../images/src/provision.ts"
 import { image, resultsDir } from "../src/Image.ts"
 import { accelerator, freePort, rawCopy, Vm } from "../src/Qemu.ts"
 
@@ -51,7 +52,7 @@ beforeAll(async () => {
     }
   })).then((p) => {
     const disk = rawCopy(built.disk, path.join(results, "disk.raw"))
-    provisionDisk(disk, { pki: { ca: p.ca.cert, ...p.node }, network: qemuUserNetwork })
+    provisionDisk(disk, { pki: { ca: p.ca.cert, ...p.node }, network: qemuUserDhcp })
     return p
   })
   port = await freePort()
@@ -63,7 +64,7 @@ beforeAll(async () => {
     boot: { _tag: "Bios" },
     forwards: [{ host: port, guest: NodeApi.defaultPort }, { host: metricsPort, guest: 9100 }]
   })
-  await vm.waitFor(/keel-init: network: eth0 10\.0\.2\.15\/24 via 10\.0\.2\.2/, 120_000)
+  await vm.waitFor(/keel-init: network: eth0 10\.0\.2\.15\/24 via 10\.0\.2\.2 from 10\.0\.2\.2 for 86400 s/, 120_000)
   await vm.waitFor(/keel-init: supervising/, 60_000)
   // The agent answers once it has started: poll through the forwarded port.
   await Effect.runPromise(
@@ -106,15 +107,16 @@ describe(`the node API on a booted node (${accelerator()})`, () => {
     expect(kubelet).toMatchObject({ state: "absent" })
   })
 
-  it("reports the node's network from its kernel and its machine config", async () => {
+  it("reports the node's network from its kernel, its DHCP lease and its machine config", async () => {
     const status = await call(pki.reader, (c) => c.GetNetworkStatus())
     if (!Exit.isSuccess(status)) throw new Error(String(status.cause))
     expect(status.value.links.find((l) => l.name === "eth0")).toMatchObject({ up: true, addresses: ["10.0.2.15/24"] })
     expect(status.value.routes).toContainEqual({ destination: "0.0.0.0/0", gateway: "10.0.2.2", link: "eth0" })
-    // /etc/resolv.conf (read-only root) points at the file keel-init wrote on tmpfs.
+    // /etc/resolv.conf (read-only root) points at the file keel-init wrote on tmpfs, from the lease.
     expect(status.value.nameservers).toEqual(["10.0.2.3"])
+    expect(status.value.dhcp).toMatchObject([{ link: "eth0", state: "bound", address: "10.0.2.15/24", server: "10.0.2.2", routers: ["10.0.2.2"], leaseSeconds: 86400 }])
     const config = await call(pki.reader, (c) => c.GetNetworkConfig())
-    expect(config).toMatchObject({ _tag: "Success", value: { interfaces: [{ name: "eth0", addresses: ["10.0.2.15/24"], gateway: "10.0.2.2" }], nameservers: ["10.0.2.3"] } })
+    expect(config).toMatchObject({ _tag: "Success", value: { interfaces: [{ name: "eth0", dhcp4: true }] } })
   })
 
   it("enforces roles from the client certificate", async () => {

@@ -18,6 +18,7 @@ import { NodeFacts } from "./NodeFacts.ts"
 import { UpdateChecks } from "./UpdateChecks.ts"
 
 const decodeNetworkConfig = Schema.decodeUnknownEffect(Schema.fromJsonString(NodeApi.NetworkConfig))
+const decodeLease = Schema.decodeUnknownEffect(Schema.fromJsonString(NodeApi.DhcpLease))
 
 const notYet = (operation: string, engine: string) =>
   Effect.fail(new NodeApi.NotAvailable({ operation, reason: `this build has no ${engine} yet` }))
@@ -176,7 +177,12 @@ export const layer = NodeApi.NodeApi.toLayer(Effect.gen(function*() {
         const routes = yield* Effect.mapError(links.routes, failure)
         const resolv = yield* fs.readFileString("/etc/resolv.conf").pipe(Effect.orElseSucceed(() => ""))
         const nameservers = resolv.split("\n").flatMap((line) => /^nameserver\s+(\S+)/.exec(line)?.[1] ?? [])
-        return { links: withAddresses, routes, nameservers }
+        // A lease file being replaced or unreadable is left out, not an error: the links above are the truth.
+        const leaseFiles = yield* fs.readDirectory(NodeFiles.dhcpLeaseDir).pipe(Effect.orElseSucceed(() => []))
+        const dhcp = yield* Effect.forEach(leaseFiles.filter((f) => f.endsWith(".json")).sort(), (file) =>
+          fs.readFileString(`${NodeFiles.dhcpLeaseDir}/${file}`).pipe(Effect.flatMap(decodeLease), Effect.option))
+        const leases = dhcp.flatMap((lease) => (lease._tag === "Some" ? [lease.value] : []))
+        return { links: withAddresses, routes, nameservers, ...(leases.length > 0 ? { dhcp: leases } : {}) }
       }),
     ConfigureNetwork: () => notYet("ConfigureNetwork", "network configuration")
   })

@@ -133,12 +133,31 @@ const reason = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(512
 const serviceName = { service: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(64)) }
 const tail = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 10_000 }))
 
-/** The static network in the node's machine config (/var/lib/keel/config/network.json). */
+/** The network in the node's machine config (/var/lib/keel/config/network.json). */
 export const NetworkConfig = Schema.Struct({
-  interfaces: Schema.Array(Schema.Struct({ name: Schema.String, addresses: Schema.Array(Schema.String), gateway: Schema.optional(Schema.String) })),
+  interfaces: Schema.Array(Schema.Struct({
+    name: Schema.String,
+    dhcp4: Schema.optional(Schema.Boolean),
+    addresses: Schema.optional(Schema.Array(Schema.String)),
+    gateway: Schema.optional(Schema.String),
+    mtu: Schema.optional(Schema.Number)
+  })),
   nameservers: Schema.optional(Schema.Array(Schema.String))
 })
 export type NetworkConfig = typeof NetworkConfig.Type
+
+/** A DHCP link's lease as keel-init's client last recorded it. */
+export const DhcpLease = Schema.Struct({
+  link: Schema.String,
+  state: Schema.Literals(["bound", "expired", "refused", "released"]),
+  address: Schema.String,
+  server: Schema.String,
+  routers: Schema.Array(Schema.String),
+  nameservers: Schema.Array(Schema.String),
+  leaseSeconds: Schema.Number,
+  atMillis: Schema.Number
+})
+export type DhcpLease = typeof DhcpLease.Type
 
 /** What the kernel has now, read over rtnetlink. */
 export const NetworkStatus = Schema.Struct({
@@ -151,7 +170,9 @@ export const NetworkStatus = Schema.Struct({
     addresses: Schema.Array(Schema.String)
   })),
   routes: Schema.Array(Schema.Struct({ destination: Schema.String, gateway: Schema.NullOr(Schema.String), link: Schema.NullOr(Schema.String) })),
-  nameservers: Schema.Array(Schema.String)
+  nameservers: Schema.Array(Schema.String),
+  /** Each DHCP link's lease as keel-init's client last recorded it. */
+  dhcp: Schema.optionalKey(Schema.Array(DhcpLease))
 })
 export type NetworkStatus = typeof NetworkStatus.Type
 

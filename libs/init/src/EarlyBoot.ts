@@ -26,7 +26,9 @@ export const EarlyBootConfig = Schema.Struct({
   /** mkfs.ext4 in the image, for the first boot. */
   mkfs: Schema.String,
   /** The static network configuration on the data partition (default StaticNetwork.networkFile). */
-  networkFile: Schema.optional(Schema.String)
+  networkFile: Schema.optional(Schema.String),
+  /** How long boot waits for the first DHCP lease on each DHCP link before starting services (default 10 s). */
+  dhcpWaitMillis: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)))
 })
 export type EarlyBootConfig = typeof EarlyBootConfig.Type
 
@@ -60,6 +62,10 @@ export interface Report {
   /** This boot's number (1 on the first boot), 0 when it could not be counted. */
   readonly boots: number
   readonly network: "not configured" | "configured" | "failed"
+  /** The network configuration applied, for the DHCP client; undefined when none was. */
+  readonly networkConfig: StaticNetwork.NetworkConfig | undefined
+  /** Whether the machine config names the host (a DHCP server's host name then does not count). */
+  readonly hostnameConfigured: boolean
   readonly seed: Seed.Outcome
 }
 
@@ -153,11 +159,11 @@ const countBoot = Effect.gen(function*() {
 const configureNetwork = (file: string) =>
   Effect.gen(function*() {
     const config = yield* StaticNetwork.load(file)
-    if (config === undefined) return "not configured" as const
+    if (config === undefined) return { network: "not configured" as const, config: undefined }
     const lines = yield* StaticNetwork.apply(config)
     for (const line of lines) yield* log(`network: ${line}`)
-    return "configured" as const
-  }).pipe(Effect.catch((error) => Effect.as(log(`network: ${error.message}`), "failed" as const)))
+    return { network: "configured" as const, config }
+  }).pipe(Effect.catch((error) => Effect.as(log(`network: ${error.message}`), { network: "failed" as const, config: undefined })))
 
 export const run = (config: EarlyBootConfig) =>
   Effect.gen(function*() {
@@ -179,8 +185,8 @@ export const run = (config: EarlyBootConfig) =>
     const seed = yield* Seed.apply
     const hostname = yield* Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFileString(NodeFiles.hostnameFile)).pipe(Effect.map((t) => t.trim()), Effect.option)
     if (Option.isSome(hostname) && hostname.value !== config.hostname) yield* kernel.setHostname(hostname.value).pipe(Effect.catch((e) => log(e.message)))
-    const network = yield* configureNetwork(config.networkFile ?? StaticNetwork.networkFile)
+    const { network, config: networkConfig } = yield* configureNetwork(config.networkFile ?? StaticNetwork.networkFile)
     yield* log(`early boot done: ${mounted.length} filesystems mounted, data partition ${data}, ESP ${esp}, network ${network}, seed ${seed}, boot ${boots}`)
-    const report: Report = { mounted, modulesFailed, data, esp, network, seed, boots }
+    const report: Report = { mounted, modulesFailed, data, esp, network, networkConfig, hostnameConfigured: Option.isSome(hostname), seed, boots }
     return report
   })

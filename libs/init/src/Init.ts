@@ -17,12 +17,13 @@ import type { ChildProcessSpawner } from "effect/process"
 import { SocketServer } from "effect/socket"
 import type { InitControl } from "@keelos/api"
 import { Slot } from "@keelos/domain"
-import { type BlockDevice, type Kernel, type Links, Mounts, type Volumes, type Watchdog } from "@keelos/platform"
+import { type BlockDevice, type DhcpSockets, type Kernel, type Links, Mounts, type Volumes, type Watchdog } from "@keelos/platform"
 import { Journal } from "@keelos/store"
 import { ControlSocket, Power, type Reaper, Signals, type Sockets } from "@keelos/platform"
 import { Supervisor } from "@keelos/supervisor"
 import * as BootGuard from "./BootGuard.ts"
 import * as ControlServer from "./ControlServer.ts"
+import * as DhcpNetwork from "./DhcpNetwork.ts"
 import * as EarlyBoot from "./EarlyBoot.ts"
 import * as LogFiles from "./LogFiles.ts"
 import * as OrphanReaper from "./OrphanReaper.ts"
@@ -46,6 +47,7 @@ type Requirements =
   | Mounts.Mounts
   | Kernel.Kernel
   | Links.Links
+  | DhcpSockets.DhcpSockets
   | BlockDevice.BlockDevices
   | Volumes.Volumes
   | FileSystem.FileSystem
@@ -64,9 +66,16 @@ export const run = (config: InitConfig): Effect.Effect<Outcome, never, Requireme
   Effect.scoped(Effect.gen(function*() {
     if (config.earlyBoot !== undefined) {
       // Without its data partition the node still boots, so the agent can report why.
-      yield* EarlyBoot.run(config.earlyBoot).pipe(
-        Effect.catchTag("EarlyBootError", (error) => (error.step === "data" ? log(`${error.message}; continuing without it`) : Effect.die(error)))
+      const report = yield* EarlyBoot.run(config.earlyBoot).pipe(
+        Effect.catchTag("EarlyBootError", (error) => (error.step === "data" ? Effect.as(log(`${error.message}; continuing without it`), undefined) : Effect.die(error)))
       )
+      if (report?.networkConfig !== undefined) {
+        yield* DhcpNetwork.start({
+          config: report.networkConfig,
+          hostnameConfigured: report.hostnameConfigured,
+          waitMillis: config.earlyBoot.dhcpWaitMillis ?? 10_000
+        })
+      }
     }
     const guard = config.bootGuard === undefined
       ? undefined

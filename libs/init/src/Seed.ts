@@ -1,7 +1,7 @@
 /**
  * First-boot provisioning from a NoCloud seed: a FAT volume labelled CIDATA on any block device (a
  * second disk, a USB stick). Its documents are read (NoCloud), every warning is logged, and the
- * node's PKI or bootstrap token, its static network and its hostname are written to the data
+ * node's PKI or bootstrap token, its network (static addresses and DHCP links) and its hostname are written to the data
  * partition where the agent and early boot read them. Per instance, like cloud-init: a seed whose
  * instance-id was applied already is left alone, so a seed left attached changes nothing on reboot.
  */
@@ -45,12 +45,16 @@ const write = (config: NoCloud.MachineConfig) =>
     } else if (config.bootstrapToken !== null) {
       yield* AtomicFile.write(NodeFiles.bootstrapTokenFile, encode(`${config.bootstrapToken}\n`))
     }
-    const interfaces = config.network.interfaces.filter((i) => i.addresses.length > 0 || i.gateway !== undefined)
-    for (const dhcp of config.network.interfaces.filter((i) => i.dhcp4)) yield* log(`${dhcp.name}: DHCP is not supported yet; the interface gets only its static addresses`)
+    const interfaces = config.network.interfaces.filter((i) => i.dhcp4 || i.addresses.length > 0 || i.gateway !== undefined)
     if (interfaces.length > 0) {
       const nameservers = [...new Set(config.network.interfaces.flatMap((i) => i.nameservers))]
       const network = {
-        interfaces: interfaces.map((i) => ({ name: i.name, addresses: i.addresses, ...(i.gateway === undefined ? {} : { gateway: i.gateway }) })),
+        interfaces: interfaces.map((i) => ({
+          name: i.name,
+          ...(i.dhcp4 ? { dhcp4: true } : {}),
+          addresses: i.addresses,
+          ...(i.gateway === undefined ? {} : { gateway: i.gateway })
+        })),
         ...(nameservers.length > 0 ? { nameservers } : {})
       }
       yield* AtomicFile.write(NodeFiles.networkFile, encode(`${JSON.stringify(network, null, 2)}\n`))

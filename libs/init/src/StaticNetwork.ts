@@ -1,20 +1,24 @@
 /**
- * The static IPv4 configuration of a node, kept on the data partition (machine config) and applied
- * in early boot, before the agent starts, so the agent is reachable: links up, addresses, default
- * route. A link that a driver is still registering gets a few seconds to appear. DHCP, IPv6 and
- * live changes through the agent come with the network issue (#4); this file's format is the
- * static part of that machine config.
+ * The network part of a node's machine config, kept on the data partition and applied in early
+ * boot, before the agent starts, so the agent is reachable: links up, MTU, static addresses,
+ * default route, resolver. A link that a driver is still registering gets a few seconds to appear.
+ * Links with `dhcp4` are brought up here and leased by the DHCP client keel-init runs after early
+ * boot (DhcpNetwork). IPv6 and live changes through the agent come later in the network issue (#4).
  */
 import { Effect, FileSystem, Schedule, Schema } from "effect"
 import { NodeFiles } from "@keelos/domain"
+import { Resolver } from "@keelos/network"
 import { Links } from "@keelos/platform"
 
 export const networkFile = NodeFiles.networkFile
 
 export const InterfaceConfig = Schema.Struct({
   name: Schema.String.check(Schema.isPattern(/^[a-zA-Z0-9_.-]{1,15}$/)),
-  addresses: Schema.Array(Links.Ipv4Cidr),
-  gateway: Schema.optional(Links.Ipv4Address)
+  /** Lease an address with DHCPv4 (besides any static addresses). */
+  dhcp4: Schema.optional(Schema.Boolean),
+  addresses: Schema.optional(Schema.Array(Links.Ipv4Cidr)),
+  gateway: Schema.optional(Links.Ipv4Address),
+  mtu: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 68, maximum: 65535 })))
 })
 
 export const NetworkConfig = Schema.Struct({
@@ -48,6 +52,12 @@ export const load = (file: string) =>
 /** Where the resolver configuration goes: tmpfs, since the root is read-only (/etc/resolv.conf links here). */
 export const resolvConf = NodeFiles.resolvConf
 
+/** The links the DHCP client leases. */
+export const dhcpLinks = (config: NetworkConfig): ReadonlyArray<string> => config.interfaces.filter((i) => i.dhcp4 === true).map((i) => i.name)
+
+/** The resolver's entry for the static configuration. */
+export const resolverEntry = (config: NetworkConfig): Resolver.Entry => ({ nameservers: config.nameservers ?? [], search: [] })
+
 /** Apply `config`; returns one line per interface saying what it has now, and one for DNS. */
 export const apply = (config: NetworkConfig) =>
   Effect.gen(function*() {
@@ -57,15 +67,17 @@ export const apply = (config: NetworkConfig) =>
     for (const link of config.interfaces) {
       // A link whose driver is still registering it gets 5 seconds to appear.
       yield* links.up(link.name).pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 50, while: (e) => e.reason === "NotFound" }))
-      for (const address of link.addresses) yield* links.addAddress(link.name, address)
+      if (link.mtu !== undefined) yield* links.setMtu(link.name, link.mtu)
+      for (const address of link.addresses ?? []) yield* links.addAddress(link.name, address)
       if (link.gateway !== undefined) yield* links.addRoute({ destination: "0.0.0.0/0", gateway: link.gateway, link: link.name })
       const now = yield* links.addresses(link.name)
-      lines.push(`${link.name} ${now.join(" ")}${link.gateway === undefined ? "" : ` via ${link.gateway}`}`)
+      lines.push(`${link.name} ${[...now, ...(link.dhcp4 === true ? ["DHCP"] : [])].join(" ")}${link.gateway === undefined ? "" : ` via ${link.gateway}`}`)
     }
     const servers = config.nameservers ?? []
     if (servers.length > 0) {
+      const entries = new Map([["static", resolverEntry(config)]])
       yield* Effect.mapError(fs.makeDirectory("/run/keel", { recursive: true }), (e) => new NetworkConfigError({ file: resolvConf, reason: e.message }))
-      yield* Effect.mapError(fs.writeFileString(resolvConf, servers.map((server) => `nameserver ${server}\n`).join("")), (e) => new NetworkConfigError({ file: resolvConf, reason: e.message }))
+      yield* Effect.mapError(fs.writeFileString(resolvConf, Resolver.render(entries)), (e) => new NetworkConfigError({ file: resolvConf, reason: e.message }))
       lines.push(`dns ${servers.join(" ")}`)
     }
     return lines

@@ -53,7 +53,7 @@ describe("early boot", () => {
     Effect.gen(function*() {
       const h = harness()
       const report = yield* EarlyBoot.run(config).pipe(Effect.provide(h.layer))
-      assert.deepStrictEqual(report, { mounted: ["/dev/pts", "/tmp", "/sys/fs/cgroup"], modulesFailed: ["missing_mod"], data: "formatted", esp: "mounted", network: "not configured", seed: "none", boots: 1 })
+      assert.deepStrictEqual(report, { mounted: ["/dev/pts", "/tmp", "/sys/fs/cgroup"], modulesFailed: ["missing_mod"], data: "formatted", esp: "mounted", network: "not configured", networkConfig: undefined, hostnameConfigured: false, seed: "none", boots: 1 })
       assert.deepStrictEqual(h.calls, ["module virtio_net", "hostname node-1"])
       assert.deepStrictEqual(h.links.links.get("lo"), { up: true, addresses: [] })
       // the filesystem leaves the partition's last MiB to the format marker
@@ -120,7 +120,7 @@ describe("early boot", () => {
     Effect.gen(function*() {
       const files = {
         "meta-data": "instance-id: node-7\nlocal-hostname: node-7\n",
-        "network-config": "version: 2\nethernets:\n  eth0:\n    addresses: [10.0.2.15/24]\n    gateway4: 10.0.2.2\n    nameservers:\n      addresses: [10.0.2.3]\n",
+        "network-config": "version: 2\nethernets:\n  eth0:\n    dhcp4: true\n    addresses: [10.0.2.15/24]\n    gateway4: 10.0.2.2\n    nameservers:\n      addresses: [10.0.2.3]\n",
         "user-data": "#cloud-config\npackages: [htop]\nkeelos:\n  bootstrap_token: 0123456789abcdef0123456789abcdef\n"
       }
       const volume = FatImage.make("CIDATA", Object.entries(files).map(([name, text]) => ({ name, content: new TextEncoder().encode(text) })))
@@ -145,8 +145,9 @@ describe("early boot", () => {
       assert.strictEqual(first.report.network, "configured")
       assert.strictEqual(first.token, "0123456789abcdef0123456789abcdef\n")
       assert.strictEqual(first.instance, "node-7\n")
-      assert.deepStrictEqual(JSON.parse(first.network), { interfaces: [{ name: "eth0", addresses: ["10.0.2.15/24"], gateway: "10.0.2.2" }], nameservers: ["10.0.2.3"] })
-      assert.strictEqual(first.resolv, "nameserver 10.0.2.3\n")
+      assert.deepStrictEqual(JSON.parse(first.network), { interfaces: [{ name: "eth0", dhcp4: true, addresses: ["10.0.2.15/24"], gateway: "10.0.2.2" }], nameservers: ["10.0.2.3"] })
+      assert.deepStrictEqual(first.report.networkConfig, JSON.parse(first.network))
+      assert.strictEqual(first.resolv, "# Written by keel-init from the machine config and DHCP leases.\nnameserver 10.0.2.3\n")
       assert.deepStrictEqual(h.links.links.get("eth0"), { up: true, addresses: ["10.0.2.15/24"] })
       assert.isTrue(h.calls.includes("hostname node-7"))
       assert.deepStrictEqual(h.mounted.find((m) => m.target === "/run/keel/seed"), { source: "/dev/vdb", target: "/run/keel/seed", fstype: "vfat", readOnly: true, flags: ["nosuid", "nodev", "noexec"] })

@@ -7,7 +7,7 @@ import { Effect, Fiber, Layer, Path, Queue, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import type { ServiceSpec } from "@keelos/domain"
 import { BlockDevice, ControlSocket, Kernel, Mounts, Power, Reaper, Signals, Watchdog } from "@keelos/platform"
-import { PowerSupply, Prng, SimFileSystem, SimLinks, SimNetwork, SimProcesses, SimVolumes, Trace } from "@keelos/platform-sim"
+import { PowerSupply, Prng, SimDhcpSockets, SimFileSystem, SimLinks, SimNetwork, SimProcesses, SimVolumes, Trace } from "@keelos/platform-sim"
 
 const simFileSystem = () => {
   const trace = new Trace()
@@ -81,6 +81,7 @@ const harness = () => Effect.gen(function*() {
     Layer.succeed(Mounts.Mounts)({ list: Effect.die("unused"), mount: () => Effect.die("unused"), unmount: () => Effect.die("unused") }),
     Layer.succeed(Kernel.Kernel)({ cmdline: Effect.die("unused"), loadModule: () => Effect.die("unused"), setHostname: () => Effect.die("unused") }),
     SimLinks.make([]).layer,
+    SimDhcpSockets.make().layer,
     Layer.succeed(BlockDevice.BlockDevices)({ open: () => Effect.die("unused") }),
     Layer.succeed(Watchdog.Watchdog)({ arm: Effect.die("unused") }),
     SimVolumes.layer({}),

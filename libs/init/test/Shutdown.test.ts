@@ -7,7 +7,7 @@ import { Effect, FileSystem, Layer, Queue, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import type { ServiceSpec } from "@keelos/domain"
 import { ControlSocket, Kernel, Mounts, Power, Reaper, Signals, Watchdog } from "@keelos/platform"
-import { SimHardware, SimLinks, SimVolumes } from "@keelos/platform-sim"
+import { SimDhcpSockets, SimHardware, SimLinks, SimVolumes } from "@keelos/platform-sim"
 import { Init } from "../src/index.ts"
 
 describe("orderly shutdown on a node", () => {
@@ -26,6 +26,7 @@ describe("orderly shutdown on a node", () => {
         }),
         Layer.succeed(Kernel.Kernel)({ cmdline: Effect.succeed([]), loadModule: () => Effect.void, setHostname: () => Effect.void }),
         SimLinks.make(["lo"]).layer,
+        SimDhcpSockets.make().layer,
         Layer.succeed(Signals.Signals)({ receive: (wanted) => Stream.fromQueue(signals).pipe(Stream.filter((s) => wanted.includes(s))) }),
         Layer.succeed(Reaper.Reaper)({ scan: () => Effect.succeed([]), reap: () => Effect.succeed(undefined) }),
         Layer.succeed(Power.Power)({

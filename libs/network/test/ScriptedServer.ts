@@ -24,12 +24,13 @@ export interface Behaviour {
   renewSeconds: number | undefined
   rebindSeconds: number | undefined
   address: string
+  hostname: string | undefined
 }
 
 export const serverAddress = "10.0.2.2"
 
 export const make = (initial: Partial<Behaviour> = {}) => {
-  const behaviour: Behaviour = { up: true, nakRenewals: false, leaseSeconds: 3600, renewSeconds: undefined, rebindSeconds: undefined, address: "10.0.2.15", ...initial }
+  const behaviour: Behaviour = { up: true, nakRenewals: false, leaseSeconds: 3600, renewSeconds: undefined, rebindSeconds: undefined, address: "10.0.2.15", hostname: undefined, ...initial }
   const seen: Array<Seen> = []
   const open = () =>
     Effect.gen(function*() {
@@ -44,6 +45,7 @@ export const make = (initial: Partial<Behaviour> = {}) => {
           [Dhcp4Message.Option.interfaceMtu, Dhcp4Message.u16(1400)],
           [Dhcp4Message.Option.domainName, Dhcp4Message.text("example.test")]
         ])
+        if (behaviour.hostname !== undefined) options.set(Dhcp4Message.Option.hostName, Dhcp4Message.text(behaviour.hostname))
         if (behaviour.renewSeconds !== undefined) options.set(Dhcp4Message.Option.renewalTime, Dhcp4Message.u32(behaviour.renewSeconds))
         if (behaviour.rebindSeconds !== undefined) options.set(Dhcp4Message.Option.rebindingTime, Dhcp4Message.u32(behaviour.rebindSeconds))
         Queue.offerUnsafe(arrivals, Dhcp4Message.encode({

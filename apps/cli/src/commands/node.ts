@@ -6,7 +6,7 @@ import { X509Certificate } from "node:crypto"
 import { Clock, Console, Duration, Effect, FileSystem, Option, Schema, Stream } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { InitControl, type NodeApi } from "@keelos/api"
-import { table } from "../Output.ts"
+import { minuteUtc, table } from "../Output.ts"
 import * as OsctlConfig from "../OsctlConfig.ts"
 import * as Remote from "../Remote.ts"
 import { osctl } from "./root.ts"
@@ -209,16 +209,28 @@ const networkStatus = Command.make("status", {}, () =>
         "",
         table(["ROUTE", "VIA", "DEV"], s.routes.map((r) => [r.destination, r.gateway ?? "-", r.link ?? "-"])),
         "",
-        `nameservers  ${s.nameservers.join(" ") || "none"}`
+        `nameservers  ${s.nameservers.join(" ") || "none"}`,
+        ...(s.dhcp === undefined ? [] : [
+          "",
+          table(
+            ["DHCP", "STATE", "ADDRESS", "SERVER", "LEASE", "SINCE"],
+            s.dhcp.map((l) => [l.link, l.state, l.address, l.server, `${l.leaseSeconds} s`, minuteUtc(l.atMillis)])
+          )
+        ])
       ].join("\n"))
-  })).pipe(Command.withDescription("Links, addresses and routes as the node's kernel has them"))
+  })).pipe(Command.withDescription("Links, addresses, routes and DHCP leases as the node has them"))
 
 const networkConfig = Command.make("config", {}, () =>
   Effect.gen(function*() {
     const { output, outcomes } = yield* Remote.onNodes((c) => c.GetNetworkConfig(), { timeoutSeconds: 15 })
     yield* Remote.report(output, outcomes, (c) =>
-      c.interfaces.length === 0 ? "no static network configured" : table(["INTERFACE", "ADDRESSES", "GATEWAY"], c.interfaces.map((i) => [i.name, i.addresses.join(" "), i.gateway ?? "-"])))
-  })).pipe(Command.withDescription("The node's static network configuration"))
+      c.interfaces.length === 0
+        ? "no network configured"
+        : table(
+          ["INTERFACE", "DHCP", "ADDRESSES", "GATEWAY", "MTU"],
+          c.interfaces.map((i) => [i.name, i.dhcp4 === true ? "yes" : "no", (i.addresses ?? []).join(" ") || "-", i.gateway ?? "-", i.mtu === undefined ? "-" : String(i.mtu)])
+        ))
+  })).pipe(Command.withDescription("The node's network configuration (machine config)"))
 
 const network = Command.make("network").pipe(Command.withDescription("The node's network"), Command.withSubcommands([networkStatus, networkConfig]))
 
