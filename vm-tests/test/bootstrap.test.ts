@@ -3,7 +3,9 @@
  * writes a NoCloud seed (a one-time token and a static network) attached as a second disk; keel-init
  * finds it by its CIDATA label and applies it on the first boot; osctl bootstraps the node through
  * QEMU's forwarded port; keel-agent restarts under keel-init into mutual TLS, and the node answers
- * with the certificate osctl issued for its key.
+ * with the certificate osctl issued for its key. Then osctl changes the node's network live: from
+ * the seed's static address to QEMU's DHCP server, confirmed over the new network; and to an address
+ * nothing can reach, which the node puts back by itself when no confirmation comes.
  */
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -72,5 +74,36 @@ describe(`first trust on a booted node (${accelerator()})`, () => {
     expect(outcome!.result.services.find((s) => s.name === "keel-agent")).toMatchObject({ state: "running" })
     const again = osctl("bootstrap", "--node", `127.0.0.1:${port}`, "--token", token, "--ca-dir", pki)
     expect(again.stderr).toContain("bootstrapped already")
+  })
+
+  it("changes the network live: a try confirmed over the new network is kept and saved", () => {
+    const file = path.join(results, "dhcp.yaml")
+    fs.writeFileSync(file, "interfaces:\n  - name: eth0\n    dhcp4: true\n")
+    const applied = osctl("network", "apply", file, "--mode", "try", "--timeout", "60")
+    expect([applied.status, applied.stderr]).toEqual([0, ""])
+    expect(applied.stdout).toBe("eth0: remove 10.0.2.15/24\neth0: gateway 10.0.2.2 -> none\neth0: start DHCP\nconfirmed over the new network and saved\n")
+    const config = JSON.parse(osctl("network", "config", "-o", "json").stdout) as Array<{ result: unknown }>
+    expect(config[0]!.result).toEqual({ interfaces: [{ name: "eth0", dhcp4: true }] })
+    const status = JSON.parse(osctl("network", "status", "-o", "json").stdout) as Array<{ result: { dhcp: Array<{ state: string; address: string }>; links: Array<{ name: string; addresses: Array<string> }> } }>
+    expect(status[0]!.result.dhcp).toMatchObject([{ link: "eth0", state: "bound", address: "10.0.2.15/24", server: "10.0.2.2" }])
+    expect(status[0]!.result.links.find((l) => l.name === "eth0")!.addresses).toEqual(["10.0.2.15/24"])
+  })
+
+  it("changes the network live: a try that cuts the node off is put back by the node when no confirmation comes", async () => {
+    const file = path.join(results, "unreachable.yaml")
+    fs.writeFileSync(file, "interfaces:\n  - name: eth0\n    addresses: [192.168.77.5/24]\n")
+    const tried = osctl("network", "apply", file, "--mode", "try", "--timeout", "10")
+    expect(tried.status).not.toBe(0)
+    expect(tried.stderr).toMatch(/did not confirm its new network within 10 s; it puts the previous configuration back at \d{4}-\d\d-\d\dT\d\d:\d\dZ/)
+    await vm.waitFor(/not confirmed in time; putting the previous one back/, 60_000)
+    let status = osctl("network", "status", "-o", "json")
+    for (let i = 0; i < 30 && status.status !== 0; i++) {
+      await new Promise((r) => setTimeout(r, 1000))
+      status = osctl("network", "status", "-o", "json")
+    }
+    const [outcome] = JSON.parse(status.stdout) as Array<{ result: { links: Array<{ name: string; addresses: Array<string> }> } }>
+    expect(outcome!.result.links.find((l) => l.name === "eth0")!.addresses).toEqual(["10.0.2.15/24"])
+    const config = JSON.parse(osctl("network", "config", "-o", "json").stdout) as Array<{ result: unknown }>
+    expect(config[0]!.result).toEqual({ interfaces: [{ name: "eth0", dhcp4: true }] })
   })
 })

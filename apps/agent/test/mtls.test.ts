@@ -102,7 +102,7 @@ describe("the node API over mutual TLS", () => {
       StreamLogs: { service: "talker", tail: 1, follow: false }, GetAuditLog: { tail: 1 },
       InstallUpdate: { source: "https://example.invalid/latest.json", force: false, reboot: false },
       ScheduleUpdate: { source: "https://example.invalid/latest.json", window: "Sat 02:00-04:00 UTC" },
-      CancelScheduledUpdate: { id: "x" }, TriggerRollback: { reason: "table" }, ConfigureNetwork: { config: "{}" },
+      CancelScheduledUpdate: { id: "x" }, TriggerRollback: { reason: "table" }, ConfigureNetwork: { config: "{}", mode: "try", timeoutSeconds: 60 },
       // Refused by the node for what it is (not a certificate), after the role check let it through.
       RotateCertificate: { certificate: "not a certificate", key: "not a key" },
       SignalService: { service: "nope", signal: "SIGTERM" }

@@ -7,6 +7,7 @@
  * of them pretends.
  */
 import { Clock, Effect, FileSystem, Option, Schema, Stream } from "effect"
+import type { RpcClientError } from "effect/rpc"
 import { type InitControl, NodeApi } from "@keelos/api"
 import { NodeFiles } from "@keelos/domain"
 import { KernelLog, Links } from "@keelos/platform"
@@ -20,8 +21,14 @@ import { UpdateChecks } from "./UpdateChecks.ts"
 const decodeNetworkConfig = Schema.decodeUnknownEffect(Schema.fromJsonString(NodeApi.NetworkConfig))
 const decodeLease = Schema.decodeUnknownEffect(Schema.fromJsonString(NodeApi.DhcpLease))
 
-const notYet = (operation: string, engine: string) =>
-  Effect.fail(new NodeApi.NotAvailable({ operation, reason: `this build has no ${engine} yet` }))
+/** keel-init's answers to a network change, as the node API's errors. */
+const networkFailure = (operation: string) =>
+<A, R>(effect: Effect.Effect<A, InitControl.NetworkChangeFailed | InitControl.NetworkNotManaged | RpcClientError.RpcClientError, R>) =>
+  effect.pipe(
+    nodeFailure(operation),
+    Effect.catchTag("NetworkChangeFailed", (error) => Effect.fail(new NodeApi.NodeFailure({ operation, reason: error.reason }))),
+    Effect.catchTag("NetworkNotManaged", (error) => Effect.fail(new NodeApi.NotAvailable({ operation, reason: error.message })))
+  )
 
 export const layer = NodeApi.NodeApi.toLayer(Effect.gen(function*() {
   const init = yield* InitClient
@@ -184,6 +191,8 @@ export const layer = NodeApi.NodeApi.toLayer(Effect.gen(function*() {
         const leases = dhcp.flatMap((lease) => (lease._tag === "Some" ? [lease.value] : []))
         return { links: withAddresses, routes, nameservers, ...(leases.length > 0 ? { dhcp: leases } : {}) }
       }),
-    ConfigureNetwork: () => notYet("ConfigureNetwork", "network configuration")
+    ConfigureNetwork: ({ config, mode, timeoutSeconds }) =>
+      init.ApplyNetwork({ config, mode, timeoutMillis: timeoutSeconds * 1000 }).pipe(networkFailure("ConfigureNetwork")),
+    ConfirmNetwork: () => init.ConfirmNetwork().pipe(networkFailure("ConfirmNetwork"))
   })
 }))

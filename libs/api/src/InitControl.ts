@@ -61,6 +61,32 @@ export type PowerAction = typeof PowerAction.Type
 
 const byName = { service: Schema.String }
 
+export class NetworkChangeFailed extends Schema.TaggedError<NetworkChangeFailed>()("NetworkChangeFailed", {
+  operation: Schema.Literals(["apply", "confirm"]),
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `network ${this.operation}: ${this.reason}`
+  }
+}
+
+/** keel-init in host mode (tests, development): the network is the host's, not keel-init's. */
+export class NetworkNotManaged extends Schema.TaggedError<NetworkNotManaged>()("NetworkNotManaged", {}) {
+  override get message(): string {
+    return "keel-init runs in host mode: the network is the host's, not keel-init's"
+  }
+}
+
+export const NetworkChangeMode = Schema.Literals(["apply", "try"])
+export type NetworkChangeMode = typeof NetworkChangeMode.Type
+
+export const NetworkChangePlanned = Schema.Struct({
+  /** What changes, one line each ("eth0: add 10.0.2.99/24"). */
+  changes: Schema.Array(Schema.String),
+  /** When an unconfirmed try is put back; null when applied for good. */
+  revertAtMillis: Schema.NullOr(Schema.Number)
+})
+
 export class InitControl extends RpcGroup.make(
   Rpc.make("ListServices", { success: Schema.Array(ServiceStatus) }),
   Rpc.make("StartService", { payload: byName, error: UnknownService }),
@@ -78,5 +104,16 @@ export class InitControl extends RpcGroup.make(
   /** Supervision events as they happen. */
   Rpc.make("Events", { success: SupervisorEvent, stream: true }),
   /** Orderly reboot or poweroff: stop services in reverse order, sync, unmount, reboot(2). */
-  Rpc.make("Power", { payload: { action: PowerAction, reason: Schema.String }, success: Schema.Struct({ accepted: Schema.Boolean }) })
+  Rpc.make("Power", { payload: { action: PowerAction, reason: Schema.String }, success: Schema.Struct({ accepted: Schema.Boolean }) }),
+  /**
+   * A new network configuration (machine config JSON), applied a second after the answer. `try`:
+   * put back after `timeoutMillis` unless confirmed; `apply`: saved at once.
+   */
+  Rpc.make("ApplyNetwork", {
+    payload: { config: Schema.String, mode: NetworkChangeMode, timeoutMillis: Schema.Int.check(Schema.isBetween({ minimum: 1000, maximum: 3_600_000 })) },
+    success: NetworkChangePlanned,
+    error: Schema.Union([NetworkChangeFailed, NetworkNotManaged])
+  }),
+  /** Keep and save the network configuration on trial. */
+  Rpc.make("ConfirmNetwork", { error: Schema.Union([NetworkChangeFailed, NetworkNotManaged]) })
 ) {}

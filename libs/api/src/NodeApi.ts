@@ -298,7 +298,22 @@ export class NodeApi extends RpcGroup.make(
   }).annotate(MinimumRole, "os:admin"),
   Rpc.make("GetNetworkConfig", { success: NetworkConfig, error: failures }).annotate(MinimumRole, "os:reader"),
   Rpc.make("GetNetworkStatus", { success: NetworkStatus, error: failures }).annotate(MinimumRole, "os:reader"),
-  Rpc.make("ConfigureNetwork", { payload: { config: Schema.String }, error: failures }).annotate(MinimumRole, "os:admin")
+  /**
+   * A new network configuration (the machine config's JSON), applied live a second after the
+   * answer. `try` puts the previous one back after `timeoutSeconds` unless ConfirmNetwork comes
+   * first (which only a client that still reaches the node can send); `apply` saves it at once.
+   */
+  Rpc.make("ConfigureNetwork", {
+    payload: {
+      config: Schema.String.check(Schema.isMaxLength(65_536)),
+      mode: Schema.Literals(["apply", "try"]),
+      timeoutSeconds: Schema.Int.check(Schema.isBetween({ minimum: 5, maximum: 3600 }))
+    },
+    success: Schema.Struct({ changes: Schema.Array(Schema.String), revertAtMillis: Schema.NullOr(Schema.Number) }),
+    error: failures
+  }).annotate(MinimumRole, "os:admin"),
+  /** Keep the network configuration on trial, and save it. */
+  Rpc.make("ConfirmNetwork", { error: failures }).annotate(MinimumRole, "os:admin")
 ).middleware(Authorization) {}
 
 /** The operation → least role table, read off the group (a test walks all of it). */

@@ -1,11 +1,13 @@
 /**
  * Serves the InitControl RPC group on the control socket: service status and control, output tails
- * and follows, supervision events, and power requests handed to the init program.
+ * and follows, supervision events, power requests handed to the init program, and network changes
+ * handed to the NetworkManager.
  */
 import { Deferred, Effect, Layer, PubSub, Stream } from "effect"
 import { RpcSerialization, RpcServer } from "effect/rpc"
 import type { SocketServer } from "effect/socket"
 import { InitControl } from "@keelos/api"
+import { NetworkConfig, type NetworkManager } from "@keelos/network"
 import type { Supervisor } from "@keelos/supervisor"
 
 export interface PowerRequest {
@@ -18,7 +20,15 @@ export interface ControlDeps {
   readonly events: PubSub.PubSub<InitControl.SupervisorEvent>
   readonly logs: PubSub.PubSub<InitControl.LogLine>
   readonly power: Deferred.Deferred<PowerRequest>
+  /** The node's network; absent in host mode, where the network is the host's. */
+  readonly network: NetworkManager.NetworkManager | undefined
 }
+
+const networkOf = (deps: ControlDeps) =>
+  deps.network === undefined ? Effect.fail(new InitControl.NetworkNotManaged()) : Effect.succeed(deps.network)
+
+const failed = (error: { readonly operation: "apply" | "confirm"; readonly reason: string }) =>
+  new InitControl.NetworkChangeFailed({ operation: error.operation, reason: error.reason })
 
 const unknown = (service: string) => () => new InitControl.UnknownService({ service })
 
@@ -41,7 +51,14 @@ export const handlers = (deps: ControlDeps) =>
         return Stream.concat(past, live)
       })),
     Events: () => Stream.fromPubSub(deps.events),
-    Power: ({ action, reason }) => Effect.map(Deferred.succeed(deps.power, { action, reason }), (accepted) => ({ accepted }))
+    Power: ({ action, reason }) => Effect.map(Deferred.succeed(deps.power, { action, reason }), (accepted) => ({ accepted })),
+    ApplyNetwork: ({ config, mode, timeoutMillis }) =>
+      Effect.gen(function*() {
+        const network = yield* networkOf(deps)
+        const decoded = yield* Effect.mapError(NetworkConfig.decode(config, "the network configuration"), (e) => failed({ operation: "apply", reason: e.message }))
+        return yield* Effect.mapError(network.apply(decoded, mode === "try" ? { _tag: "try", timeoutMillis } : { _tag: "apply" }), failed)
+      }),
+    ConfirmNetwork: () => Effect.flatMap(networkOf(deps), (network) => Effect.mapError(network.confirm, failed))
   })
 
 /** The control server; needs the socket server bound to the control socket's path. */

@@ -16,6 +16,7 @@ import { Console, Effect, FileSystem, Option, Schema } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import { BootCount, NodeFiles, Slot } from "@keelos/domain"
 import { JsonFile } from "@keelos/store"
+import { NetworkConfig } from "@keelos/network"
 import { BlockDevice, FilesystemSignature, Kernel, Links, Mounts } from "@keelos/platform"
 import * as Seed from "./Seed.ts"
 import * as StaticNetwork from "./StaticNetwork.ts"
@@ -63,7 +64,7 @@ export interface Report {
   readonly boots: number
   readonly network: "not configured" | "configured" | "failed"
   /** The network configuration applied, for the DHCP client; undefined when none was. */
-  readonly networkConfig: StaticNetwork.NetworkConfig | undefined
+  readonly networkConfig: NetworkConfig.NetworkConfig | undefined
   /** Whether the machine config names the host (a DHCP server's host name then does not count). */
   readonly hostnameConfigured: boolean
   readonly seed: Seed.Outcome

@@ -17,13 +17,13 @@ import type { ChildProcessSpawner } from "effect/process"
 import { SocketServer } from "effect/socket"
 import type { InitControl } from "@keelos/api"
 import { Slot } from "@keelos/domain"
+import { NetworkManager } from "@keelos/network"
 import { type BlockDevice, type DhcpSockets, type Kernel, type Links, Mounts, type Volumes, type Watchdog } from "@keelos/platform"
 import { Journal } from "@keelos/store"
 import { ControlSocket, Power, type Reaper, Signals, type Sockets } from "@keelos/platform"
 import { Supervisor } from "@keelos/supervisor"
 import * as BootGuard from "./BootGuard.ts"
 import * as ControlServer from "./ControlServer.ts"
-import * as DhcpNetwork from "./DhcpNetwork.ts"
 import * as EarlyBoot from "./EarlyBoot.ts"
 import * as LogFiles from "./LogFiles.ts"
 import * as OrphanReaper from "./OrphanReaper.ts"
@@ -64,18 +64,19 @@ const fromSignal = (signal: Signals.Signal): ControlServer.PowerRequest =>
 /** Runs until a stop is requested and the services are down; returns why it stopped. */
 export const run = (config: InitConfig): Effect.Effect<Outcome, never, Requirements> =>
   Effect.scoped(Effect.gen(function*() {
+    // On a node, keel-init owns the network; in host mode the host's is not ours to change.
+    let network: NetworkManager.NetworkManager | undefined
     if (config.earlyBoot !== undefined) {
       // Without its data partition the node still boots, so the agent can report why.
       const report = yield* EarlyBoot.run(config.earlyBoot).pipe(
         Effect.catchTag("EarlyBootError", (error) => (error.step === "data" ? Effect.as(log(`${error.message}; continuing without it`), undefined) : Effect.die(error)))
       )
-      if (report?.networkConfig !== undefined) {
-        yield* DhcpNetwork.start({
-          config: report.networkConfig,
-          hostnameConfigured: report.hostnameConfigured,
-          waitMillis: config.earlyBoot.dhcpWaitMillis ?? 10_000
-        })
-      }
+      network = yield* NetworkManager.make({
+        initial: report?.networkConfig,
+        hostnameConfigured: report?.hostnameConfigured ?? false,
+        log: (line) => log(`network: ${line}`)
+      })
+      yield* network.start(config.earlyBoot.dhcpWaitMillis ?? 10_000)
     }
     const guard = config.bootGuard === undefined
       ? undefined
@@ -116,7 +117,7 @@ export const run = (config: InitConfig): Effect.Effect<Outcome, never, Requireme
 
     // After early boot: the socket lives on /run, which early boot mounts.
     const server = yield* Effect.flatMap(ControlSocket.ControlSocket, (c) => c.listen(config.controlSocket)).pipe(Effect.orDie)
-    yield* Layer.build(ControlServer.layer({ supervisor, events, logs, power }).pipe(Layer.provide(Layer.succeed(SocketServer.SocketServer)(server))))
+    yield* Layer.build(ControlServer.layer({ supervisor, events, logs, power, network }).pipe(Layer.provide(Layer.succeed(SocketServer.SocketServer)(server))))
 
     const orphans = yield* OrphanReaper.make
     const reap = Effect.gen(function*() {

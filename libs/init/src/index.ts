@@ -1,6 +1,5 @@
 /** @keelos/init: keel-init's program. */
 export * as ControlServer from "./ControlServer.ts"
-export * as DhcpNetwork from "./DhcpNetwork.ts"
 export * as EarlyBoot from "./EarlyBoot.ts"
 export * as Init from "./Init.ts"
 export * as InitConfig from "./InitConfig.ts"

@@ -3,7 +3,7 @@
  * whose engines have not landed on nodes yet (they report "not available" from the node itself).
  */
 import { X509Certificate } from "node:crypto"
-import { Clock, Console, Duration, Effect, FileSystem, Option, Schema, Stream } from "effect"
+import { Clock, Console, Duration, Effect, FileSystem, Option, Schedule, Schema, Stream } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { InitControl, type NodeApi } from "@keelos/api"
 import { minuteUtc, table } from "../Output.ts"
@@ -232,7 +232,68 @@ const networkConfig = Command.make("config", {}, () =>
         ))
   })).pipe(Command.withDescription("The node's network configuration (machine config)"))
 
-const network = Command.make("network").pipe(Command.withDescription("The node's network"), Command.withSubcommands([networkStatus, networkConfig]))
+const networkApply = Command.make(
+  "apply",
+  {
+    file: Argument.String("file").pipe(Argument.withDescription("the network configuration, JSON or YAML (as osctl network config -o json shows it)")),
+    mode: Flag.Literals("mode", ["try", "apply"]).pipe(
+      Flag.withDescription("try: put back unless osctl still reaches the node over the new network and confirms it; apply: for good, at once"),
+      Flag.withDefault("try")
+    ),
+    timeout: Flag.Int("timeout").pipe(Flag.withDescription("Seconds a try has to be confirmed before the node puts the previous configuration back (5 to 3600)"), Flag.withDefault(60)),
+    noConfirm: Flag.Boolean("no-confirm").pipe(Flag.withDescription("Leave a try unconfirmed (confirm later with osctl network confirm, or let it lapse)"), Flag.withDefault(false))
+  },
+  (o) =>
+    Effect.gen(function*() {
+      if (o.timeout < 5 || o.timeout > 3600) return yield* Effect.fail(new Remote.UsageError({ reason: "--timeout is seconds between 5 and 3600" }))
+      const fs = yield* FileSystem.FileSystem
+      const text = yield* Effect.mapError(fs.readFileString(o.file), (e) => new OsctlConfig.ConfigError({ path: o.file, reason: e.message }))
+      const { Yaml } = yield* Effect.promise(() => import("@keelos/provision"))
+      const parsed = yield* Effect.mapError(Yaml.parse(o.file, text), (e) => new OsctlConfig.ConfigError({ path: o.file, reason: e.message }))
+      const config = JSON.stringify(parsed)
+      const confirmWithin = o.mode === "try" && !o.noConfirm
+      const { output, outcomes } = yield* Remote.onNodes((client) =>
+        Effect.gen(function*() {
+          const planned = yield* client.ConfigureNetwork({ config, mode: o.mode, timeoutSeconds: o.timeout })
+          if (!confirmWithin) return { ...planned, confirmed: false }
+          // Confirmed only through the new network: every attempt is a call of its own, retried while
+          // the change is still being made or the node does not answer, until shortly before the revert.
+          yield* client.ConfirmNetwork().pipe(
+            Effect.timeout("5 seconds"),
+            Effect.retry(Schedule.spaced("2 seconds")),
+            Effect.timeout(`${o.timeout - 2} seconds`),
+            Effect.mapError(() =>
+              new Remote.UsageError({
+                reason: `the node did not confirm its new network within ${o.timeout} s; it puts the previous configuration back at ${minuteUtc(planned.revertAtMillis)}`
+              })
+            )
+          )
+          return { ...planned, confirmed: true }
+        }), { timeoutSeconds: o.timeout + 30 })
+      yield* Remote.report(output, outcomes, (r) =>
+        [
+          ...(r.changes.length === 0 ? ["no changes"] : r.changes),
+          o.mode === "apply"
+            ? "applied and saved"
+            : r.confirmed
+            ? "confirmed over the new network and saved"
+            : `on trial: confirm with osctl network confirm before ${minuteUtc(r.revertAtMillis)}, or it is put back`
+        ].join("\n"))
+    })
+).pipe(Command.withDescription(
+  "Change the node's network live (role os:admin). By default a try: the node puts the previous configuration back unless osctl still reaches it over the new one and confirms\n\nExample: osctl network apply network.yaml --mode try --timeout 60"
+))
+
+const networkConfirm = Command.make("confirm", {}, () =>
+  Effect.gen(function*() {
+    const { output, outcomes } = yield* Remote.onNodes((c) => c.ConfirmNetwork(), { timeoutSeconds: 15 })
+    yield* Remote.report(output, outcomes, () => "the network configuration on trial is kept and saved")
+  })).pipe(Command.withDescription("Keep the network configuration on trial (role os:admin)"))
+
+const network = Command.make("network").pipe(
+  Command.withDescription("The node's network"),
+  Command.withSubcommands([networkStatus, networkConfig, networkApply, networkConfirm])
+)
 
 const cert = Command.make("cert").pipe(Command.withDescription("The node's own certificate"), Command.withSubcommands([rotate]))
 

@@ -1,0 +1,61 @@
+/**
+ * The network part of a node's machine config (/var/lib/keel/config/network.json): per link, DHCP
+ * or not, static addresses, a gateway, an MTU; and the static DNS servers. One schema for keel-init
+ * (which applies it), the agent (which checks a new one before handing it to init) and the seed.
+ */
+import { Effect, FileSystem, Schema } from "effect"
+import { Links } from "@keelos/platform"
+import type * as Resolver from "./Resolver.ts"
+
+export const InterfaceConfig = Schema.Struct({
+  name: Schema.String.check(Schema.isPattern(/^[a-zA-Z0-9_.-]{1,15}$/)),
+  /** Lease an address with DHCPv4 (besides any static addresses). */
+  dhcp4: Schema.optional(Schema.Boolean),
+  addresses: Schema.optional(Schema.Array(Links.Ipv4Cidr)),
+  gateway: Schema.optional(Links.Ipv4Address),
+  mtu: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 68, maximum: 65535 })))
+})
+export type InterfaceConfig = typeof InterfaceConfig.Type
+
+export const NetworkConfig = Schema.Struct({
+  interfaces: Schema.Array(InterfaceConfig).check(
+    Schema.makeFilter((interfaces) => new Set(interfaces.map((i) => i.name)).size === interfaces.length || "each interface may appear once")
+  ),
+  /** DNS servers, written to /run/keel/resolv.conf (the image's /etc/resolv.conf points there). */
+  nameservers: Schema.optional(Schema.Array(Links.Ipv4Address))
+})
+export type NetworkConfig = typeof NetworkConfig.Type
+
+export class NetworkConfigError extends Schema.TaggedError<NetworkConfigError>()("NetworkConfigError", {
+  file: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `${this.file}: ${this.reason}`
+  }
+}
+
+const decodeJson = Schema.decodeUnknownEffect(Schema.fromJsonString(NetworkConfig))
+
+/** `text` (JSON) as a configuration; `source` names it in the error. */
+export const decode = (text: string, source: string) =>
+  Effect.mapError(decodeJson(text), (issue) => new NetworkConfigError({ file: source, reason: String(issue).replace(/\s*\n\s*/g, "; ") }))
+
+export const encode = (config: NetworkConfig): string => `${JSON.stringify(config, null, 2)}\n`
+
+/** The configuration in `file`, or none when there is no file. */
+export const load = (file: string) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    if (!(yield* Effect.orElseSucceed(fs.exists(file), () => false))) return undefined
+    const text = yield* Effect.mapError(fs.readFileString(file), (e) => new NetworkConfigError({ file, reason: e.message }))
+    return yield* decode(text, file)
+  })
+
+/** The links the DHCP client leases. */
+export const dhcpLinks = (config: NetworkConfig): ReadonlyArray<string> => config.interfaces.filter((i) => i.dhcp4 === true).map((i) => i.name)
+
+/** The resolver's entry for the static configuration. */
+export const resolverEntry = (config: NetworkConfig): Resolver.Entry => ({ nameservers: config.nameservers ?? [], search: [] })
+
+export const empty: NetworkConfig = { interfaces: [] }
