@@ -41,7 +41,7 @@ const kernel = { package: "linux-image-6.1.0-56-cloud-amd64", version: "6.1.192-
 /** Loaded by stage 1, in dependency order. */
 const stage1Modules = ["virtio_pci", "virtio_blk", "squashfs"]
 /** Shipped in the root for keel-init to load. */
-const rootModules = ["virtio_net", "softdog", "overlay", "br_netfilter", "vfat", "nls_cp437", "nls_ascii", "loop"]
+const rootModules = ["virtio_net", "softdog", "overlay", "br_netfilter", "vfat", "nls_cp437", "nls_ascii", "isofs", "loop"]
 /**
  * Slot compression: GRUB 2.06 reads gzip, xz and lzo, not zstd or lz4 (boot.md G10), and it loads
  * the kernel and initrd from the slot. Measured with `npm run bench -- boot` (SeaBIOS + GRUB, TCG,

@@ -1,12 +1,14 @@
 /**
  * The node API on a booted node: the image boots through SeaBIOS and GRUB, keel-init leases the
  * node's address from QEMU's DHCP server (the network config on the provisioned data partition
- * says DHCP), supervises keel-agent, and the host reaches
+ * says DHCP) and its host name from a NoCloud seed on an ISO 9660 volume as cloud-localds makes it,
+ * supervises keel-agent, and the host reaches
  * the agent over mutual TLS through QEMU's forwarded port: status from the real boot environment,
  * roles enforced, the agent's own logs through init, and a reboot asked through the API ending in
  * init's orderly shutdown.
  */
-import { spawnSync } from "node:child_process"
+import { execFileSync, spawnSync } from "node:child_process"
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Effect, Exit, Layer, Schedule, Stream } from "effect"
@@ -55,15 +57,23 @@ beforeAll(async () => {
     provisionDisk(disk, { pki: { ca: p.ca.cert, ...p.node }, network: qemuUserDhcp })
     return p
   })
+  // The seed: an ISO labelled cidata (lower case), as `cloud-localds` writes it with genisoimage.
+  const seedDir = path.join(results, "seed")
+  fs.rmSync(seedDir, { recursive: true, force: true })
+  fs.mkdirSync(seedDir, { recursive: true })
+  fs.writeFileSync(path.join(seedDir, "meta-data"), "instance-id: agent-vm\nlocal-hostname: iso-node\n")
+  execFileSync("genisoimage", ["-quiet", "-output", path.join(results, "seed.iso"), "-volid", "cidata", "-joliet", "-rock", seedDir])
   port = await freePort()
   metricsPort = await freePort()
   vm = new Vm({
     name: "agent",
     resultsDir: results,
     disk: path.join(results, "disk.raw"),
+    extraDisks: [path.join(results, "seed.iso")],
     boot: { _tag: "Bios" },
     forwards: [{ host: port, guest: NodeApi.defaultPort }, { host: metricsPort, guest: 9100 }]
   })
+  await vm.waitFor(/keel-init: seed: applied instance agent-vm from \/dev\/vdb \(iso9660\): no credentials, 0 interface\(s\), hostname iso-node/, 120_000)
   await vm.waitFor(/keel-init: network: eth0 10\.0\.2\.15\/24 via 10\.0\.2\.2 from 10\.0\.2\.2 for 86400 s/, 120_000)
   await vm.waitFor(/keel-init: supervising/, 60_000)
   // The agent answers once it has started: poll through the forwarded port.
@@ -83,7 +93,7 @@ describe(`the node API on a booted node (${accelerator()})`, () => {
     const status = exit.value
     expect(status.bootEnv.active).toBe("A")
     expect(status.bootedSlot).toBe("A")
-    expect(status.hostname).toBe("keelos")
+    expect(status.hostname).toBe("iso-node")
     expect(status.certificate.commonName).toBe("node-1")
     // The image trusts the key this build signs releases with, marked when it is the development key.
     expect(status.updateKeys).toEqual([{ id: expect.stringMatching(/^[0-9a-f]{16}$/), development: process.env["KEELOS_SIGNING_KEY"] === undefined }])
@@ -110,8 +120,15 @@ describe(`the node API on a booted node (${accelerator()})`, () => {
   it("reports the node's network from its kernel, its DHCP lease and its machine config", async () => {
     const status = await call(pki.reader, (c) => c.GetNetworkStatus())
     if (!Exit.isSuccess(status)) throw new Error(String(status.cause))
-    expect(status.value.links.find((l) => l.name === "eth0")).toMatchObject({ up: true, addresses: ["10.0.2.15/24"] })
+    // IPv4 from the lease; IPv6 by SLAAC from QEMU's router advertisements (fec0::/64), the kernel's default.
+    const eth0 = status.value.links.find((l) => l.name === "eth0")!
+    expect(eth0).toMatchObject({ up: true, mac: "52:54:00:12:34:56" })
+    expect(eth0.addresses[0]).toBe("10.0.2.15/24")
+    expect(eth0.addresses.filter((a) => !a.includes(":"))).toEqual(["10.0.2.15/24"])
+    expect(eth0.addresses).toContain("fe80::5054:ff:fe12:3456/64")
+    expect(eth0.addresses).toContain("fec0::5054:ff:fe12:3456/64")
     expect(status.value.routes).toContainEqual({ destination: "0.0.0.0/0", gateway: "10.0.2.2", link: "eth0" })
+    expect(status.value.routes.some((r) => r.destination === "::/0" && r.gateway?.startsWith("fe80:") === true && r.link === "eth0")).toBe(true)
     // /etc/resolv.conf (read-only root) points at the file keel-init wrote on tmpfs, from the lease.
     expect(status.value.nameservers).toEqual(["10.0.2.3"])
     expect(status.value.dhcp).toMatchObject([{ link: "eth0", state: "bound", address: "10.0.2.15/24", server: "10.0.2.2", routers: ["10.0.2.2"], leaseSeconds: 86400 }])

@@ -138,8 +138,10 @@ export const NetworkConfig = Schema.Struct({
   interfaces: Schema.Array(Schema.Struct({
     name: Schema.String,
     dhcp4: Schema.optional(Schema.Boolean),
+    slaac: Schema.optional(Schema.Boolean),
     addresses: Schema.optional(Schema.Array(Schema.String)),
     gateway: Schema.optional(Schema.String),
+    gateway6: Schema.optional(Schema.String),
     mtu: Schema.optional(Schema.Number)
   })),
   nameservers: Schema.optional(Schema.Array(Schema.String))

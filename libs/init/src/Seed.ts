@@ -1,13 +1,13 @@
 /**
- * First-boot provisioning from a NoCloud seed: a FAT volume labelled CIDATA on any block device (a
- * second disk, a USB stick). Its documents are read (NoCloud), every warning is logged, and the
+ * First-boot provisioning from a NoCloud seed: a FAT or ISO 9660 volume labelled CIDATA (either
+ * case, as cloud-init takes it) on any block device (a second disk, a USB stick, a CD image). Its documents are read (NoCloud), every warning is logged, and the
  * node's PKI or bootstrap token, its network (static addresses and DHCP links) and its hostname are written to the data
  * partition where the agent and early boot read them. Per instance, like cloud-init: a seed whose
  * instance-id was applied already is left alone, so a seed left attached changes nothing on reboot.
  */
 import { Console, Effect, FileSystem, Option, Path } from "effect"
 import { Mounts, Volumes } from "@keelos/platform"
-import { FatImage, NoCloud } from "@keelos/provision"
+import { FatImage, IsoVolume, NoCloud } from "@keelos/provision"
 import { AtomicFile } from "@keelos/store"
 import { NodeFiles } from "@keelos/domain"
 
@@ -67,12 +67,20 @@ const write = (config: NoCloud.MachineConfig) =>
 /** Finds, reads and applies a seed; never fails the boot (a bad seed is logged with its reason). */
 export const apply: Effect.Effect<Outcome, never, Volumes.Volumes | Mounts.Mounts | FileSystem.FileSystem | Path.Path> = Effect.gen(function*() {
   const volumes = yield* Volumes.Volumes
-  const found = yield* volumes.find(512, (head) => FatImage.labelOf(head) === "CIDATA")
+  const isSeed = (label: string | undefined) => label?.toUpperCase() === "CIDATA"
+  // One read of the first 34 KiB per device covers both a FAT boot sector and the ISO volume descriptor.
+  let fstype: "vfat" | "iso9660" = "vfat"
+  const found = yield* volumes.find(IsoVolume.headBytes, (head) => {
+    if (isSeed(FatImage.labelOf(head))) fstype = "vfat"
+    else if (isSeed(IsoVolume.labelOf(head))) fstype = "iso9660"
+    else return false
+    return true
+  })
   if (Option.isNone(found)) return "none" as const
   const mounts = yield* Mounts.Mounts
   const fs = yield* FileSystem.FileSystem
   yield* Effect.ignore(fs.makeDirectory(mountPoint, { recursive: true }))
-  yield* mounts.mount({ source: found.value, target: mountPoint, fstype: "vfat", readOnly: true, flags: ["nosuid", "nodev", "noexec"] })
+  yield* mounts.mount({ source: found.value, target: mountPoint, fstype, readOnly: true, flags: ["nosuid", "nodev", "noexec"] })
   return yield* Effect.gen(function*() {
     const { config, warnings } = yield* Effect.flatMap(readSeed, NoCloud.parseSeed)
     for (const warning of warnings) yield* log(`warning: ${warning}`)
@@ -82,7 +90,7 @@ export const apply: Effect.Effect<Outcome, never, Volumes.Volumes | Mounts.Mount
       return "already applied" as const
     }
     yield* write(config)
-    yield* log(`applied instance ${config.instanceId} from ${found.value}: ${config.pki !== null ? "node PKI" : config.bootstrapToken !== null ? "bootstrap token" : "no way in"}, ${config.network.interfaces.length} interface(s)${config.hostname === null ? "" : `, hostname ${config.hostname}`}`)
+    yield* log(`applied instance ${config.instanceId} from ${found.value} (${fstype}): ${config.pki !== null ? "node PKI" : config.bootstrapToken !== null ? "bootstrap token" : "no credentials"}, ${config.network.interfaces.length} interface(s)${config.hostname === null ? "" : `, hostname ${config.hostname}`}`)
     return "applied" as const
   }).pipe(Effect.ensuring(Effect.ignore(mounts.unmount(mountPoint))))
 }).pipe(Effect.catch((error: { readonly message: string }) => Effect.as(log(error.message), "failed" as const)))

@@ -154,6 +154,24 @@ describe("early boot", () => {
       assert.strictEqual((yield* boot).report.seed, "already applied")
     }))
 
+  it.effect("takes a seed from an ISO 9660 volume labelled cidata (cloud-localds), mounted as iso9660", () =>
+    Effect.gen(function*() {
+      // The primary volume descriptor as genisoimage writes it (ECMA-119 §8.4): sector 16, type 1, CD001, version 1, volume id.
+      const volume = new Uint8Array(40 * 2048)
+      volume.set([1, ...new TextEncoder().encode("CD001"), 1], 16 * 2048)
+      volume.set(new TextEncoder().encode("cidata".padEnd(32, " ")), 16 * 2048 + 40)
+      const h = harness(ext4(), { "/dev/vda1": new Uint8Array(512), "/dev/sr0": volume })
+      const report = yield* Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        yield* fs.makeDirectory("/run/keel/seed", { recursive: true })
+        yield* fs.writeFileString("/run/keel/seed/meta-data", "instance-id: iso-1\nlocal-hostname: from-iso\n")
+        return yield* EarlyBoot.run(config)
+      }).pipe(Effect.provide(h.layer))
+      assert.strictEqual(report.seed, "applied")
+      assert.deepStrictEqual(h.mounted.find((m) => m.target === "/run/keel/seed"), { source: "/dev/sr0", target: "/run/keel/seed", fstype: "iso9660", readOnly: true, flags: ["nosuid", "nodev", "noexec"] })
+      assert.isTrue(h.calls.includes("hostname from-iso"))
+    }))
+
   it.effect("boots on past a seed it cannot read, with the reason", () =>
     Effect.gen(function*() {
       const volume = FatImage.make("CIDATA", [{ name: "meta-data", content: new TextEncoder().encode("no-instance: here\n") }])

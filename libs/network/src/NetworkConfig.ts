@@ -1,6 +1,6 @@
 /**
  * The network part of a node's machine config (/var/lib/keel/config/network.json): per link, DHCP
- * or not, static addresses, a gateway, an MTU; and the static DNS servers. One schema for keel-init
+ * or not, SLAAC or not, static IPv4 and IPv6 addresses, gateways, an MTU; and the static DNS servers. One schema for keel-init
  * (which applies it), the agent (which checks a new one before handing it to init) and the seed.
  */
 import { Effect, FileSystem, Schema } from "effect"
@@ -11,8 +11,12 @@ export const InterfaceConfig = Schema.Struct({
   name: Schema.String.check(Schema.isPattern(/^[a-zA-Z0-9_.-]{1,15}$/)),
   /** Lease an address with DHCPv4 (besides any static addresses). */
   dhcp4: Schema.optional(Schema.Boolean),
-  addresses: Schema.optional(Schema.Array(Links.Ipv4Cidr)),
+  /** IPv6 addresses from router advertisements (SLAAC) and a default route through the router: on or off; absent leaves the kernel's default (on). */
+  slaac: Schema.optional(Schema.Boolean),
+  /** Static addresses, IPv4 and IPv6. */
+  addresses: Schema.optional(Schema.Array(Schema.Union([Links.Ipv4Cidr, Links.Ipv6Cidr]))),
   gateway: Schema.optional(Links.Ipv4Address),
+  gateway6: Schema.optional(Links.Ipv6Address),
   mtu: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 68, maximum: 65535 })))
 })
 export type InterfaceConfig = typeof InterfaceConfig.Type
@@ -22,7 +26,7 @@ export const NetworkConfig = Schema.Struct({
     Schema.makeFilter((interfaces) => new Set(interfaces.map((i) => i.name)).size === interfaces.length || "each interface may appear once")
   ),
   /** DNS servers, written to /run/keel/resolv.conf (the image's /etc/resolv.conf points there). */
-  nameservers: Schema.optional(Schema.Array(Links.Ipv4Address))
+  nameservers: Schema.optional(Schema.Array(Schema.Union([Links.Ipv4Address, Links.Ipv6Address])))
 })
 export type NetworkConfig = typeof NetworkConfig.Type
 

@@ -1,31 +1,39 @@
 /**
  * The static part of a link's configuration, put on and taken off: the link up (a link a driver is
- * still registering gets 5 seconds to appear), its MTU, its addresses and its default route; and
+ * still registering gets 5 seconds to appear), SLAAC on or off, its MTU, its IPv4 and IPv6
+ * addresses and its default routes; and
  * what a new configuration no longer has, withdrawn. DHCP leases are the client's business.
  */
 import { Effect, Schedule } from "effect"
 import { Links } from "@keelos/platform"
 import type * as NetworkConfig from "./NetworkConfig.ts"
 
-const defaultRoute = (link: string, gateway: string): Links.Route => ({ destination: "0.0.0.0/0", gateway, link })
+const defaultRoute = (link: string, gateway: string): Links.Route => ({ destination: gateway.includes(":") ? "::/0" : "0.0.0.0/0", gateway, link })
+
+const gatewaysOf = (config: NetworkConfig.InterfaceConfig | undefined) => [config?.gateway, config?.gateway6].filter((g) => g !== undefined)
 
 /** Brings `config` onto its link; returns what the link has now, in one line. */
 export const apply = (config: NetworkConfig.InterfaceConfig) =>
   Effect.gen(function*() {
     const links = yield* Links.Links
     yield* links.up(config.name).pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 50, while: (e) => e.reason === "NotFound" }))
+    if (config.slaac !== undefined) yield* links.setIpv6Autoconf(config.name, config.slaac)
     if (config.mtu !== undefined) yield* links.setMtu(config.name, config.mtu)
     for (const address of config.addresses ?? []) yield* links.addAddress(config.name, address)
-    if (config.gateway !== undefined) yield* links.addRoute(defaultRoute(config.name, config.gateway))
-    const now = yield* links.addresses(config.name)
-    return `${config.name} ${[...now, ...(config.dhcp4 === true ? ["DHCP"] : [])].join(" ")}${config.gateway === undefined ? "" : ` via ${config.gateway}`}`
+    for (const gateway of gatewaysOf(config)) yield* links.addRoute(defaultRoute(config.name, gateway))
+    const now = (yield* links.addresses(config.name)).filter((a) => !a.startsWith("fe80:"))
+    const extras = [...(config.dhcp4 === true ? ["DHCP"] : []), ...(config.slaac === true ? ["SLAAC"] : [])]
+    const via = gatewaysOf(config).map((g) => ` via ${g}`).join("")
+    return `${config.name} ${[...now, ...extras].join(" ")}${via}`
   })
 
 /** Takes off the link what `before` put there and `after` (the same link's new configuration, if any) does not have. */
 export const withdraw = (before: NetworkConfig.InterfaceConfig, after: NetworkConfig.InterfaceConfig | undefined) =>
   Effect.gen(function*() {
     const links = yield* Links.Links
-    if (before.gateway !== undefined && before.gateway !== after?.gateway) yield* links.removeRoute(defaultRoute(before.name, before.gateway))
+    for (const gateway of gatewaysOf(before)) {
+      if (!gatewaysOf(after).includes(gateway)) yield* links.removeRoute(defaultRoute(before.name, gateway))
+    }
     for (const address of before.addresses ?? []) {
       if (!(after?.addresses ?? []).includes(address)) yield* links.removeAddress(before.name, address)
     }
@@ -43,6 +51,8 @@ export const describeChanges = (before: NetworkConfig.NetworkConfig, after: Netw
     for (const a of oldAddresses) if (!newAddresses.includes(a)) lines.push(`${name}: remove ${a}`)
     for (const a of newAddresses) if (!oldAddresses.includes(a)) lines.push(`${name}: add ${a}`)
     if (old?.gateway !== now?.gateway) lines.push(`${name}: gateway ${old?.gateway ?? "none"} -> ${now?.gateway ?? "none"}`)
+    if (old?.gateway6 !== now?.gateway6) lines.push(`${name}: IPv6 gateway ${old?.gateway6 ?? "none"} -> ${now?.gateway6 ?? "none"}`)
+    if (now?.slaac !== undefined && now.slaac !== old?.slaac) lines.push(`${name}: SLAAC ${now.slaac ? "on" : "off"}`)
     if ((old?.dhcp4 === true) !== (now?.dhcp4 === true)) lines.push(`${name}: ${now?.dhcp4 === true ? "start" : "stop"} DHCP`)
     if (now?.mtu !== undefined && now.mtu !== old?.mtu) lines.push(`${name}: MTU ${now.mtu}`)
     if (now === undefined) lines.push(`${name}: no longer configured (left up)`)

@@ -5,11 +5,13 @@
  * RTM_DELADDR (with IFA_CACHEINFO lifetimes for leases), RTM_NEWROUTE and RTM_DELROUTE, and
  * RTM_GETADDR, RTM_GETLINK and RTM_GETROUTE dumps to read back what the kernel has. Every request asks for an acknowledgement and reads the errno in it.
  */
+import * as fs from "node:fs"
 import { Effect, Layer } from "effect"
-import { Links } from "@keelos/platform"
+import { Ipv6, Links } from "@keelos/platform"
 import { Errno, errnoName, libc } from "./internal/libc.ts"
 
 const AF_INET = 2
+const AF_INET6 = 10
 const AF_NETLINK = 16
 const SOCK_DGRAM = 2
 const SOCK_RAW = 3
@@ -104,12 +106,23 @@ const parseIpv4 = (text: string): Buffer | undefined => {
   return parts.length === 4 && parts.every((p) => Number.isInteger(p) && p >= 0 && p <= 255) ? Buffer.from(parts) : undefined
 }
 
-const parseCidr = (text: string): { readonly address: Buffer; readonly prefix: number } | undefined => {
-  const [address, prefix] = text.split("/")
-  const bytes = address === undefined ? undefined : parseIpv4(address)
-  const length = Number(prefix)
-  return bytes === undefined || !Number.isInteger(length) || length < 0 || length > 32 ? undefined : { address: bytes, prefix: length }
+/** An IPv4 or IPv6 address in text, with its family. */
+const parseAddress = (text: string): { readonly family: number; readonly bytes: Buffer } | undefined => {
+  const v4 = parseIpv4(text)
+  if (v4 !== undefined) return { family: AF_INET, bytes: v4 }
+  const v6 = text.includes(":") ? Ipv6.parse(text) : undefined
+  return v6 === undefined ? undefined : { family: AF_INET6, bytes: Buffer.from(v6) }
 }
+
+const parseCidr = (text: string): { readonly family: number; readonly address: Buffer; readonly prefix: number } | undefined => {
+  const [address, prefix, extra] = text.split("/")
+  const parsed = address === undefined || extra !== undefined ? undefined : parseAddress(address)
+  const length = Number(prefix)
+  const max = parsed?.family === AF_INET6 ? 128 : 32
+  return parsed === undefined || !/^\d{1,3}$/.test(prefix ?? "") || length > max ? undefined : { family: parsed.family, address: parsed.bytes, prefix: length }
+}
+
+const formatAddress = (family: number, data: Uint8Array) => (family === AF_INET6 ? Ipv6.format(data) : [...data].join("."))
 
 const attribute = (type: number, data: Buffer) => {
   const length = 4 + data.length
@@ -183,9 +196,9 @@ const ignoreExists = <A>(effect: Effect.Effect<A, Links.LinkError>) =>
 const ignoreAbsent = <A>(effect: Effect.Effect<A, Links.LinkError>) =>
   Effect.catchIf(effect, (error) => error.reason === "Absent", () => Effect.void)
 
-/** The subnet's broadcast address, as `ip addr add … brd +` computes it; none for /31 and /32. */
+/** The subnet's broadcast address, as `ip addr add … brd +` computes it; none for /31, /32 and IPv6. */
 const broadcastOf = (address: Buffer, prefix: number): Buffer | undefined => {
-  if (prefix >= 31) return undefined
+  if (address.length !== 4 || prefix >= 31) return undefined
   const host = prefix === 0 ? 0xffffffff : (2 ** (32 - prefix)) - 1
   const value = (address.readUInt32BE(0) | host) >>> 0
   const buffer = Buffer.alloc(4)
@@ -193,9 +206,9 @@ const broadcastOf = (address: Buffer, prefix: number): Buffer | undefined => {
   return buffer
 }
 
-const ifaddrmsgOf = (prefix: number, index: number) => {
+const ifaddrmsgOf = (family: number, prefix: number, index: number) => {
   const ifaddrmsg = Buffer.alloc(8)
-  ifaddrmsg.writeUInt8(AF_INET, 0)
+  ifaddrmsg.writeUInt8(family, 0)
   ifaddrmsg.writeUInt8(prefix, 1)
   ifaddrmsg.writeUInt8(RT_SCOPE_UNIVERSE, 3)
   ifaddrmsg.writeUInt32LE(index, 4)
@@ -213,19 +226,19 @@ const cacheinfo = (lifetime: Links.Lifetime) => {
 const routeRequest = (operation: "addRoute" | "removeRoute", route: Links.Route) =>
   Effect.gen(function*() {
     const destination = parseCidr(route.destination)
-    const gateway = parseIpv4(route.gateway)
-    if (destination === undefined || gateway === undefined) {
-      return yield* invalid(operation, route.link, `route ${route.destination} via ${route.gateway} is not IPv4`)
+    const gateway = parseAddress(route.gateway)
+    if (destination === undefined || gateway === undefined || gateway.family !== destination.family) {
+      return yield* invalid(operation, route.link, `route ${route.destination} via ${route.gateway}: not an address and gateway of one family`)
     }
     const index = yield* linkIndex(operation, route.link)
     const protocol = route.protocol === "dhcp" ? RTPROT_DHCP : RTPROT_STATIC
-    const rtmsg = Buffer.from([AF_INET, destination.prefix, 0, 0, RT_TABLE_MAIN, protocol, RT_SCOPE_UNIVERSE, RTN_UNICAST, 0, 0, 0, 0])
+    const rtmsg = Buffer.from([destination.family, destination.prefix, 0, 0, RT_TABLE_MAIN, protocol, RT_SCOPE_UNIVERSE, RTN_UNICAST, 0, 0, 0, 0])
     const sequence = nextSequence()
     const flags = operation === "addRoute" ? NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL : NLM_F_REQUEST | NLM_F_ACK
     const request = message(operation === "addRoute" ? RTM_NEWROUTE : RTM_DELROUTE, flags, sequence, [
       rtmsg,
       ...(destination.prefix > 0 ? [attribute(RTA_DST, destination.address)] : []),
-      attribute(RTA_GATEWAY, gateway),
+      attribute(RTA_GATEWAY, gateway.bytes),
       attribute(RTA_OIF, u32(index)),
       ...(route.metric === undefined || route.metric === 0 ? [] : [attribute(RTA_PRIORITY, u32(route.metric))])
     ])
@@ -272,33 +285,38 @@ const linkDump = Effect.gen(function*() {
 
 const list: Links.Links["Service"]["list"] = Effect.map(linkDump, (links) => links.map(({ index: _, ...link }) => link))
 
-const routes: Links.Links["Service"]["routes"] = Effect.gen(function*() {
-  const rtmsg = Buffer.alloc(12)
-  rtmsg.writeUInt8(AF_INET, 0)
-  const sequence = nextSequence()
-  const replies = yield* exchange("routes", "*", message(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, sequence, [rtmsg]), sequence)
-  const names = new Map((yield* linkDump).map((l) => [l.index, l.name]))
-  const found: Array<Links.RouteInfo> = []
-  for (const reply of replies) {
-    if (reply.type !== RTM_NEWROUTE || reply.body.readUInt8(4) !== RT_TABLE_MAIN) continue
-    const prefix = reply.body.readUInt8(1)
-    let destination = "0.0.0.0"
-    let gateway: string | null = null
-    let link: string | null = null
-    for (let offset = 12; offset + 4 <= reply.body.length;) {
-      const length = reply.body.readUInt16LE(offset)
-      const type = reply.body.readUInt16LE(offset + 2)
-      if (length < 4) break
-      const data = reply.body.subarray(offset + 4, offset + length)
-      if (type === RTA_DST && data.length === 4) destination = [...data].join(".")
-      if (type === RTA_GATEWAY && data.length === 4) gateway = [...data].join(".")
-      if (type === RTA_OIF && data.length === 4) link = names.get(data.readUInt32LE(0)) ?? null
-      offset += (length + 3) & ~3
+const routesOf = (family: number) =>
+  Effect.gen(function*() {
+    const rtmsg = Buffer.alloc(12)
+    rtmsg.writeUInt8(family, 0)
+    const sequence = nextSequence()
+    const replies = yield* exchange("routes", "*", message(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, sequence, [rtmsg]), sequence)
+    const names = new Map((yield* linkDump).map((l) => [l.index, l.name]))
+    const found: Array<Links.RouteInfo> = []
+    for (const reply of replies) {
+      if (reply.type !== RTM_NEWROUTE || reply.body.readUInt8(4) !== RT_TABLE_MAIN || reply.body.readUInt8(0) !== family) continue
+      // Only unicast routes: IPv6 lists local, multicast and anycast ones in the main table too.
+      if (reply.body.readUInt8(7) !== RTN_UNICAST) continue
+      const prefix = reply.body.readUInt8(1)
+      let destination = family === AF_INET6 ? "::" : "0.0.0.0"
+      let gateway: string | null = null
+      let link: string | null = null
+      for (let offset = 12; offset + 4 <= reply.body.length;) {
+        const length = reply.body.readUInt16LE(offset)
+        const type = reply.body.readUInt16LE(offset + 2)
+        if (length < 4) break
+        const data = reply.body.subarray(offset + 4, offset + length)
+        if (type === RTA_DST) destination = formatAddress(family, data)
+        if (type === RTA_GATEWAY) gateway = formatAddress(family, data)
+        if (type === RTA_OIF && data.length === 4) link = names.get(data.readUInt32LE(0)) ?? null
+        offset += (length + 3) & ~3
+      }
+      found.push({ destination: `${destination}/${prefix}`, gateway, link })
     }
-    found.push({ destination: `${destination}/${prefix}`, gateway, link })
-  }
-  return found
-})
+    return found
+  })
+
+const routes: Links.Links["Service"]["routes"] = Effect.map(Effect.all([routesOf(AF_INET), routesOf(AF_INET6)]), ([v4, v6]) => [...v4, ...v6])
 
 export const make: Links.Links["Service"] = {
   up: (name) =>
@@ -313,6 +331,24 @@ export const make: Links.Links["Service"] = {
           if (c.ioctl(fd, SIOCSIFFLAGS, request) !== 0) return Effect.fail(failure("up", name, c.errno(), "SIOCSIFFLAGS"))
           return Effect.void
         })),
+
+  setIpv6Autoconf: (name, enabled) =>
+    Effect.try({
+      try: () => {
+        if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(name)) throw Object.assign(new Error("not a link name"), { code: "EINVAL" })
+        // accept_ra 1: take router advertisements (as a host, not a router); autoconf: make addresses from their prefixes.
+        for (const knob of ["accept_ra", "autoconf"]) fs.writeFileSync(`/proc/sys/net/ipv6/conf/${name}/${knob}`, enabled ? "1" : "0")
+      },
+      catch: (error) => {
+        const code = (error as { code?: string }).code
+        return new Links.LinkError({
+          operation: "setIpv6Autoconf",
+          link: name,
+          reason: code === "ENOENT" ? "NotFound" : code === "EACCES" || code === "EPERM" || code === "EROFS" ? "NotPermitted" : code === "EINVAL" ? "Invalid" : "Io",
+          detail: `/proc/sys/net/ipv6/conf/${name}: ${code ?? String(error)}`
+        })
+      }
+    }),
 
   setMtu: (name, mtu) =>
     !Number.isInteger(mtu) || mtu < 68 || mtu > 65535
@@ -329,14 +365,14 @@ export const make: Links.Links["Service"] = {
   addAddress: (name, cidr, lifetime) =>
     Effect.gen(function*() {
       const parsed = parseCidr(cidr)
-      if (parsed === undefined) return yield* invalid("addAddress", name, `${JSON.stringify(cidr)} is not an IPv4 address with a prefix length`)
+      if (parsed === undefined) return yield* invalid("addAddress", name, `${JSON.stringify(cidr)} is not an IP address with a prefix length`)
       const index = yield* linkIndex("addAddress", name)
       const broadcast = broadcastOf(parsed.address, parsed.prefix)
       const sequence = nextSequence()
       // A lease replaces what is there (a renewal extends the lifetime); a static address is added once.
       const flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | (lifetime === undefined ? NLM_F_EXCL : NLM_F_REPLACE)
       const request = message(RTM_NEWADDR, flags, sequence, [
-        ifaddrmsgOf(parsed.prefix, index),
+        ifaddrmsgOf(parsed.family, parsed.prefix, index),
         attribute(IFA_LOCAL, parsed.address),
         attribute(IFA_ADDRESS, parsed.address),
         ...(broadcast === undefined ? [] : [attribute(IFA_BROADCAST, broadcast)]),
@@ -348,10 +384,10 @@ export const make: Links.Links["Service"] = {
   removeAddress: (name, cidr) =>
     Effect.gen(function*() {
       const parsed = parseCidr(cidr)
-      if (parsed === undefined) return yield* invalid("removeAddress", name, `${JSON.stringify(cidr)} is not an IPv4 address with a prefix length`)
+      if (parsed === undefined) return yield* invalid("removeAddress", name, `${JSON.stringify(cidr)} is not an IP address with a prefix length`)
       const index = yield* linkIndex("removeAddress", name)
       const sequence = nextSequence()
-      const request = message(RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK, sequence, [ifaddrmsgOf(parsed.prefix, index), attribute(IFA_LOCAL, parsed.address)])
+      const request = message(RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK, sequence, [ifaddrmsgOf(parsed.family, parsed.prefix, index), attribute(IFA_LOCAL, parsed.address)])
       yield* ignoreAbsent(exchange("removeAddress", name, request, sequence))
     }),
 
@@ -363,22 +399,30 @@ export const make: Links.Links["Service"] = {
   addresses: (name) =>
     Effect.gen(function*() {
       const index = yield* linkIndex("addresses", name)
+      // AF_UNSPEC: both families in one dump.
       const ifaddrmsg = Buffer.alloc(8)
-      ifaddrmsg.writeUInt8(AF_INET, 0)
       const sequence = nextSequence()
       const replies = yield* exchange("addresses", name, message(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, sequence, [ifaddrmsg]), sequence)
-      const found: Array<string> = []
+      const v4: Array<string> = []
+      const v6: Array<string> = []
       for (const reply of replies) {
         if (reply.type !== RTM_NEWADDR || reply.body.readUInt32LE(4) !== index) continue
+        const family = reply.body.readUInt8(0)
         const prefix = reply.body.readUInt8(1)
+        // IPv4 names the address in IFA_LOCAL (IFA_ADDRESS is the peer on point-to-point links); IPv6 only in IFA_ADDRESS.
+        const wanted = family === AF_INET ? IFA_LOCAL : family === AF_INET6 ? IFA_ADDRESS : -1
         for (let offset = 8; offset + 4 <= reply.body.length;) {
           const length = reply.body.readUInt16LE(offset)
           const type = reply.body.readUInt16LE(offset + 2)
           if (length < 4) break
-          if (type === IFA_LOCAL && length === 8) found.push(`${[...reply.body.subarray(offset + 4, offset + 8)].join(".")}/${prefix}`)
+          if (type === wanted && length === 4 + (family === AF_INET ? 4 : 16)) {
+            const text = `${formatAddress(family, reply.body.subarray(offset + 4, offset + length))}/${prefix}`
+            ;(family === AF_INET ? v4 : v6).push(text)
+          }
           offset += (length + 3) & ~3
         }
       }
+      const found = [...v4, ...v6]
       return found
     })
 }

@@ -4,11 +4,12 @@
  * subnet of an address on a link that is up (otherwise the kernel answers ENETUNREACH).
  */
 import { Effect, Layer } from "effect"
-import { Links } from "@keelos/platform"
+import { Ipv6, Links } from "@keelos/platform"
 
 export interface LinkState {
   up: boolean
   mtu?: number
+  autoconf6?: boolean
   readonly addresses: Array<string>
 }
 
@@ -28,7 +29,9 @@ const contains = (cidr: string, address: string) => {
   return bits === 0 || masked(toNumber(network!)) === masked(toNumber(address))
 }
 
-const isCidr = (text: string) => /^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/.test(text) && text.split("/")[0]!.split(".").every((p) => Number(p) <= 255) && Number(text.split("/")[1]) <= 32
+const isCidr = (text: string) =>
+  Ipv6.isCidr(text) ||
+  (/^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/.test(text) && text.split("/")[0]!.split(".").every((p) => Number(p) <= 255) && Number(text.split("/")[1]) <= 32)
 
 export const make = (names: ReadonlyArray<string>): SimLinks => {
   const links = new Map<string, LinkState>(names.map((name) => [name, { up: false, addresses: [] }]))
@@ -42,6 +45,7 @@ export const make = (names: ReadonlyArray<string>): SimLinks => {
   const service: Links.Links["Service"] = {
     up: (name) => Effect.map(find("up", name), (link) => void (link.up = true)),
     setMtu: (name, mtu) => Effect.map(find("setMtu", name), (link) => void (link.mtu = mtu)),
+    setIpv6Autoconf: (name, enabled) => Effect.map(find("setIpv6Autoconf", name), (link) => void (link.autoconf6 = enabled)),
     addAddress: (name, address) =>
       Effect.flatMap(find("addAddress", name), (link) => {
         if (!isCidr(address)) return Effect.fail(new Links.LinkError({ operation: "addAddress", link: name, reason: "Invalid", detail: address }))
@@ -60,7 +64,8 @@ export const make = (names: ReadonlyArray<string>): SimLinks => {
       }),
     addRoute: (route) =>
       Effect.flatMap(find("addRoute", route.link), (link) => {
-        const reachable = link.up && link.addresses.some((cidr) => contains(cidr, route.gateway))
+        // An IPv6 gateway is usually the router's link-local address, on-link by definition.
+        const reachable = link.up && (route.gateway.includes(":") || link.addresses.some((cidr) => !cidr.includes(":") && contains(cidr, route.gateway)))
         if (!reachable) return Effect.fail(new Links.LinkError({ operation: "addRoute", link: route.link, reason: "Io", detail: "rtnetlink: ENETUNREACH" }))
         if (!routes.some((r) => r.destination === route.destination && r.gateway === route.gateway && r.link === route.link)) routes.push(route)
         return Effect.void

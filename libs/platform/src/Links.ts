@@ -5,9 +5,10 @@
  * DHCP client for its leases; the agent to report the network's state.
  */
 import { Context, Effect, Schema } from "effect"
+import * as Ipv6 from "./Ipv6.ts"
 
 export class LinkError extends Schema.TaggedError<LinkError>()("LinkError", {
-  operation: Schema.Literals(["up", "setMtu", "addAddress", "removeAddress", "addRoute", "removeRoute", "addresses", "list", "routes", "dhcp"]),
+  operation: Schema.Literals(["up", "setMtu", "setIpv6Autoconf", "addAddress", "removeAddress", "addRoute", "removeRoute", "addresses", "list", "routes", "dhcp"]),
   link: Schema.String,
   /** NotFound: no such link; Absent: no such address or route on it. */
   reason: Schema.Literals(["NotFound", "Absent", "NotPermitted", "Exists", "Invalid", "Io"]),
@@ -22,10 +23,13 @@ export class LinkError extends Schema.TaggedError<LinkError>()("LinkError", {
 export const Ipv4Cidr = Schema.String.check(
   Schema.isPattern(/^((25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(25[0-5]|2[0-4]\d|1?\d?\d)\/(3[0-2]|[12]?\d)$/)
 )
+/** An IPv6 address with its prefix length, `fd00::5/64`. */
+export const Ipv6Cidr = Schema.String.check(Schema.makeFilter((text: string) => Ipv6.isCidr(text) || "an IPv6 address with a prefix length"))
+export const Ipv6Address = Schema.String.check(Schema.makeFilter((text: string) => Ipv6.parse(text) !== undefined || "an IPv6 address"))
 export const Ipv4Address = Schema.String.check(Schema.isPattern(/^((25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(25[0-5]|2[0-4]\d|1?\d?\d)$/))
 
 export interface Route {
-  /** `0.0.0.0/0` for the default route. */
+  /** `0.0.0.0/0` (or `::/0`) for the default route; the gateway is of the same family. */
   readonly destination: string
   readonly gateway: string
   readonly link: string
@@ -59,6 +63,8 @@ export interface RouteInfo {
 export class Links extends Context.Service<Links, {
   readonly up: (name: string) => Effect.Effect<void, LinkError>
   readonly setMtu: (name: string, mtu: number) => Effect.Effect<void, LinkError>
+  /** Whether the link takes IPv6 router advertisements and makes addresses from them (SLAAC). */
+  readonly setIpv6Autoconf: (name: string, enabled: boolean) => Effect.Effect<void, LinkError>
   /**
    * Add `address` (CIDR, with its subnet's broadcast address) to the link; an address already there
    * is success. With a lifetime the address is added or its lifetime replaced (a renewed lease).
@@ -70,10 +76,10 @@ export class Links extends Context.Service<Links, {
   readonly addRoute: (route: Route) => Effect.Effect<void, LinkError>
   /** Remove a route; a route not there is success. */
   readonly removeRoute: (route: Route) => Effect.Effect<void, LinkError>
-  /** The IPv4 addresses (CIDR) the kernel has on the link. */
+  /** The addresses (CIDR) the kernel has on the link: IPv4 first, then IPv6 (link-local ones too). */
   readonly addresses: (name: string) => Effect.Effect<ReadonlyArray<string>, LinkError>
   /** Every link the kernel has. */
   readonly list: Effect.Effect<ReadonlyArray<LinkInfo>, LinkError>
-  /** The IPv4 routes of the main table. */
+  /** The routes of the main table, IPv4 then IPv6. */
   readonly routes: Effect.Effect<ReadonlyArray<RouteInfo>, LinkError>
 }>()("@keelos/platform/Links") {}

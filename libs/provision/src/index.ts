@@ -2,4 +2,5 @@
 export * as NoCloud from "./NoCloud.ts"
 export { ProvisionError } from "./Yaml.ts"
 export * as FatImage from "./FatImage.ts"
+export * as IsoVolume from "./IsoVolume.ts"
 export * as Yaml from "./Yaml.ts"
