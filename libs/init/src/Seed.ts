@@ -45,15 +45,20 @@ const write = (config: NoCloud.MachineConfig) =>
     } else if (config.bootstrapToken !== null) {
       yield* AtomicFile.write(NodeFiles.bootstrapTokenFile, encode(`${config.bootstrapToken}\n`))
     }
-    const interfaces = config.network.interfaces.filter((i) => i.dhcp4 || i.addresses.length > 0 || i.gateway !== undefined)
+    const interfaces = config.network.interfaces.filter((i) =>
+      i.dhcp4 || i.slaac !== undefined || i.addresses.length > 0 || i.gateway !== undefined || i.gateway6 !== undefined || i.mtu !== undefined
+    )
     if (interfaces.length > 0) {
       const nameservers = [...new Set(config.network.interfaces.flatMap((i) => i.nameservers))]
       const network = {
         interfaces: interfaces.map((i) => ({
           name: i.name,
           ...(i.dhcp4 ? { dhcp4: true } : {}),
+          ...(i.slaac === undefined ? {} : { slaac: i.slaac }),
           addresses: i.addresses,
-          ...(i.gateway === undefined ? {} : { gateway: i.gateway })
+          ...(i.gateway === undefined ? {} : { gateway: i.gateway }),
+          ...(i.gateway6 === undefined ? {} : { gateway6: i.gateway6 }),
+          ...(i.mtu === undefined ? {} : { mtu: i.mtu })
         })),
         ...(nameservers.length > 0 ? { nameservers } : {})
       }

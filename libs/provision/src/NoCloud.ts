@@ -2,7 +2,7 @@
  * A cloud-init NoCloud seed read into a KeelOS machine config: `meta-data` (instance-id, hostname),
  * `network-config` version 1 or 2 (netplan), and `user-data` as `#cloud-config` whose `keelos:`
  * section carries the node's PKI or its one-time bootstrap token. Everything KeelOS reads is
- * checked; everything it does not apply (users, packages, commands, bonds, VLANs, IPv6, ...) is a
+ * checked; everything it does not apply (users, packages, commands, bonds, VLANs, DHCPv6, ...) is a
  * warning that names it, never a silent ignore; an invalid document is refused with its line.
  */
 import { Effect, Schema } from "effect"
@@ -12,8 +12,12 @@ import { lineOf, parse, ProvisionError } from "./Yaml.ts"
 export const InterfaceConfig = Schema.Struct({
   name: Schema.String,
   dhcp4: Schema.Boolean,
-  addresses: Schema.Array(Links.Ipv4Cidr),
+  /** SLAAC on (`accept-ra: true`, v1 `ipv6_slaac`) or off (`accept-ra: false`); absent: the kernel's default. */
+  slaac: Schema.optional(Schema.Boolean),
+  addresses: Schema.Array(Schema.Union([Links.Ipv4Cidr, Links.Ipv6Cidr])),
   gateway: Schema.optional(Links.Ipv4Address),
+  gateway6: Schema.optional(Links.Ipv6Address),
+  mtu: Schema.optional(Schema.Number),
   nameservers: Schema.Array(Schema.String)
 })
 export type InterfaceConfig = typeof InterfaceConfig.Type
@@ -62,7 +66,29 @@ const reader = (document: string, text: string, warnings: Array<string>) => {
 }
 
 const cidr = Schema.is(Links.Ipv4Cidr)
+const cidr6 = Schema.is(Links.Ipv6Cidr)
 const ipv4 = Schema.is(Links.Ipv4Address)
+const ipv6 = Schema.is(Links.Ipv6Address)
+
+type Link = {
+  name: string
+  dhcp4: boolean
+  slaac?: boolean
+  addresses: Array<string>
+  gateway?: string
+  gateway6?: string
+  mtu?: number
+  nameservers: Array<string>
+}
+
+/** An MTU as cloud-init writes it (a number, or a string of digits); undefined when absent. */
+const mtuOf = (value: unknown, r: ReturnType<typeof reader>, path: ReadonlyArray<string | number>) =>
+  Effect.gen(function*() {
+    if (value === undefined) return undefined
+    const mtu = typeof value === "number" ? value : typeof value === "string" && /^\d+$/.test(value) ? Number(value) : Number.NaN
+    if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) return yield* r.fail(path, `${JSON.stringify(value)} is not an MTU (68 to 65535)`)
+    return mtu
+  })
 
 const prefixOf = (netmask: string): number | undefined => {
   if (!ipv4(netmask)) return undefined
@@ -102,29 +128,38 @@ const networkV1 = (doc: Json, r: ReturnType<typeof reader>, base: ReadonlyArray<
         continue
       }
       r.unknownKeys(entry, ["type", "name", "subnets", "mac_address", "mtu"], path)
+      if (entry["mac_address"] !== undefined) r.warn([...path, "mac_address"], `${[...path, "mac_address"].join(".")}: matching by MAC is not supported yet; the interface is taken by its name`)
       const name = yield* r.string(entry["name"], [...path, "name"])
-      const link: { name: string; dhcp4: boolean; addresses: Array<string>; gateway?: string; nameservers: Array<string> } = { name, dhcp4: false, addresses: [], nameservers: [] }
+      const link: Link = { name, dhcp4: false, addresses: [], nameservers: [] }
+      const mtu = yield* mtuOf(entry["mtu"], r, [...path, "mtu"])
+      if (mtu !== undefined) link.mtu = mtu
       for (const [j, rawSubnet] of (yield* r.list(entry["subnets"], [...path, "subnets"])).entries()) {
         const at = [...path, "subnets", j]
         const subnet = yield* r.record(rawSubnet, at)
         const type = subnet["type"]
         if (type === "dhcp" || type === "dhcp4") {
           link.dhcp4 = true
-        } else if (type === "static") {
+        } else if (type === "ipv6_slaac") {
+          link.slaac = true
+        } else if (type === "static" || type === "static6") {
           r.unknownKeys(subnet, ["type", "address", "netmask", "gateway", "dns_nameservers"], at)
           const address = yield* r.string(subnet["address"], [...at, "address"])
-          const prefix = subnet["netmask"] === undefined ? undefined : prefixOf(String(subnet["netmask"]))
+          const v6 = address.includes(":")
+          const prefix = subnet["netmask"] === undefined ? undefined : v6 ? Number(subnet["netmask"]) : prefixOf(String(subnet["netmask"]))
           const full = address.includes("/") ? address : prefix === undefined ? undefined : `${address}/${prefix}`
-          if (full === undefined || !cidr(full)) return yield* r.fail([...at, "address"], `${JSON.stringify(address)} is not an IPv4 address with a prefix length or netmask`)
+          if (full === undefined || !(v6 ? cidr6(full) : cidr(full))) {
+            return yield* r.fail([...at, "address"], `${JSON.stringify(address)} is not an ${v6 ? "IPv6" : "IPv4"} address with a prefix length or netmask`)
+          }
           link.addresses.push(full)
           if (subnet["gateway"] !== undefined) {
             const gateway = yield* r.string(subnet["gateway"], [...at, "gateway"])
-            if (!ipv4(gateway)) return yield* r.fail([...at, "gateway"], `${JSON.stringify(gateway)} is not an IPv4 address`)
-            link.gateway = gateway
+            if (!(v6 ? ipv6(gateway) : ipv4(gateway))) return yield* r.fail([...at, "gateway"], `${JSON.stringify(gateway)} is not an ${v6 ? "IPv6" : "IPv4"} address`)
+            if (v6) link.gateway6 = gateway
+            else link.gateway = gateway
           }
           for (const server of yield* r.list(subnet["dns_nameservers"], [...at, "dns_nameservers"])) link.nameservers.push(yield* r.string(server, [...at, "dns_nameservers"]))
         } else {
-          r.warn([...at, "type"], `subnet type ${String(type)} (IPv6, SLAAC) is not supported yet; ignored`)
+          r.warn([...at, "type"], `subnet type ${String(type)} (DHCPv6) is not supported yet; ignored`)
         }
       }
       interfaces.push(link)
@@ -143,21 +178,25 @@ const networkV2 = (doc: Json, r: ReturnType<typeof reader>, base: ReadonlyArray<
     for (const [name, raw] of Object.entries(ethernets)) {
       const path = [...base, "ethernets", name]
       const eth = yield* r.record(raw ?? {}, path)
-      r.unknownKeys(eth, ["dhcp4", "addresses", "gateway4", "routes", "nameservers", "match", "set-name", "mtu"], path)
+      r.unknownKeys(eth, ["dhcp4", "dhcp6", "accept-ra", "addresses", "gateway4", "gateway6", "routes", "nameservers", "match", "set-name", "mtu"], path)
       if (eth["match"] !== undefined) r.warn([...path, "match"], `${[...path, "match"].join(".")}: matching by MAC or driver is not supported yet; the interface is taken by its name ${name}`)
-      const link: { name: string; dhcp4: boolean; addresses: Array<string>; gateway?: string; nameservers: Array<string> } = {
+      const yes = (value: unknown) => value === true || value === "true" || value === "yes"
+      const no = (value: unknown) => value === false || value === "false" || value === "no"
+      const link: Link = {
         name: typeof eth["set-name"] === "string" ? eth["set-name"] : name,
-        dhcp4: eth["dhcp4"] === true || eth["dhcp4"] === "true" || eth["dhcp4"] === "yes",
+        dhcp4: yes(eth["dhcp4"]),
         addresses: [],
         nameservers: []
       }
+      if (yes(eth["dhcp6"])) r.warn([...path, "dhcp6"], `${[...path, "dhcp6"].join(".")}: DHCPv6 is not supported yet (SLAAC is, with accept-ra); ignored`)
+      if (yes(eth["accept-ra"])) link.slaac = true
+      else if (no(eth["accept-ra"])) link.slaac = false
+      const mtu = yield* mtuOf(eth["mtu"], r, [...path, "mtu"])
+      if (mtu !== undefined) link.mtu = mtu
       for (const address of yield* r.list(eth["addresses"], [...path, "addresses"])) {
         const text = yield* r.string(address, [...path, "addresses"])
-        if (text.includes(":")) {
-          r.warn([...path, "addresses"], `IPv6 address ${text} is not supported yet; ignored`)
-          continue
-        }
-        if (!cidr(text)) return yield* r.fail([...path, "addresses"], `${JSON.stringify(text)} is not an IPv4 address with a prefix length`)
+        const v6 = text.includes(":")
+        if (!(v6 ? cidr6(text) : cidr(text))) return yield* r.fail([...path, "addresses"], `${JSON.stringify(text)} is not an ${v6 ? "IPv6" : "IPv4"} address with a prefix length`)
         link.addresses.push(text)
       }
       if (eth["gateway4"] !== undefined) {
@@ -165,11 +204,18 @@ const networkV2 = (doc: Json, r: ReturnType<typeof reader>, base: ReadonlyArray<
         if (!ipv4(gateway)) return yield* r.fail([...path, "gateway4"], `${JSON.stringify(gateway)} is not an IPv4 address`)
         link.gateway = gateway
       }
+      if (eth["gateway6"] !== undefined) {
+        const gateway = yield* r.string(eth["gateway6"], [...path, "gateway6"])
+        if (!ipv6(gateway)) return yield* r.fail([...path, "gateway6"], `${JSON.stringify(gateway)} is not an IPv6 address`)
+        link.gateway6 = gateway
+      }
       for (const [i, rawRoute] of (yield* r.list(eth["routes"], [...path, "routes"])).entries()) {
         const route = yield* r.record(rawRoute, [...path, "routes", i])
         const to = route["to"]
-        if ((to === "default" || to === "0.0.0.0/0") && typeof route["via"] === "string" && ipv4(route["via"])) link.gateway = route["via"]
-        else r.warn([...path, "routes", i], `route to ${String(to)}: only the IPv4 default route is supported yet; ignored`)
+        const via = route["via"]
+        if ((to === "default" || to === "0.0.0.0/0") && typeof via === "string" && ipv4(via)) link.gateway = via
+        else if ((to === "default" || to === "::/0") && typeof via === "string" && ipv6(via)) link.gateway6 = via
+        else r.warn([...path, "routes", i], `route to ${String(to)}: only default routes are supported yet; ignored`)
       }
       if (eth["nameservers"] !== undefined) {
         const ns = yield* r.record(eth["nameservers"], [...path, "nameservers"])

@@ -85,12 +85,58 @@ describe("network-config", () => {
     ].join("\n")
     const { config, warnings } = ok({ metaData, networkConfig })
     expect(config.network.interfaces).toEqual([
-      { name: "eth0", dhcp4: false, addresses: ["10.0.2.15/24"], gateway: "10.0.2.2", nameservers: ["10.0.2.3"] },
+      { name: "eth0", dhcp4: false, addresses: ["10.0.2.15/24", "fd00::5/64"], gateway: "10.0.2.2", nameservers: ["10.0.2.3"] },
       { name: "eth1", dhcp4: true, addresses: [], nameservers: [] }
     ])
-    expect(warnings.some((w) => w.includes("IPv6 address fd00::5/64 is not supported yet"))).toBe(true)
     expect(warnings.some((w) => w.includes("line 16: vlans"))).toBe(true)
     expect(warnings.some((w) => w.includes("matching by MAC or driver is not supported yet"))).toBe(true)
+  })
+
+  it("reads IPv6: static addresses and gateways, SLAAC on or off, MTU; warns about DHCPv6", () => {
+    const v2 = [
+      "version: 2",
+      "ethernets:",
+      "  eth0:",
+      "    accept-ra: true",
+      "    dhcp6: true",
+      "    mtu: 9000",
+      "    addresses: ['2001:db8::10/64']",
+      "    routes:",
+      "      - to: '::/0'",
+      "        via: '2001:db8::1'",
+      "  eth1:",
+      "    accept-ra: false",
+      "    gateway6: 'fe80::1'"
+    ].join("\n")
+    const parsed = ok({ metaData, networkConfig: v2 })
+    expect(parsed.config.network.interfaces).toEqual([
+      { name: "eth0", dhcp4: false, slaac: true, mtu: 9000, addresses: ["2001:db8::10/64"], gateway6: "2001:db8::1", nameservers: [] },
+      { name: "eth1", dhcp4: false, slaac: false, addresses: [], gateway6: "fe80::1", nameservers: [] }
+    ])
+    expect(parsed.warnings).toContain("network-config, line 5: ethernets.eth0.dhcp6: DHCPv6 is not supported yet (SLAAC is, with accept-ra); ignored")
+    expect(parsed.warnings.filter((w) => w.startsWith("network-config"))).toHaveLength(1)
+    // Version 1, as in cloud-init's documentation: static6 and ipv6_slaac subnets.
+    const v1 = [
+      "version: 1",
+      "config:",
+      "  - type: physical",
+      "    name: eth0",
+      "    mtu: '1480'",
+      "    subnets:",
+      "      - type: static6",
+      "        address: '2001:db8::20/64'",
+      "        gateway: '2001:db8::1'",
+      "      - type: ipv6_slaac",
+      "      - type: dhcp6"
+    ].join("\n")
+    const one = ok({ metaData, networkConfig: v1 })
+    expect(one.config.network.interfaces).toEqual([
+      { name: "eth0", dhcp4: false, slaac: true, mtu: 1480, addresses: ["2001:db8::20/64"], gateway6: "2001:db8::1", nameservers: [] }
+    ])
+    expect(one.warnings.filter((w) => w.startsWith("network-config"))).toEqual(["network-config, line 11: subnet type dhcp6 (DHCPv6) is not supported yet; ignored"])
+    expect(refusal({ metaData, networkConfig: "version: 2\nethernets:\n  eth0:\n    addresses: ['2001:db8::zz/64']\n" }).message)
+      .toBe("network-config, line 4: \"2001:db8::zz/64\" is not an IPv6 address with a prefix length")
+    expect(refusal({ metaData, networkConfig: "version: 2\nethernets:\n  eth0:\n    mtu: 20\n" }).message).toBe("network-config, line 4: 20 is not an MTU (68 to 65535)")
   })
 
   it("refuses a bad address, a bad gateway and an unknown version, with the line", () => {

@@ -227,8 +227,15 @@ const networkConfig = Command.make("config", {}, () =>
       c.interfaces.length === 0
         ? "no network configured"
         : table(
-          ["INTERFACE", "DHCP", "ADDRESSES", "GATEWAY", "MTU"],
-          c.interfaces.map((i) => [i.name, i.dhcp4 === true ? "yes" : "no", (i.addresses ?? []).join(" ") || "-", i.gateway ?? "-", i.mtu === undefined ? "-" : String(i.mtu)])
+          ["INTERFACE", "DHCP", "SLAAC", "ADDRESSES", "GATEWAYS", "MTU"],
+          c.interfaces.map((i) => [
+            i.name,
+            i.dhcp4 === true ? "yes" : "no",
+            i.slaac === undefined ? "default" : i.slaac ? "yes" : "no",
+            (i.addresses ?? []).join(" ") || "-",
+            [i.gateway, i.gateway6].filter((g) => g !== undefined).join(" ") || "-",
+            i.mtu === undefined ? "-" : String(i.mtu)
+          ])
         ))
   })).pipe(Command.withDescription("The node's network configuration (machine config)"))
 
