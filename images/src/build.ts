@@ -40,8 +40,8 @@ const root = path.resolve(import.meta.dirname, "..", "..")
 const kernel = { package: "linux-image-6.1.0-56-cloud-amd64", version: "6.1.192-2", release: "6.1.0-56-cloud-amd64" }
 /** Loaded by stage 1, in dependency order. */
 const stage1Modules = ["virtio_pci", "virtio_blk", "squashfs"]
-/** Shipped in the root for keel-init to load. */
-const rootModules = ["virtio_net", "softdog", "overlay", "br_netfilter", "vfat", "nls_cp437", "nls_ascii", "isofs", "loop"]
+/** Shipped in the root for keel-init to load, with their parameters: bonding makes no bond0 of its own, bonds come from the machine config. */
+const rootModules = ["virtio_net", "softdog", "overlay", "br_netfilter", "vfat", "nls_cp437", "nls_ascii", "isofs", "loop", "8021q", "bonding max_bonds=0"]
 /**
  * Slot compression: GRUB 2.06 reads gzip, xz and lzo, not zstd or lz4 (boot.md G10), and it loads
  * the kernel and initrd from the slot. Measured with `npm run bench -- boot` (SeaBIOS + GRUB, TCG,
@@ -388,7 +388,7 @@ export const build = (options: BuildOptions) => {
   installContainerd(cache, tree)
   if (options.kubelet !== undefined) install(tree, options.kubelet, "usr/bin/kubelet")
   bundles(tree)
-  installModules(kernelTree, tree, rootModules)
+  installModules(kernelTree, tree, rootModules.map((entry) => entry.split(" ")[0]!))
   for (const file of ["modules.builtin", "modules.builtin.modinfo", "modules.order"]) {
     const from = path.join(kernelTree, "lib", "modules", kernel.release, file)
     if (fs.existsSync(from)) copy(from, path.join(tree, "usr", "lib", "modules", kernel.release, file))

@@ -11,15 +11,15 @@ import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { Schema } from "effect"
+import { NetworkConfig } from "@keelos/network"
 
 export interface Provisioning {
   /** The node's PKI; or, for first trust through the API (osctl bootstrap), a one-time token instead. */
   readonly pki?: { readonly ca: string; readonly cert: string; readonly key: string }
   readonly bootstrapToken?: string
-  readonly network?: {
-    readonly interfaces: ReadonlyArray<{ readonly name: string; readonly dhcp4?: boolean; readonly addresses?: ReadonlyArray<string>; readonly gateway?: string }>
-    readonly nameservers?: ReadonlyArray<string>
-  }
+  /** The machine config's network, as keel-init reads it (checked against its schema before it is written). */
+  readonly network?: NetworkConfig.NetworkConfig
 }
 
 /** QEMU user networking, static: the guest is 10.0.2.15/24 behind 10.0.2.2, with QEMU's DNS at 10.0.2.3. */
@@ -55,6 +55,7 @@ export const provisionDisk = (disk: string, provisioning: Provisioning) => {
       fs.writeFileSync(path.join(seed, "config", "bootstrap-token"), `${provisioning.bootstrapToken}\n`, { mode: 0o600 })
     }
     if (provisioning.network !== undefined) {
+      Schema.decodeUnknownSync(NetworkConfig.NetworkConfig)(provisioning.network)
       fs.writeFileSync(path.join(seed, "config", "network.json"), JSON.stringify(provisioning.network, null, 2) + "\n")
     }
     const { offset, size } = partition(disk, dataPartition)

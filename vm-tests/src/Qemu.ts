@@ -34,6 +34,12 @@ export interface VmOptions {
   readonly forwards?: ReadonlyArray<{ readonly host: number; readonly guest: number }>
   /** Let the guest reboot inside this QEMU process (default: QEMU exits when the guest reboots). */
   readonly rebootable?: boolean
+  /**
+   * Network cards on the user network (default 1): eth0 is nic0 with MAC 52:54:00:12:34:56, eth1
+   * nic1 with ...:57, all on one emulated hub, so any of them reaches QEMU's DHCP server and the
+   * forwarded ports (a bond can fail over between them).
+   */
+  readonly nics?: number
 }
 
 /** A TCP port on the host's loopback that nothing listens on now. */
@@ -99,10 +105,19 @@ export class Vm {
       "-drive", `file=${options.disk},if=virtio,format=${options.disk.endsWith(".qcow2") ? "qcow2" : "raw"}`,
       ...(options.extraDisks ?? []).flatMap((disk) => ["-drive", `file=${disk},if=virtio,format=raw,readonly=on`]),
       "-qmp", `unix:${this.qmpPath},server=on,wait=off`,
-      ...(options.forwards === undefined ? [] : [
-        "-netdev", `user,id=n0,${options.forwards.map((f) => `hostfwd=tcp:127.0.0.1:${f.host}-:${f.guest}`).join(",")}`,
-        "-device", "virtio-net-pci,netdev=n0"
-      ])
+      ...(options.forwards === undefined ? [] : (options.nics ?? 1) === 1
+        ? [
+          "-netdev", `user,id=n0,${options.forwards.map((f) => `hostfwd=tcp:127.0.0.1:${f.host}-:${f.guest}`).join(",")}`,
+          "-device", "virtio-net-pci,netdev=n0"
+        ]
+        : [
+          "-netdev", `user,id=n0,${options.forwards.map((f) => `hostfwd=tcp:127.0.0.1:${f.host}-:${f.guest}`).join(",")}`,
+          "-netdev", "hubport,id=hub-user,hubid=0,netdev=n0",
+          ...Array.from({ length: options.nics! }, (_, i) => [
+            "-netdev", `hubport,id=port${i},hubid=0`,
+            "-device", `virtio-net-pci,netdev=port${i},id=nic${i},mac=52:54:00:12:34:${(0x56 + i).toString(16)}`
+          ]).flat()
+        ])
     ]
     this.process = spawn("qemu-system-x86_64", args, { stdio: ["ignore", "pipe", "pipe"] })
     const onData = (chunk: Buffer) => {
@@ -151,7 +166,7 @@ export class Vm {
   }
 
   /** Sends one QMP command (after the capabilities handshake). */
-  async qmp(command: string): Promise<void> {
+  async qmp(command: string, args?: Record<string, unknown>): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       const socket = net.connect(this.qmpPath)
       let stage = 0
@@ -164,7 +179,7 @@ export class Vm {
             socket.write(JSON.stringify({ execute: "qmp_capabilities" }) + "\n")
           } else if (stage === 1 && message.return !== undefined) {
             stage = 2
-            socket.write(JSON.stringify({ execute: command }) + "\n")
+            socket.write(JSON.stringify({ execute: command, ...(args === undefined ? {} : { arguments: args }) }) + "\n")
             if (command === "quit") setTimeout(() => (socket.destroy(), resolve()), 100)
           } else if (stage === 2 && message.return !== undefined) {
             socket.destroy()

@@ -144,6 +144,13 @@ export const NetworkConfig = Schema.Struct({
     gateway6: Schema.optional(Schema.String),
     mtu: Schema.optional(Schema.Number)
   })),
+  vlans: Schema.optional(Schema.Array(Schema.Struct({ name: Schema.String, link: Schema.String, id: Schema.Number }))),
+  bonds: Schema.optional(Schema.Array(Schema.Struct({
+    name: Schema.String,
+    mode: Schema.String,
+    links: Schema.Array(Schema.String),
+    miimonMillis: Schema.optional(Schema.Number)
+  }))),
   nameservers: Schema.optional(Schema.Array(Schema.String))
 })
 export type NetworkConfig = typeof NetworkConfig.Type
@@ -165,6 +172,8 @@ export type DhcpLease = typeof DhcpLease.Type
 export const NetworkStatus = Schema.Struct({
   links: Schema.Array(Schema.Struct({
     name: Schema.String,
+    kind: Schema.NullOr(Schema.String),
+    master: Schema.NullOr(Schema.String),
     up: Schema.Boolean,
     operstate: Schema.String,
     mtu: Schema.Number,

@@ -172,7 +172,9 @@ export const run = (config: EarlyBootConfig) =>
     const kernel = yield* Kernel.Kernel
     const modulesFailed: Array<string> = []
     for (const module of config.modules) {
-      const loaded = yield* Effect.result(kernel.loadModule(module))
+      // "bonding max_bonds=0": the module's name, then its parameters.
+      const [name, ...params] = module.split(" ")
+      const loaded = yield* Effect.result(kernel.loadModule(name!, params.join(" ")))
       if (loaded._tag === "Failure") {
         modulesFailed.push(module)
         yield* log(`module ${module}: ${loaded.failure.message}`)

@@ -1,6 +1,6 @@
 /**
- * Early boot's part of the network: the machine config's links up with their MTU, static addresses
- * and default routes, and the static DNS servers in resolv.conf, before any service starts, so the
+ * Early boot's part of the network: the machine config's bonds and VLANs made, its links up with
+ * their MTU, static addresses and default routes, and the static DNS servers in resolv.conf, before any service starts, so the
  * agent is reachable. DHCP and later changes belong to the NetworkManager keel-init runs next.
  */
 import { Effect, FileSystem } from "effect"
@@ -18,7 +18,7 @@ export const load = NetworkConfig.load
 export const apply = (config: NetworkConfig.NetworkConfig) =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
-    const lines: Array<string> = []
+    const lines: Array<string> = [...yield* StaticConfig.createVirtual(config)]
     for (const link of config.interfaces) lines.push(yield* StaticConfig.apply(link))
     const servers = config.nameservers ?? []
     if (servers.length > 0) {

@@ -21,10 +21,33 @@ export const InterfaceConfig = Schema.Struct({
 })
 export type InterfaceConfig = typeof InterfaceConfig.Type
 
+const linkName = Schema.String.check(Schema.isPattern(/^[a-zA-Z0-9_.-]{1,15}$/))
+
+/** A VLAN (802.1Q) on a link: `eth0.100` on eth0 with id 100. Configured like any link under `interfaces`. */
+export const VlanConfig = Schema.Struct({
+  name: linkName,
+  link: linkName,
+  id: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 4094 }))
+})
+export type VlanConfig = typeof VlanConfig.Type
+
+/** A bond of links. Configured like any link under `interfaces`; its ports carry no addresses of their own. */
+export const BondConfig = Schema.Struct({
+  name: linkName,
+  mode: Links.BondMode,
+  links: Schema.Array(linkName).check(Schema.isMinLength(1)),
+  /** Link monitoring interval (default 100 ms). */
+  miimonMillis: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 60_000 })))
+})
+export type BondConfig = typeof BondConfig.Type
+
+const unique = <A extends { readonly name: string }>(what: string) =>
+  Schema.makeFilter((items: ReadonlyArray<A>) => new Set(items.map((i) => i.name)).size === items.length || `each ${what} may appear once`)
+
 export const NetworkConfig = Schema.Struct({
-  interfaces: Schema.Array(InterfaceConfig).check(
-    Schema.makeFilter((interfaces) => new Set(interfaces.map((i) => i.name)).size === interfaces.length || "each interface may appear once")
-  ),
+  interfaces: Schema.Array(InterfaceConfig).check(unique("interface")),
+  vlans: Schema.optional(Schema.Array(VlanConfig).check(unique("VLAN"))),
+  bonds: Schema.optional(Schema.Array(BondConfig).check(unique("bond"))),
   /** DNS servers, written to /run/keel/resolv.conf (the image's /etc/resolv.conf points there). */
   nameservers: Schema.optional(Schema.Array(Schema.Union([Links.Ipv4Address, Links.Ipv6Address])))
 })

@@ -133,6 +133,8 @@ export const make = (options: Options): Effect.Effect<
           if (old.dhcp4 === true && next?.dhcp4 !== true) yield* stopClient(old.name)
           yield* attempt(StaticConfig.withdraw(old, next))
         }
+        yield* attempt(StaticConfig.withdrawVirtual(before, after))
+        yield* attempt(Effect.flatMap(StaticConfig.createVirtual(after), (lines) => Effect.forEach(lines, log, { discard: true })))
         for (const next of after.interfaces) {
           yield* attempt(Effect.flatMap(StaticConfig.apply(next), (line) => log(line)))
           const old = before.interfaces.find((i) => i.name === next.name)

@@ -39,6 +39,55 @@ export const withdraw = (before: NetworkConfig.InterfaceConfig, after: NetworkCo
     }
   })
 
+const sameVlan = (a: NetworkConfig.VlanConfig, b: NetworkConfig.VlanConfig | undefined) => b !== undefined && a.link === b.link && a.id === b.id
+const sameBond = (a: NetworkConfig.BondConfig, b: NetworkConfig.BondConfig | undefined) =>
+  b !== undefined && a.mode === b.mode && (a.miimonMillis ?? 100) === (b.miimonMillis ?? 100)
+
+/**
+ * Makes the configuration's bonds (ports taken down, enslaved, brought up again: the kernel refuses
+ * a port that is up) and then its VLANs (which may sit on a bond). Returns one line per link made.
+ */
+export const createVirtual = (config: NetworkConfig.NetworkConfig) =>
+  Effect.gen(function*() {
+    const links = yield* Links.Links
+    const existing = new Map((yield* links.list).map((l) => [l.name, l]))
+    const lines: Array<string> = []
+    for (const bond of config.bonds ?? []) {
+      yield* links.create({ kind: "bond", name: bond.name, mode: bond.mode, miimonMillis: bond.miimonMillis ?? 100 })
+      for (const port of bond.links) {
+        if (existing.get(port)?.master === bond.name) continue
+        yield* links.down(port).pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 50, while: (e) => e.reason === "NotFound" }))
+        yield* links.setMaster(port, bond.name)
+        yield* links.up(port)
+      }
+      lines.push(`${bond.name} bond (${bond.mode}) of ${bond.links.join(", ")}`)
+    }
+    for (const vlan of config.vlans ?? []) {
+      yield* links.create({ kind: "vlan", name: vlan.name, parent: vlan.link, id: vlan.id }).pipe(
+        Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 50, while: (e) => e.reason === "NotFound" })
+      )
+      lines.push(`${vlan.name} VLAN ${vlan.id} on ${vlan.link}`)
+    }
+    return lines
+  })
+
+/** Deletes the VLANs and bonds `before` made that `after` does not have (or has differently), and frees ports a bond no longer has. */
+export const withdrawVirtual = (before: NetworkConfig.NetworkConfig, after: NetworkConfig.NetworkConfig) =>
+  Effect.gen(function*() {
+    const links = yield* Links.Links
+    for (const vlan of before.vlans ?? []) {
+      if (!sameVlan(vlan, (after.vlans ?? []).find((v) => v.name === vlan.name))) yield* links.remove(vlan.name)
+    }
+    for (const bond of before.bonds ?? []) {
+      const next = (after.bonds ?? []).find((b) => b.name === bond.name)
+      if (!sameBond(bond, next)) {
+        yield* links.remove(bond.name)
+        continue
+      }
+      for (const port of bond.links) if (!next!.links.includes(port)) yield* links.setMaster(port, null)
+    }
+  })
+
 /** One line per difference between two configurations, for an operator to read before and after. */
 export const describeChanges = (before: NetworkConfig.NetworkConfig, after: NetworkConfig.NetworkConfig): ReadonlyArray<string> => {
   const lines: Array<string> = []
@@ -56,6 +105,19 @@ export const describeChanges = (before: NetworkConfig.NetworkConfig, after: Netw
     if ((old?.dhcp4 === true) !== (now?.dhcp4 === true)) lines.push(`${name}: ${now?.dhcp4 === true ? "start" : "stop"} DHCP`)
     if (now?.mtu !== undefined && now.mtu !== old?.mtu) lines.push(`${name}: MTU ${now.mtu}`)
     if (now === undefined) lines.push(`${name}: no longer configured (left up)`)
+  }
+  for (const vlan of before.vlans ?? []) {
+    if (!sameVlan(vlan, (after.vlans ?? []).find((v) => v.name === vlan.name))) lines.push(`${vlan.name}: remove VLAN`)
+  }
+  for (const vlan of after.vlans ?? []) {
+    if (!sameVlan(vlan, (before.vlans ?? []).find((v) => v.name === vlan.name))) lines.push(`${vlan.name}: VLAN ${vlan.id} on ${vlan.link}`)
+  }
+  for (const bond of before.bonds ?? []) {
+    if (!sameBond(bond, (after.bonds ?? []).find((b) => b.name === bond.name))) lines.push(`${bond.name}: remove bond`)
+  }
+  for (const bond of after.bonds ?? []) {
+    const old = (before.bonds ?? []).find((b) => b.name === bond.name)
+    if (!sameBond(bond, old) || old!.links.join(" ") !== bond.links.join(" ")) lines.push(`${bond.name}: bond (${bond.mode}) of ${bond.links.join(", ")}`)
   }
   const oldServers = (before.nameservers ?? []).join(" ")
   const newServers = (after.nameservers ?? []).join(" ")

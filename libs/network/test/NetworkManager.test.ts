@@ -143,4 +143,35 @@ describe("NetworkManager", () => {
         assert.deepStrictEqual((yield* network.current).revertAtMillis, null)
       })).pipe(Effect.provide(h.layer))
     }))
+
+  it.effect("bonds and VLANs: made with their ports down while enslaved, configured like links, and deleted when the configuration drops them", () =>
+    Effect.gen(function*() {
+      const h = harness(SimDhcpSockets.make().layer)
+      h.links.links.set("eth1", { up: true, addresses: [] })
+      yield* Effect.scoped(Effect.gen(function*() {
+        const network = yield* h.manager({ interfaces: [] })
+        const bonded: NetworkConfig.NetworkConfig = {
+          bonds: [{ name: "bond0", mode: "active-backup", links: ["eth0", "eth1"] }],
+          vlans: [{ name: "bond0.100", link: "bond0", id: 100 }],
+          interfaces: [{ name: "bond0", addresses: ["10.9.0.5/24"] }, { name: "bond0.100", addresses: ["192.168.100.5/24"] }]
+        }
+        const planned = yield* network.apply(bonded, { _tag: "apply" })
+        assert.deepStrictEqual(planned.changes, [
+          "bond0: add 10.9.0.5/24",
+          "bond0.100: add 192.168.100.5/24",
+          "bond0.100: VLAN 100 on bond0",
+          "bond0: bond (active-backup) of eth0, eth1"
+        ])
+        yield* TestClock.adjust(1_000)
+        const link = (name: string) => h.links.links.get(name)
+        assert.deepStrictEqual([link("bond0")?.kind, link("bond0")?.up, link("bond0")?.addresses], ["bond", true, ["10.9.0.5/24"]])
+        assert.deepStrictEqual([link("eth0")?.master, link("eth0")?.up, link("eth1")?.master, link("eth1")?.up], ["bond0", true, "bond0", true])
+        assert.deepStrictEqual([link("bond0.100")?.kind, link("bond0.100")?.addresses], ["vlan", ["192.168.100.5/24"]])
+        yield* network.apply({ interfaces: [{ name: "eth0", addresses: ["10.9.0.6/24"] }] }, { _tag: "apply" })
+        yield* TestClock.adjust(1_000)
+        assert.isFalse(h.links.links.has("bond0"))
+        assert.isFalse(h.links.links.has("bond0.100"))
+        assert.deepStrictEqual([link("eth0")?.master, link("eth0")?.addresses], [null, ["10.9.0.6/24"]])
+      })).pipe(Effect.provide(h.layer))
+    }))
 })

@@ -24,7 +24,7 @@ export interface KernelOptions {
 export const make = (options: KernelOptions = {}): Kernel.Kernel["Service"] => {
   let index: ModulesDep.ModuleIndex | undefined
   const modulesDir = () => options.modulesDir ?? path.join("/lib/modules", fs.readFileSync("/proc/sys/kernel/osrelease", "utf8").trim())
-  const loadOne = (file: string, name: string) =>
+  const loadOne = (file: string, name: string, params: string) =>
     Effect.suspend(() => {
       let fd: number
       try {
@@ -34,7 +34,7 @@ export const make = (options: KernelOptions = {}): Kernel.Kernel["Service"] => {
       }
       try {
         const c = libc()
-        const result = c.finitModule(fd, "", 0)
+        const result = c.finitModule(fd, params, 0)
         const errno = c.errno()
         if (result === 0 || errno === Errno.EEXIST) return Effect.void
         return Effect.fail(kernelError("loadModule", name, errno, `finit_module: ${errnoName(errno)}`))
@@ -47,7 +47,7 @@ export const make = (options: KernelOptions = {}): Kernel.Kernel["Service"] => {
       try: () => fs.readFileSync("/proc/cmdline", "utf8").trim().split(/\s+/).filter((w) => w.length > 0),
       catch: (error) => kernelError("cmdline", "/proc/cmdline", Errno.ENOENT, (error as Error).message)
     }),
-    loadModule: (name) =>
+    loadModule: (name, params = "") =>
       Effect.gen(function*() {
         const dir = yield* Effect.try({ try: modulesDir, catch: (e) => kernelError("loadModule", name, Errno.ENOENT, (e as Error).message) })
         if (index === undefined) {
@@ -59,7 +59,8 @@ export const make = (options: KernelOptions = {}): Kernel.Kernel["Service"] => {
         }
         const order = ModulesDep.loadOrder(index, name)
         if (order === undefined) return yield* kernelError("loadModule", name, Errno.ENOENT, "not in modules.dep")
-        for (const module of order) yield* loadOne(path.join(dir, index.paths.get(module)!), module)
+        // The parameters are the named module's; its dependencies load with none.
+        for (const module of order) yield* loadOne(path.join(dir, index.paths.get(module)!), module, module === name ? params : "")
       }),
     setHostname: (name) =>
       Effect.suspend(() => {

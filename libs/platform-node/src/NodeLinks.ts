@@ -1,7 +1,8 @@
 /**
  * Links through the kernel's own interfaces, no `ip` binary: SIOCGIFFLAGS/SIOCSIFFLAGS to bring a
- * link up (boot.md experiment 1) and SIOCSIFMTU for its MTU, and rtnetlink (AF_NETLINK,
- * NETLINK_ROUTE) messages built here byte by byte for addresses and routes: RTM_NEWADDR and
+ * link up or down (boot.md experiment 1) and SIOCSIFMTU for its MTU, and rtnetlink (AF_NETLINK,
+ * NETLINK_ROUTE) messages built here byte by byte: RTM_NEWLINK and RTM_DELLINK for VLANs, bonds
+ * and their ports (IFLA_LINKINFO, IFLA_MASTER); for addresses and routes RTM_NEWADDR and
  * RTM_DELADDR (with IFA_CACHEINFO lifetimes for leases), RTM_NEWROUTE and RTM_DELROUTE, and
  * RTM_GETADDR, RTM_GETLINK and RTM_GETROUTE dumps to read back what the kernel has. Every request asks for an acknowledgement and reads the errno in it.
  */
@@ -251,6 +252,17 @@ const IFLA_ADDRESS = 1
 const IFLA_IFNAME = 3
 const IFLA_MTU = 4
 const IFLA_OPERSTATE = 16
+const IFLA_LINK = 5
+const IFLA_MASTER = 10
+const IFLA_LINKINFO = 18
+const IFLA_INFO_KIND = 1
+const IFLA_INFO_DATA = 2
+const IFLA_VLAN_ID = 1
+const IFLA_BOND_MODE = 1
+const IFLA_BOND_MIIMON = 3
+const RTM_DELLINK = 17
+const NLA_F_NESTED = 0x8000
+const bondModes: ReadonlyArray<Links.BondMode> = ["balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad", "balance-tlb", "balance-alb"]
 const operstates = ["unknown", "notpresent", "down", "lowerlayerdown", "testing", "dormant", "up"]
 
 /** Every link, from an RTM_GETLINK dump (the links of this network namespace, whatever sysfs shows). */
@@ -258,7 +270,7 @@ const linkDump = Effect.gen(function*() {
   const ifinfomsg = Buffer.alloc(16)
   const sequence = nextSequence()
   const replies = yield* exchange("list", "*", message(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, sequence, [ifinfomsg]), sequence)
-  const found: Array<Links.LinkInfo & { readonly index: number }> = []
+  const found: Array<Omit<Links.LinkInfo, "master"> & { readonly index: number; readonly masterIndex: number }> = []
   for (const reply of replies) {
     if (reply.type !== RTM_NEWLINK) continue
     const index = reply.body.readInt32LE(4)
@@ -267,6 +279,8 @@ const linkDump = Effect.gen(function*() {
     let mtu = 0
     let mac = ""
     let operstate = "unknown"
+    let kind: string | null = null
+    let masterIndex = 0
     for (let offset = 16; offset + 4 <= reply.body.length;) {
       const length = reply.body.readUInt16LE(offset)
       const type = reply.body.readUInt16LE(offset + 2)
@@ -276,11 +290,23 @@ const linkDump = Effect.gen(function*() {
       if (type === IFLA_MTU && data.length >= 4) mtu = data.readUInt32LE(0)
       if (type === IFLA_ADDRESS) mac = [...data].map((b) => b.toString(16).padStart(2, "0")).join(":")
       if (type === IFLA_OPERSTATE && data.length >= 1) operstate = operstates[data.readUInt8(0)] ?? "unknown"
+      if (type === IFLA_MASTER && data.length >= 4) masterIndex = data.readUInt32LE(0)
+      if ((type & ~NLA_F_NESTED) === IFLA_LINKINFO) {
+        for (let inner = 0; inner + 4 <= data.length;) {
+          const innerLength = data.readUInt16LE(inner)
+          if (innerLength < 4) break
+          if ((data.readUInt16LE(inner + 2) & ~NLA_F_NESTED) === IFLA_INFO_KIND) kind = data.subarray(inner + 4, inner + innerLength).toString("utf8").replace(/\0.*$/, "")
+          inner += (innerLength + 3) & ~3
+        }
+      }
       offset += (length + 3) & ~3
     }
-    found.push({ index, name, up: (flags & IFF_UP) !== 0, operstate, mtu, mac })
+    found.push({ index, name, kind, masterIndex, up: (flags & IFF_UP) !== 0, operstate, mtu, mac })
   }
-  return found.sort((a, b) => a.name.localeCompare(b.name))
+  const names = new Map(found.map((l) => [l.index, l.name]))
+  return found
+    .map(({ masterIndex, ...link }) => ({ ...link, master: names.get(masterIndex) ?? null }))
+    .sort((a, b) => a.name.localeCompare(b.name))
 })
 
 const list: Links.Links["Service"]["list"] = Effect.map(linkDump, (links) => links.map(({ index: _, ...link }) => link))
@@ -318,19 +344,77 @@ const routesOf = (family: number) =>
 
 const routes: Links.Links["Service"]["routes"] = Effect.map(Effect.all([routesOf(AF_INET), routesOf(AF_INET6)]), ([v4, v6]) => [...v4, ...v6])
 
+const setUp = (operation: "up" | "down", name: string) =>
+  Buffer.byteLength(name) >= IFNAMSIZ
+    ? Effect.fail(failure(operation, name, Errno.ENODEV, "name too long"))
+    : withSocket(operation, name, AF_INET, SOCK_DGRAM, 0, (fd) =>
+      Effect.suspend(() => {
+        const c = libc()
+        const request = ifreq(name)
+        if (c.ioctl(fd, SIOCGIFFLAGS, request) !== 0) return Effect.fail(failure(operation, name, c.errno(), "SIOCGIFFLAGS"))
+        const flags = request.readUInt16LE(IFNAMSIZ)
+        request.writeUInt16LE(operation === "up" ? flags | IFF_UP : flags & ~IFF_UP, IFNAMSIZ)
+        if (c.ioctl(fd, SIOCSIFFLAGS, request) !== 0) return Effect.fail(failure(operation, name, c.errno(), "SIOCSIFFLAGS"))
+        return Effect.void
+      }))
+
+const nested = (type: number, children: ReadonlyArray<Buffer>) => attribute(type | NLA_F_NESTED, Buffer.concat(children))
+
+const u16 = (value: number) => {
+  const buffer = Buffer.alloc(2)
+  buffer.writeUInt16LE(value, 0)
+  return buffer
+}
+
+const ifinfomsgOf = (index: number) => {
+  const ifinfomsg = Buffer.alloc(16)
+  ifinfomsg.writeInt32LE(index, 4)
+  return ifinfomsg
+}
+
+const validName = (operation: Links.LinkError["operation"], name: string) =>
+  /^[a-zA-Z0-9_.-]{1,15}$/.test(name) ? Effect.void : Effect.fail(invalid(operation, name, "a link name is 1 to 15 letters, digits, '.', '-' or '_'"))
+
 export const make: Links.Links["Service"] = {
-  up: (name) =>
-    Buffer.byteLength(name) >= IFNAMSIZ
-      ? Effect.fail(failure("up", name, Errno.ENODEV, "name too long"))
-      : withSocket("up", name, AF_INET, SOCK_DGRAM, 0, (fd) =>
-        Effect.suspend(() => {
-          const c = libc()
-          const request = ifreq(name)
-          if (c.ioctl(fd, SIOCGIFFLAGS, request) !== 0) return Effect.fail(failure("up", name, c.errno(), "SIOCGIFFLAGS"))
-          request.writeUInt16LE(request.readUInt16LE(IFNAMSIZ) | IFF_UP, IFNAMSIZ)
-          if (c.ioctl(fd, SIOCSIFFLAGS, request) !== 0) return Effect.fail(failure("up", name, c.errno(), "SIOCSIFFLAGS"))
-          return Effect.void
-        })),
+  up: (name) => setUp("up", name),
+  down: (name) => setUp("down", name),
+
+  create: (link) =>
+    Effect.gen(function*() {
+      yield* validName("create", link.name)
+      const sequence = nextSequence()
+      const info = link.kind === "vlan"
+        ? [attribute(IFLA_INFO_KIND, Buffer.from("vlan")), nested(IFLA_INFO_DATA, [attribute(IFLA_VLAN_ID, u16(link.id))])]
+        : [
+          attribute(IFLA_INFO_KIND, Buffer.from("bond")),
+          nested(IFLA_INFO_DATA, [attribute(IFLA_BOND_MODE, Buffer.from([bondModes.indexOf(link.mode)])), attribute(IFLA_BOND_MIIMON, u32(link.miimonMillis))])
+        ]
+      if (link.kind === "vlan" && (!Number.isInteger(link.id) || link.id < 1 || link.id > 4094)) return yield* invalid("create", link.name, `VLAN id ${link.id} is not between 1 and 4094`)
+      const parent = link.kind === "vlan" ? [attribute(IFLA_LINK, u32(yield* linkIndex("create", link.parent)))] : []
+      const request = message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, sequence, [
+        ifinfomsgOf(0),
+        attribute(IFLA_IFNAME, Buffer.from(`${link.name}\0`)),
+        ...parent,
+        nested(IFLA_LINKINFO, info)
+      ])
+      yield* ignoreExists(exchange("create", link.name, request, sequence))
+    }),
+
+  remove: (name) =>
+    Effect.gen(function*() {
+      const index = yield* linkIndex("remove", name).pipe(Effect.catchIf((e) => e.reason === "NotFound", () => Effect.succeed(-1)))
+      if (index < 0) return
+      const sequence = nextSequence()
+      yield* exchange("remove", name, message(RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, sequence, [ifinfomsgOf(index)]), sequence)
+    }),
+
+  setMaster: (name, master) =>
+    Effect.gen(function*() {
+      const index = yield* linkIndex("setMaster", name)
+      const masterIndex = master === null ? 0 : yield* linkIndex("setMaster", master)
+      const sequence = nextSequence()
+      yield* exchange("setMaster", name, message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, sequence, [ifinfomsgOf(index), attribute(IFLA_MASTER, u32(masterIndex))]), sequence)
+    }),
 
   setIpv6Autoconf: (name, enabled) =>
     Effect.try({

@@ -139,17 +139,21 @@ describe("syscalls through koffi, each in its own namespace", () => {
     expect(lastJson(result.stdout)).toEqual({ before: "error ENETUNREACH", after: "ping", missing: "NotFound" })
   })
 
-  it("adds addresses and routes over rtnetlink, as iproute2 reads them back", () => {
+  it("adds and removes addresses, routes and links over rtnetlink, as iproute2 reads them back", () => {
     const result = unshare(["--net"], "netlink-in-namespace.ts")
     expect(result.stderr).toBe("")
     expect(lastJson(result.stdout)).toEqual({
+      // v0 has no IPv6 address: without a carrier (v1 is down) the kernel makes no link-local one.
       ours: ["10.9.8.7/24", "192.168.50.1/16"],
       addresses: ["10.9.8.7/24", "192.168.50.1/16"],
       routes: ["default via 10.9.8.1 proto static", "172.16.0.0/12 via 10.9.8.254 proto static"],
-      listed: ["lo down 65536", "v0 up 1500", "v1 down 1500"],
+      listed: ["lo - down 65536", "v0 veth up 1500", "v1 veth down 1500"],
       ourRoutes: ["0.0.0.0/0 via 10.9.8.1 dev v0", "172.16.0.0/12 via 10.9.8.254 dev v0"],
       // v1 is down and has no address: the kernel refuses a gateway it cannot reach.
-      errors: ["addAddress:NotFound", "addAddress:Invalid", "addRoute:Io"]
+      errors: ["addAddress:NotFound", "addAddress:Invalid", "addRoute:Io"],
+      afterRemoval: { addresses: ["10.9.8.7"], routes: ["default", "10.9.8.0/24"] },
+      // Deleting one end of a veth pair deletes both.
+      remaining: ["lo"]
     })
   })
 

@@ -8,6 +8,8 @@ import { Ipv6, Links } from "@keelos/platform"
 
 export interface LinkState {
   up: boolean
+  kind?: string
+  master?: string | null
   mtu?: number
   autoconf6?: boolean
   readonly addresses: Array<string>
@@ -44,6 +46,27 @@ export const make = (names: ReadonlyArray<string>): SimLinks => {
   }
   const service: Links.Links["Service"] = {
     up: (name) => Effect.map(find("up", name), (link) => void (link.up = true)),
+    down: (name) => Effect.map(find("down", name), (link) => void (link.up = false)),
+    create: (virtual) =>
+      Effect.gen(function*() {
+        if (virtual.kind === "vlan") yield* find("create", virtual.parent)
+        if (!links.has(virtual.name)) links.set(virtual.name, { up: false, kind: virtual.kind, addresses: [] })
+      }),
+    remove: (name) =>
+      Effect.sync(() => {
+        links.delete(name)
+        for (const link of links.values()) if (link.master === name) link.master = null
+      }),
+    setMaster: (name, master) =>
+      Effect.gen(function*() {
+        const link = yield* find("setMaster", name)
+        if (master !== null) {
+          const bond = yield* find("setMaster", master)
+          if (bond.kind !== "bond") return yield* new Links.LinkError({ operation: "setMaster", link: name, reason: "Invalid", detail: `${master} is not a bond` })
+          if (link.up) return yield* new Links.LinkError({ operation: "setMaster", link: name, reason: "NotPermitted", detail: "rtnetlink: EPERM (a port cannot be enslaved while up)" })
+        }
+        link.master = master
+      }),
     setMtu: (name, mtu) => Effect.map(find("setMtu", name), (link) => void (link.mtu = mtu)),
     setIpv6Autoconf: (name, enabled) => Effect.map(find("setIpv6Autoconf", name), (link) => void (link.autoconf6 = enabled)),
     addAddress: (name, address) =>
@@ -71,7 +94,7 @@ export const make = (names: ReadonlyArray<string>): SimLinks => {
         return Effect.void
       }),
     addresses: (name) => Effect.map(find("addresses", name), (link) => [...link.addresses]),
-    list: Effect.sync(() => [...links].map(([name, link]) => ({ name, up: link.up, operstate: link.up ? "up" : "down", mtu: link.mtu ?? (name === "lo" ? 65536 : 1500), mac: "52:54:00:12:34:56" }))),
+    list: Effect.sync(() => [...links].map(([name, link]) => ({ name, kind: link.kind ?? null, master: link.master ?? null, up: link.up, operstate: link.up ? "up" : "down", mtu: link.mtu ?? (name === "lo" ? 65536 : 1500), mac: "52:54:00:12:34:56" }))),
     routes: Effect.sync(() => routes.map((r) => ({ destination: r.destination, gateway: r.gateway, link: r.link })))
   }
   return { links, routes, layer: Layer.succeed(Links.Links)(service) }

@@ -18,8 +18,8 @@ export class KernelError extends Schema.TaggedError<KernelError>()("KernelError"
 export class Kernel extends Context.Service<Kernel, {
   /** `/proc/cmdline`, split into words. Words with a dot never reach init's argv (boot.md G4). */
   readonly cmdline: Effect.Effect<ReadonlyArray<string>, KernelError>
-  /** Loads a module and its dependencies; already loaded is success. */
-  readonly loadModule: (name: string) => Effect.Effect<void, KernelError>
+  /** Loads a module (with `params`, e.g. `max_bonds=0`) and its dependencies; already loaded is success. */
+  readonly loadModule: (name: string, params?: string) => Effect.Effect<void, KernelError>
   readonly setHostname: (name: string) => Effect.Effect<void, KernelError>
 }>()("@keelos/platform/Kernel") {}
 

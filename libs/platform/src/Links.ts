@@ -1,14 +1,15 @@
 /**
- * Network links: bring a link up, set its MTU, give it IPv4 addresses (forever, or for a DHCP
- * lease's lifetime so the kernel drops them if nobody renews) and routes, take them away again, and
- * read back what the kernel has. Early boot uses it for loopback and the static configuration; the
- * DHCP client for its leases; the agent to report the network's state.
+ * Network links: bring a link up or down, set its MTU and SLAAC, make VLANs and bonds and enslave
+ * ports, give links IPv4 and IPv6 addresses (forever, or for a DHCP lease's lifetime so the kernel
+ * drops them if nobody renews) and routes, take them away again, and read back what the kernel has.
+ * Early boot uses it for loopback and the static configuration; the DHCP client for its leases; the
+ * NetworkManager for live changes; the agent to report the network's state.
  */
 import { Context, Effect, Schema } from "effect"
 import * as Ipv6 from "./Ipv6.ts"
 
 export class LinkError extends Schema.TaggedError<LinkError>()("LinkError", {
-  operation: Schema.Literals(["up", "setMtu", "setIpv6Autoconf", "addAddress", "removeAddress", "addRoute", "removeRoute", "addresses", "list", "routes", "dhcp"]),
+  operation: Schema.Literals(["up", "down", "create", "remove", "setMaster", "setMtu", "setIpv6Autoconf", "addAddress", "removeAddress", "addRoute", "removeRoute", "addresses", "list", "routes", "dhcp"]),
   link: Schema.String,
   /** NotFound: no such link; Absent: no such address or route on it. */
   reason: Schema.Literals(["NotFound", "Absent", "NotPermitted", "Exists", "Invalid", "Io"]),
@@ -45,8 +46,21 @@ export interface Lifetime {
   readonly preferredSeconds: number
 }
 
+/** The bonding modes of the Linux bonding driver, by their names in its documentation. */
+export const BondMode = Schema.Literals(["balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad", "balance-tlb", "balance-alb"])
+export type BondMode = typeof BondMode.Type
+
+/** A link made in software: a VLAN on a parent link, or a bond of links. */
+export type VirtualLink =
+  | { readonly kind: "vlan"; readonly name: string; readonly parent: string; readonly id: number }
+  | { readonly kind: "bond"; readonly name: string; readonly mode: BondMode; readonly miimonMillis: number }
+
 export interface LinkInfo {
   readonly name: string
+  /** The driver kind of a software link (vlan, bond, veth, ...); null for hardware. */
+  readonly kind: string | null
+  /** The bond (or bridge) this link is a port of. */
+  readonly master: string | null
   readonly up: boolean
   /** The kernel's operational state: up, down, unknown (loopback), dormant, ... */
   readonly operstate: string
@@ -62,6 +76,13 @@ export interface RouteInfo {
 
 export class Links extends Context.Service<Links, {
   readonly up: (name: string) => Effect.Effect<void, LinkError>
+  readonly down: (name: string) => Effect.Effect<void, LinkError>
+  /** Make a VLAN or a bond; one of that name already there is success. */
+  readonly create: (link: VirtualLink) => Effect.Effect<void, LinkError>
+  /** Delete a software link; one not there is success. */
+  readonly remove: (name: string) => Effect.Effect<void, LinkError>
+  /** Make `name` a port of the bond `master` (it must be down), or of none. */
+  readonly setMaster: (name: string, master: string | null) => Effect.Effect<void, LinkError>
   readonly setMtu: (name: string, mtu: number) => Effect.Effect<void, LinkError>
   /** Whether the link takes IPv6 router advertisements and makes addresses from them (SLAAC). */
   readonly setIpv6Autoconf: (name: string, enabled: boolean) => Effect.Effect<void, LinkError>

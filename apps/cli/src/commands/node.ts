@@ -205,7 +205,17 @@ const networkStatus = Command.make("status", {}, () =>
     const { output, outcomes } = yield* Remote.onNodes((c) => c.GetNetworkStatus(), { timeoutSeconds: 15 })
     yield* Remote.report(output, outcomes, (s) =>
       [
-        table(["LINK", "STATE", "MTU", "MAC", "ADDRESSES"], s.links.map((l) => [l.name, `${l.up ? "up" : "down"} (${l.operstate})`, String(l.mtu), l.mac, l.addresses.join(" ") || "-"])),
+        table(
+          ["LINK", "KIND", "STATE", "MTU", "MAC", "ADDRESSES"],
+          s.links.map((l) => [
+            l.name,
+            `${l.kind ?? "-"}${l.master === null ? "" : ` (port of ${l.master})`}`,
+            `${l.up ? "up" : "down"} (${l.operstate})`,
+            String(l.mtu),
+            l.mac,
+            l.addresses.join(" ") || "-"
+          ])
+        ),
         "",
         table(["ROUTE", "VIA", "DEV"], s.routes.map((r) => [r.destination, r.gateway ?? "-", r.link ?? "-"])),
         "",

@@ -79,6 +79,7 @@ export const Errno = {
   ENXIO: 6,
   EINVAL: 22,
   ENOSPC: 28,
+  EOPNOTSUPP: 95,
   EADDRNOTAVAIL: 99
 } as const
 
