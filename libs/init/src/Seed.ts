@@ -48,9 +48,12 @@ const write = (config: NoCloud.MachineConfig) =>
     const interfaces = config.network.interfaces.filter((i) =>
       i.dhcp4 || i.slaac !== undefined || i.addresses.length > 0 || i.gateway !== undefined || i.gateway6 !== undefined || i.mtu !== undefined
     )
-    if (interfaces.length > 0) {
+    const { vlans, bonds } = config.network
+    if (interfaces.length > 0 || vlans.length > 0 || bonds.length > 0) {
       const nameservers = [...new Set(config.network.interfaces.flatMap((i) => i.nameservers))]
       const network = {
+        ...(bonds.length > 0 ? { bonds } : {}),
+        ...(vlans.length > 0 ? { vlans } : {}),
         interfaces: interfaces.map((i) => ({
           name: i.name,
           ...(i.dhcp4 ? { dhcp4: true } : {}),

@@ -60,12 +60,14 @@ export const createVirtual = (config: NetworkConfig.NetworkConfig) =>
         yield* links.setMaster(port, bond.name)
         yield* links.up(port)
       }
+      yield* links.up(bond.name)
       lines.push(`${bond.name} bond (${bond.mode}) of ${bond.links.join(", ")}`)
     }
     for (const vlan of config.vlans ?? []) {
       yield* links.create({ kind: "vlan", name: vlan.name, parent: vlan.link, id: vlan.id }).pipe(
         Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 50, while: (e) => e.reason === "NotFound" })
       )
+      yield* links.up(vlan.name)
       lines.push(`${vlan.name} VLAN ${vlan.id} on ${vlan.link}`)
     }
     return lines

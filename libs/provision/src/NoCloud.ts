@@ -2,7 +2,7 @@
  * A cloud-init NoCloud seed read into a KeelOS machine config: `meta-data` (instance-id, hostname),
  * `network-config` version 1 or 2 (netplan), and `user-data` as `#cloud-config` whose `keelos:`
  * section carries the node's PKI or its one-time bootstrap token. Everything KeelOS reads is
- * checked; everything it does not apply (users, packages, commands, bonds, VLANs, DHCPv6, ...) is a
+ * checked; everything it does not apply (users, packages, commands, bridges, DHCPv6, ...) is a
  * warning that names it, never a silent ignore; an invalid document is refused with its line.
  */
 import { Effect, Schema } from "effect"
@@ -22,10 +22,21 @@ export const InterfaceConfig = Schema.Struct({
 })
 export type InterfaceConfig = typeof InterfaceConfig.Type
 
+export const VlanConfig = Schema.Struct({ name: Schema.String, link: Schema.String, id: Schema.Number })
+export type VlanConfig = typeof VlanConfig.Type
+
+export const BondConfig = Schema.Struct({
+  name: Schema.String,
+  mode: Links.BondMode,
+  links: Schema.Array(Schema.String),
+  miimonMillis: Schema.optional(Schema.Number)
+})
+export type BondConfig = typeof BondConfig.Type
+
 export const MachineConfig = Schema.Struct({
   instanceId: Schema.String,
   hostname: Schema.NullOr(Schema.String),
-  network: Schema.Struct({ interfaces: Schema.Array(InterfaceConfig) }),
+  network: Schema.Struct({ interfaces: Schema.Array(InterfaceConfig), vlans: Schema.Array(VlanConfig), bonds: Schema.Array(BondConfig) }),
   pki: Schema.NullOr(Schema.Struct({ ca: Schema.String, cert: Schema.String, key: Schema.String })),
   bootstrapToken: Schema.NullOr(Schema.String)
 })
@@ -110,121 +121,186 @@ const metaData = (text: string, warnings: Array<string>) =>
     return { instanceId, hostname }
   })
 
+export interface NetworkDocument {
+  readonly interfaces: ReadonlyArray<InterfaceConfig>
+  readonly vlans: ReadonlyArray<VlanConfig>
+  readonly bonds: ReadonlyArray<BondConfig>
+}
+
+const bondMode = Schema.is(Links.BondMode)
+
+/** A bond's mode and monitoring interval, checked; `path` points at the mode's key for errors. */
+const bondOf = (name: string, links: ReadonlyArray<string>, mode: unknown, miimon: unknown, r: ReturnType<typeof reader>, path: ReadonlyArray<string | number>) =>
+  Effect.gen(function*() {
+    const chosen = mode ?? "balance-rr"
+    if (!bondMode(chosen)) return yield* r.fail(path, `bond mode ${JSON.stringify(chosen)}: KeelOS makes ${Links.BondMode.literals.join(", ")} bonds`)
+    if (links.length === 0) return yield* r.fail(path, `bond ${name} has no interfaces`)
+    const interval = miimon === undefined ? undefined : Number(miimon)
+    if (interval !== undefined && (!Number.isInteger(interval) || interval < 0 || interval > 60_000)) return yield* r.fail(path, `${JSON.stringify(miimon)} is not a link monitoring interval in milliseconds`)
+    return { name, mode: chosen, links, ...(interval === undefined ? {} : { miimonMillis: interval }) } satisfies BondConfig
+  })
+
+const vlanId = (value: unknown, r: ReturnType<typeof reader>, path: ReadonlyArray<string | number>) => {
+  const id = Number(value)
+  return Number.isInteger(id) && id >= 1 && id <= 4094 ? Effect.succeed(id) : Effect.fail(r.fail(path, `${JSON.stringify(value)} is not a VLAN id (1 to 4094)`))
+}
+
+/** Version 1's subnets of one link (physical, vlan or bond) into `link`. */
+const subnetsV1 = (entry: Json, link: Link, r: ReturnType<typeof reader>, path: ReadonlyArray<string | number>) =>
+  Effect.gen(function*() {
+    for (const [j, rawSubnet] of (yield* r.list(entry["subnets"], [...path, "subnets"])).entries()) {
+      const at = [...path, "subnets", j]
+      const subnet = yield* r.record(rawSubnet, at)
+      const type = subnet["type"]
+      if (type === "dhcp" || type === "dhcp4") {
+        link.dhcp4 = true
+      } else if (type === "ipv6_slaac") {
+        link.slaac = true
+      } else if (type === "static" || type === "static6") {
+        r.unknownKeys(subnet, ["type", "address", "netmask", "gateway", "dns_nameservers"], at)
+        const address = yield* r.string(subnet["address"], [...at, "address"])
+        const v6 = address.includes(":")
+        const prefix = subnet["netmask"] === undefined ? undefined : v6 ? Number(subnet["netmask"]) : prefixOf(String(subnet["netmask"]))
+        const full = address.includes("/") ? address : prefix === undefined ? undefined : `${address}/${prefix}`
+        if (full === undefined || !(v6 ? cidr6(full) : cidr(full))) {
+          return yield* r.fail([...at, "address"], `${JSON.stringify(address)} is not an ${v6 ? "IPv6" : "IPv4"} address with a prefix length or netmask`)
+        }
+        link.addresses.push(full)
+        if (subnet["gateway"] !== undefined) {
+          const gateway = yield* r.string(subnet["gateway"], [...at, "gateway"])
+          if (!(v6 ? ipv6(gateway) : ipv4(gateway))) return yield* r.fail([...at, "gateway"], `${JSON.stringify(gateway)} is not an ${v6 ? "IPv6" : "IPv4"} address`)
+          if (v6) link.gateway6 = gateway
+          else link.gateway = gateway
+        }
+        for (const server of yield* r.list(subnet["dns_nameservers"], [...at, "dns_nameservers"])) link.nameservers.push(yield* r.string(server, [...at, "dns_nameservers"]))
+      } else {
+        r.warn([...at, "type"], `subnet type ${String(type)} (DHCPv6) is not supported yet; ignored`)
+      }
+    }
+  })
+
 const networkV1 = (doc: Json, r: ReturnType<typeof reader>, base: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     r.unknownKeys(doc, ["version", "config"], base)
     const interfaces: Array<InterfaceConfig> = []
+    const vlans: Array<VlanConfig> = []
+    const bonds: Array<BondConfig> = []
     const servers: Array<string> = []
     const entries = yield* r.list(doc["config"], [...base, "config"])
     for (const [i, raw] of entries.entries()) {
       const path = [...base, "config", i]
       const entry = yield* r.record(raw, path)
-      if (entry["type"] === "nameserver") {
+      const type = entry["type"]
+      if (type === "nameserver") {
         for (const address of yield* r.list(entry["address"], [...path, "address"])) servers.push(yield* r.string(address, [...path, "address"]))
         continue
       }
-      if (entry["type"] !== "physical") {
-        r.warn([...path, "type"], `${String(entry["type"])} interfaces (bonds, VLANs, bridges) are not supported yet; ignored`)
+      if (type !== "physical" && type !== "vlan" && type !== "bond") {
+        r.warn([...path, "type"], `${String(type)} interfaces (bridges, routes) are not supported yet; ignored`)
         continue
       }
-      r.unknownKeys(entry, ["type", "name", "subnets", "mac_address", "mtu"], path)
+      const extra = type === "vlan" ? ["vlan_link", "vlan_id"] : type === "bond" ? ["bond_interfaces", "params"] : []
+      r.unknownKeys(entry, ["type", "name", "subnets", "mac_address", "mtu", ...extra], path)
       if (entry["mac_address"] !== undefined) r.warn([...path, "mac_address"], `${[...path, "mac_address"].join(".")}: matching by MAC is not supported yet; the interface is taken by its name`)
       const name = yield* r.string(entry["name"], [...path, "name"])
+      if (type === "vlan") {
+        vlans.push({ name, link: yield* r.string(entry["vlan_link"], [...path, "vlan_link"]), id: yield* vlanId(entry["vlan_id"], r, [...path, "vlan_id"]) })
+      }
+      if (type === "bond") {
+        const ports = yield* Effect.forEach(yield* r.list(entry["bond_interfaces"], [...path, "bond_interfaces"]), (p) => r.string(p, [...path, "bond_interfaces"]))
+        const params = entry["params"] === undefined ? {} : yield* r.record(entry["params"], [...path, "params"])
+        r.unknownKeys(params, ["bond-mode", "bond-miimon"], [...path, "params"])
+        bonds.push(yield* bondOf(name, ports, params["bond-mode"], params["bond-miimon"], r, [...path, entry["params"] === undefined ? "bond_interfaces" : "params"]))
+      }
       const link: Link = { name, dhcp4: false, addresses: [], nameservers: [] }
       const mtu = yield* mtuOf(entry["mtu"], r, [...path, "mtu"])
       if (mtu !== undefined) link.mtu = mtu
-      for (const [j, rawSubnet] of (yield* r.list(entry["subnets"], [...path, "subnets"])).entries()) {
-        const at = [...path, "subnets", j]
-        const subnet = yield* r.record(rawSubnet, at)
-        const type = subnet["type"]
-        if (type === "dhcp" || type === "dhcp4") {
-          link.dhcp4 = true
-        } else if (type === "ipv6_slaac") {
-          link.slaac = true
-        } else if (type === "static" || type === "static6") {
-          r.unknownKeys(subnet, ["type", "address", "netmask", "gateway", "dns_nameservers"], at)
-          const address = yield* r.string(subnet["address"], [...at, "address"])
-          const v6 = address.includes(":")
-          const prefix = subnet["netmask"] === undefined ? undefined : v6 ? Number(subnet["netmask"]) : prefixOf(String(subnet["netmask"]))
-          const full = address.includes("/") ? address : prefix === undefined ? undefined : `${address}/${prefix}`
-          if (full === undefined || !(v6 ? cidr6(full) : cidr(full))) {
-            return yield* r.fail([...at, "address"], `${JSON.stringify(address)} is not an ${v6 ? "IPv6" : "IPv4"} address with a prefix length or netmask`)
-          }
-          link.addresses.push(full)
-          if (subnet["gateway"] !== undefined) {
-            const gateway = yield* r.string(subnet["gateway"], [...at, "gateway"])
-            if (!(v6 ? ipv6(gateway) : ipv4(gateway))) return yield* r.fail([...at, "gateway"], `${JSON.stringify(gateway)} is not an ${v6 ? "IPv6" : "IPv4"} address`)
-            if (v6) link.gateway6 = gateway
-            else link.gateway = gateway
-          }
-          for (const server of yield* r.list(subnet["dns_nameservers"], [...at, "dns_nameservers"])) link.nameservers.push(yield* r.string(server, [...at, "dns_nameservers"]))
-        } else {
-          r.warn([...at, "type"], `subnet type ${String(type)} (DHCPv6) is not supported yet; ignored`)
-        }
-      }
+      yield* subnetsV1(entry, link, r, path)
       interfaces.push(link)
     }
-    return interfaces.map((link) => ({ ...link, nameservers: [...link.nameservers, ...servers] }))
+    return { interfaces: interfaces.map((link) => ({ ...link, nameservers: [...link.nameservers, ...servers] })), vlans, bonds }
+  })
+
+/** Version 2's settings of one link (an ethernet, a VLAN or a bond). */
+const linkV2 = (name: string, eth: Json, r: ReturnType<typeof reader>, path: ReadonlyArray<string | number>, extra: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    r.unknownKeys(eth, ["dhcp4", "dhcp6", "accept-ra", "addresses", "gateway4", "gateway6", "routes", "nameservers", "match", "set-name", "mtu", ...extra], path)
+    if (eth["match"] !== undefined) r.warn([...path, "match"], `${[...path, "match"].join(".")}: matching by MAC or driver is not supported yet; the interface is taken by its name ${name}`)
+    const yes = (value: unknown) => value === true || value === "true" || value === "yes"
+    const no = (value: unknown) => value === false || value === "false" || value === "no"
+    const link: Link = {
+      name: typeof eth["set-name"] === "string" ? eth["set-name"] : name,
+      dhcp4: yes(eth["dhcp4"]),
+      addresses: [],
+      nameservers: []
+    }
+    if (yes(eth["dhcp6"])) r.warn([...path, "dhcp6"], `${[...path, "dhcp6"].join(".")}: DHCPv6 is not supported yet (SLAAC is, with accept-ra); ignored`)
+    if (yes(eth["accept-ra"])) link.slaac = true
+    else if (no(eth["accept-ra"])) link.slaac = false
+    const mtu = yield* mtuOf(eth["mtu"], r, [...path, "mtu"])
+    if (mtu !== undefined) link.mtu = mtu
+    for (const address of yield* r.list(eth["addresses"], [...path, "addresses"])) {
+      const text = yield* r.string(address, [...path, "addresses"])
+      const v6 = text.includes(":")
+      if (!(v6 ? cidr6(text) : cidr(text))) return yield* r.fail([...path, "addresses"], `${JSON.stringify(text)} is not an ${v6 ? "IPv6" : "IPv4"} address with a prefix length`)
+      link.addresses.push(text)
+    }
+    if (eth["gateway4"] !== undefined) {
+      const gateway = yield* r.string(eth["gateway4"], [...path, "gateway4"])
+      if (!ipv4(gateway)) return yield* r.fail([...path, "gateway4"], `${JSON.stringify(gateway)} is not an IPv4 address`)
+      link.gateway = gateway
+    }
+    if (eth["gateway6"] !== undefined) {
+      const gateway = yield* r.string(eth["gateway6"], [...path, "gateway6"])
+      if (!ipv6(gateway)) return yield* r.fail([...path, "gateway6"], `${JSON.stringify(gateway)} is not an IPv6 address`)
+      link.gateway6 = gateway
+    }
+    for (const [i, rawRoute] of (yield* r.list(eth["routes"], [...path, "routes"])).entries()) {
+      const route = yield* r.record(rawRoute, [...path, "routes", i])
+      const to = route["to"]
+      const via = route["via"]
+      if ((to === "default" || to === "0.0.0.0/0") && typeof via === "string" && ipv4(via)) link.gateway = via
+      else if ((to === "default" || to === "::/0") && typeof via === "string" && ipv6(via)) link.gateway6 = via
+      else r.warn([...path, "routes", i], `route to ${String(to)}: only default routes are supported yet; ignored`)
+    }
+    if (eth["nameservers"] !== undefined) {
+      const ns = yield* r.record(eth["nameservers"], [...path, "nameservers"])
+      for (const server of yield* r.list(ns["addresses"], [...path, "nameservers", "addresses"])) link.nameservers.push(yield* r.string(server, [...path, "nameservers", "addresses"]))
+      if (ns["search"] !== undefined) r.warn([...path, "nameservers", "search"], "DNS search domains are not supported yet; ignored")
+    }
+    return link
   })
 
 const networkV2 = (doc: Json, r: ReturnType<typeof reader>, base: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     for (const key of Object.keys(doc)) {
-      if (key === "version" || key === "ethernets") continue
-      r.warn([...base, key], `${key} (bonds, VLANs, bridges, wifis, renderer) are not supported yet; ignored`)
+      if (key === "version" || key === "ethernets" || key === "vlans" || key === "bonds") continue
+      r.warn([...base, key], `${key} (bridges, wifis, renderer, ...) are not supported yet; ignored`)
     }
-    const ethernets = doc["ethernets"] === undefined ? {} : yield* r.record(doc["ethernets"], [...base, "ethernets"])
+    const section = (key: string) => (doc[key] === undefined ? Effect.succeed({} as Json) : r.record(doc[key], [...base, key]))
     const interfaces: Array<InterfaceConfig> = []
-    for (const [name, raw] of Object.entries(ethernets)) {
+    const vlans: Array<VlanConfig> = []
+    const bonds: Array<BondConfig> = []
+    for (const [name, raw] of Object.entries(yield* section("ethernets"))) {
       const path = [...base, "ethernets", name]
-      const eth = yield* r.record(raw ?? {}, path)
-      r.unknownKeys(eth, ["dhcp4", "dhcp6", "accept-ra", "addresses", "gateway4", "gateway6", "routes", "nameservers", "match", "set-name", "mtu"], path)
-      if (eth["match"] !== undefined) r.warn([...path, "match"], `${[...path, "match"].join(".")}: matching by MAC or driver is not supported yet; the interface is taken by its name ${name}`)
-      const yes = (value: unknown) => value === true || value === "true" || value === "yes"
-      const no = (value: unknown) => value === false || value === "false" || value === "no"
-      const link: Link = {
-        name: typeof eth["set-name"] === "string" ? eth["set-name"] : name,
-        dhcp4: yes(eth["dhcp4"]),
-        addresses: [],
-        nameservers: []
-      }
-      if (yes(eth["dhcp6"])) r.warn([...path, "dhcp6"], `${[...path, "dhcp6"].join(".")}: DHCPv6 is not supported yet (SLAAC is, with accept-ra); ignored`)
-      if (yes(eth["accept-ra"])) link.slaac = true
-      else if (no(eth["accept-ra"])) link.slaac = false
-      const mtu = yield* mtuOf(eth["mtu"], r, [...path, "mtu"])
-      if (mtu !== undefined) link.mtu = mtu
-      for (const address of yield* r.list(eth["addresses"], [...path, "addresses"])) {
-        const text = yield* r.string(address, [...path, "addresses"])
-        const v6 = text.includes(":")
-        if (!(v6 ? cidr6(text) : cidr(text))) return yield* r.fail([...path, "addresses"], `${JSON.stringify(text)} is not an ${v6 ? "IPv6" : "IPv4"} address with a prefix length`)
-        link.addresses.push(text)
-      }
-      if (eth["gateway4"] !== undefined) {
-        const gateway = yield* r.string(eth["gateway4"], [...path, "gateway4"])
-        if (!ipv4(gateway)) return yield* r.fail([...path, "gateway4"], `${JSON.stringify(gateway)} is not an IPv4 address`)
-        link.gateway = gateway
-      }
-      if (eth["gateway6"] !== undefined) {
-        const gateway = yield* r.string(eth["gateway6"], [...path, "gateway6"])
-        if (!ipv6(gateway)) return yield* r.fail([...path, "gateway6"], `${JSON.stringify(gateway)} is not an IPv6 address`)
-        link.gateway6 = gateway
-      }
-      for (const [i, rawRoute] of (yield* r.list(eth["routes"], [...path, "routes"])).entries()) {
-        const route = yield* r.record(rawRoute, [...path, "routes", i])
-        const to = route["to"]
-        const via = route["via"]
-        if ((to === "default" || to === "0.0.0.0/0") && typeof via === "string" && ipv4(via)) link.gateway = via
-        else if ((to === "default" || to === "::/0") && typeof via === "string" && ipv6(via)) link.gateway6 = via
-        else r.warn([...path, "routes", i], `route to ${String(to)}: only default routes are supported yet; ignored`)
-      }
-      if (eth["nameservers"] !== undefined) {
-        const ns = yield* r.record(eth["nameservers"], [...path, "nameservers"])
-        for (const server of yield* r.list(ns["addresses"], [...path, "nameservers", "addresses"])) link.nameservers.push(yield* r.string(server, [...path, "nameservers", "addresses"]))
-        if (ns["search"] !== undefined) r.warn([...path, "nameservers", "search"], "DNS search domains are not supported yet; ignored")
-      }
-      interfaces.push(link)
+      interfaces.push(yield* linkV2(name, yield* r.record(raw ?? {}, path), r, path, []))
     }
-    return interfaces
+    for (const [name, raw] of Object.entries(yield* section("bonds"))) {
+      const path = [...base, "bonds", name]
+      const bond = yield* r.record(raw ?? {}, path)
+      const ports = yield* Effect.forEach(yield* r.list(bond["interfaces"], [...path, "interfaces"]), (p) => r.string(p, [...path, "interfaces"]))
+      const parameters = bond["parameters"] === undefined ? {} : yield* r.record(bond["parameters"], [...path, "parameters"])
+      r.unknownKeys(parameters, ["mode", "mii-monitor-interval"], [...path, "parameters"])
+      bonds.push(yield* bondOf(name, ports, parameters["mode"], parameters["mii-monitor-interval"], r, [...path, bond["parameters"] === undefined ? "interfaces" : "parameters"]))
+      interfaces.push(yield* linkV2(name, bond, r, path, ["interfaces", "parameters"]))
+    }
+    for (const [name, raw] of Object.entries(yield* section("vlans"))) {
+      const path = [...base, "vlans", name]
+      const vlan = yield* r.record(raw ?? {}, path)
+      vlans.push({ name, link: yield* r.string(vlan["link"], [...path, "link"]), id: yield* vlanId(vlan["id"], r, [...path, "id"]) })
+      interfaces.push(yield* linkV2(name, vlan, r, path, ["id", "link"]))
+    }
+    return { interfaces, vlans, bonds }
   })
 
 const networkConfig = (text: string, warnings: Array<string>) =>
@@ -291,11 +367,11 @@ export const parseSeed = (seed: Seed): Effect.Effect<Parsed, ProvisionError> =>
   Effect.gen(function*() {
     const warnings: Array<string> = []
     const meta = yield* metaData(seed.metaData, warnings)
-    const interfaces = seed.networkConfig === undefined ? [] : yield* networkConfig(seed.networkConfig, warnings)
+    const network = seed.networkConfig === undefined ? { interfaces: [], vlans: [], bonds: [] } : yield* networkConfig(seed.networkConfig, warnings)
     const user = seed.userData === undefined ? { pki: null, bootstrapToken: null, hostname: null } : yield* userData(seed.userData, warnings)
     if (user.pki === null && user.bootstrapToken === null) warnings.push("user-data: no keelos.pki and no keelos.bootstrap_token: the node's API stays unreachable until it is provisioned")
     return {
-      config: { instanceId: meta.instanceId, hostname: meta.hostname ?? user.hostname, network: { interfaces }, pki: user.pki, bootstrapToken: user.bootstrapToken },
+      config: { instanceId: meta.instanceId, hostname: meta.hostname ?? user.hostname, network, pki: user.pki, bootstrapToken: user.bootstrapToken },
       warnings
     }
   })

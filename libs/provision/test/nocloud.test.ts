@@ -34,7 +34,7 @@ describe("meta-data", () => {
 })
 
 describe("network-config", () => {
-  it("reads version 1 (static with netmask, DHCP, global nameservers) and warns about bonds", () => {
+  it("reads version 1 (static with netmask, DHCP, global nameservers, a bond, a VLAN) and warns about bridges", () => {
     const networkConfig = [
       "version: 1",
       "config:",
@@ -52,15 +52,70 @@ describe("network-config", () => {
       "      - type: dhcp",
       "  - type: bond",
       "    name: bond0",
+      "    bond_interfaces: [eth2, eth3]",
+      "    params:",
+      "      bond-mode: active-backup",
+      "      bond-miimon: 100",
+      "    subnets:",
+      "      - type: dhcp4",
+      "  - type: vlan",
+      "    name: eth0.101",
+      "    vlan_link: eth0",
+      "    vlan_id: 101",
+      "    subnets:",
+      "      - type: static",
+      "        address: 192.168.2.10/24",
+      "  - type: bridge",
+      "    name: br0",
       "  - type: nameserver",
       "    address: [192.168.1.1]"
     ].join("\n")
     const { config, warnings } = ok({ metaData, networkConfig })
     expect(config.network.interfaces).toEqual([
       { name: "eth0", dhcp4: false, addresses: ["192.168.1.10/24"], gateway: "192.168.1.254", nameservers: ["192.168.1.1"] },
-      { name: "eth1", dhcp4: true, addresses: [], nameservers: ["192.168.1.1"] }
+      { name: "eth1", dhcp4: true, addresses: [], nameservers: ["192.168.1.1"] },
+      { name: "bond0", dhcp4: true, addresses: [], nameservers: ["192.168.1.1"] },
+      { name: "eth0.101", dhcp4: false, addresses: ["192.168.2.10/24"], nameservers: ["192.168.1.1"] }
     ])
-    expect(warnings).toContainEqual("network-config, line 15: bond interfaces (bonds, VLANs, bridges) are not supported yet; ignored")
+    expect(config.network.bonds).toEqual([{ name: "bond0", mode: "active-backup", links: ["eth2", "eth3"], miimonMillis: 100 }])
+    expect(config.network.vlans).toEqual([{ name: "eth0.101", link: "eth0", id: 101 }])
+    expect(warnings).toContainEqual("network-config, line 30: bridge interfaces (bridges, routes) are not supported yet; ignored")
+  })
+
+  it("reads version 2 bonds and VLANs as netplan writes them, and refuses a bad mode or VLAN id with the line", () => {
+    const networkConfig = [
+      "version: 2",
+      "ethernets:",
+      "  eth0: {}",
+      "  eth1: {}",
+      "bonds:",
+      "  bond0:",
+      "    interfaces: [eth0, eth1]",
+      "    parameters:",
+      "      mode: 802.3ad",
+      "      mii-monitor-interval: 100",
+      "    dhcp4: true",
+      "vlans:",
+      "  vlan.10:",
+      "    id: 10",
+      "    link: bond0",
+      "    addresses: [10.10.0.5/24]",
+      "bridges:",
+      "  br0: {}"
+    ].join("\n")
+    const { config, warnings } = ok({ metaData, networkConfig })
+    expect(config.network.bonds).toEqual([{ name: "bond0", mode: "802.3ad", links: ["eth0", "eth1"], miimonMillis: 100 }])
+    expect(config.network.vlans).toEqual([{ name: "vlan.10", link: "bond0", id: 10 }])
+    expect(config.network.interfaces.map((i) => [i.name, i.dhcp4, i.addresses])).toEqual([
+      ["eth0", false, []],
+      ["eth1", false, []],
+      ["bond0", true, []],
+      ["vlan.10", false, ["10.10.0.5/24"]]
+    ])
+    expect(warnings).toContainEqual("network-config, line 17: bridges (bridges, wifis, renderer, ...) are not supported yet; ignored")
+    const badMode = networkConfig.replace("mode: 802.3ad", "mode: fastest")
+    expect(refusal({ metaData, networkConfig: badMode }).message).toMatch(/^network-config, line 8: bond mode "fastest": KeelOS makes balance-rr, active-backup/)
+    expect(refusal({ metaData, networkConfig: networkConfig.replace("id: 10", "id: 5000") }).message).toBe("network-config, line 14: 5000 is not a VLAN id (1 to 4094)")
   })
 
   it("reads version 2 (netplan ethernets, under network: or not) and warns about what it does not apply", () => {
@@ -80,15 +135,15 @@ describe("network-config", () => {
       "        addresses: [10.0.2.3]",
       "    eth1:",
       "      dhcp4: true",
-      "  vlans:",
-      "    vlan10: {id: 10, link: eth0}"
+      "  bridges:",
+      "    br0: {}"
     ].join("\n")
     const { config, warnings } = ok({ metaData, networkConfig })
     expect(config.network.interfaces).toEqual([
       { name: "eth0", dhcp4: false, addresses: ["10.0.2.15/24", "fd00::5/64"], gateway: "10.0.2.2", nameservers: ["10.0.2.3"] },
       { name: "eth1", dhcp4: true, addresses: [], nameservers: [] }
     ])
-    expect(warnings.some((w) => w.includes("line 16: vlans"))).toBe(true)
+    expect(warnings.some((w) => w.includes("line 16: bridges"))).toBe(true)
     expect(warnings.some((w) => w.includes("matching by MAC or driver is not supported yet"))).toBe(true)
   })
 
