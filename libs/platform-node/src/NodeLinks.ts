@@ -4,41 +4,54 @@
  * NETLINK_ROUTE) messages built here byte by byte: RTM_NEWLINK and RTM_DELLINK for VLANs, bonds
  * and their ports (IFLA_LINKINFO, IFLA_MASTER); for addresses and routes RTM_NEWADDR and
  * RTM_DELADDR (with IFA_CACHEINFO lifetimes for leases), RTM_NEWROUTE and RTM_DELROUTE, and
- * RTM_GETADDR, RTM_GETLINK and RTM_GETROUTE dumps to read back what the kernel has. Every request asks for an acknowledgement and reads the errno in it.
+ * RTM_GETADDR, RTM_GETLINK and RTM_GETROUTE dumps to read back what the kernel has. Every request
+ * asks for an acknowledgement and reads the errno in it (internal/rtnetlink).
  */
 import * as fs from "node:fs"
 import { Effect, Layer } from "effect"
-import { Ipv6, Links } from "@keelos/platform"
-import { Errno, errnoName, libc } from "./internal/libc.ts"
+import { Links } from "@keelos/platform"
+import { Errno, libc } from "./internal/libc.ts"
+import {
+  AF_INET,
+  AF_INET6,
+  attribute,
+  exchange,
+  failure,
+  formatAddress,
+  ifreq,
+  IFNAMSIZ,
+  ignoreAbsent,
+  ignoreExists,
+  invalid,
+  linkIndex,
+  message,
+  nested,
+  nextSequence,
+  NLA_F_NESTED,
+  NLM_F_ACK,
+  NLM_F_CREATE,
+  NLM_F_DUMP,
+  NLM_F_EXCL,
+  NLM_F_REPLACE,
+  NLM_F_REQUEST,
+  parseAddress,
+  parseCidr,
+  SOCK_DGRAM,
+  u16,
+  u32,
+  withSocket
+} from "./internal/rtnetlink.ts"
 
-const AF_INET = 2
-const AF_INET6 = 10
-const AF_NETLINK = 16
-const SOCK_DGRAM = 2
-const SOCK_RAW = 3
-const SOCK_CLOEXEC = 0x80000
-const NETLINK_ROUTE = 0
 const SIOCGIFFLAGS = 0x8913
 const SIOCSIFFLAGS = 0x8914
-const SIOCGIFINDEX = 0x8933
 const SIOCSIFMTU = 0x8922
 const IFF_UP = 0x1
-const IFNAMSIZ = 16
-
-const NLMSG_ERROR = 2
-const NLMSG_DONE = 3
 const RTM_NEWADDR = 20
 const RTM_DELADDR = 21
 const RTM_GETADDR = 22
 const RTM_NEWROUTE = 24
 const RTM_DELROUTE = 25
 const RTM_GETROUTE = 26
-const NLM_F_REQUEST = 0x1
-const NLM_F_ACK = 0x4
-const NLM_F_DUMP = 0x300
-const NLM_F_REPLACE = 0x100
-const NLM_F_EXCL = 0x200
-const NLM_F_CREATE = 0x400
 const IFA_ADDRESS = 1
 const IFA_LOCAL = 2
 const IFA_BROADCAST = 4
@@ -55,149 +68,6 @@ const forever = 0xffffffff
 const RT_SCOPE_UNIVERSE = 0
 const RTN_UNICAST = 1
 
-type Operation = Links.LinkError["operation"]
-
-const failure = (operation: Operation, link: string, errno: number, call: string) =>
-  new Links.LinkError({
-    operation,
-    link,
-    reason: errno === Errno.ENODEV || errno === Errno.ENXIO
-      ? "NotFound"
-      : errno === Errno.EPERM || errno === Errno.EACCES
-      ? "NotPermitted"
-      : errno === Errno.EEXIST
-      ? "Exists"
-      : errno === Errno.EINVAL
-      ? "Invalid"
-      : errno === Errno.ESRCH || errno === Errno.EADDRNOTAVAIL
-      ? "Absent"
-      : "Io",
-    detail: `${call}: ${errnoName(errno)}`
-  })
-
-const invalid = (operation: Operation, link: string, detail: string) => new Links.LinkError({ operation, link, reason: "Invalid", detail })
-
-/** Run `f` with a fresh socket, closed afterwards whatever happens. */
-const withSocket = <A>(operation: Operation, link: string, domain: number, type: number, protocol: number, f: (fd: number) => Effect.Effect<A, Links.LinkError>) =>
-  Effect.suspend(() => {
-    const c = libc()
-    const fd = c.socket(domain, type | SOCK_CLOEXEC, protocol)
-    if (fd < 0) return Effect.fail(failure(operation, link, c.errno(), "socket"))
-    return Effect.ensuring(f(fd), Effect.sync(() => c.close(fd)))
-  })
-
-const ifreq = (name: string) => {
-  const buffer = Buffer.alloc(40)
-  buffer.write(name, 0, "utf8")
-  return buffer
-}
-
-const linkIndex = (operation: Operation, name: string) =>
-  Buffer.byteLength(name) >= IFNAMSIZ
-    ? Effect.fail(failure(operation, name, Errno.ENODEV, "name too long"))
-    : withSocket(operation, name, AF_INET, SOCK_DGRAM, 0, (fd) =>
-      Effect.suspend(() => {
-        const request = ifreq(name)
-        if (libc().ioctl(fd, SIOCGIFINDEX, request) !== 0) return Effect.fail(failure(operation, name, libc().errno(), "SIOCGIFINDEX"))
-        return Effect.succeed(request.readInt32LE(IFNAMSIZ))
-      }))
-
-const parseIpv4 = (text: string): Buffer | undefined => {
-  const parts = text.split(".").map(Number)
-  return parts.length === 4 && parts.every((p) => Number.isInteger(p) && p >= 0 && p <= 255) ? Buffer.from(parts) : undefined
-}
-
-/** An IPv4 or IPv6 address in text, with its family. */
-const parseAddress = (text: string): { readonly family: number; readonly bytes: Buffer } | undefined => {
-  const v4 = parseIpv4(text)
-  if (v4 !== undefined) return { family: AF_INET, bytes: v4 }
-  const v6 = text.includes(":") ? Ipv6.parse(text) : undefined
-  return v6 === undefined ? undefined : { family: AF_INET6, bytes: Buffer.from(v6) }
-}
-
-const parseCidr = (text: string): { readonly family: number; readonly address: Buffer; readonly prefix: number } | undefined => {
-  const [address, prefix, extra] = text.split("/")
-  const parsed = address === undefined || extra !== undefined ? undefined : parseAddress(address)
-  const length = Number(prefix)
-  const max = parsed?.family === AF_INET6 ? 128 : 32
-  return parsed === undefined || !/^\d{1,3}$/.test(prefix ?? "") || length > max ? undefined : { family: parsed.family, address: parsed.bytes, prefix: length }
-}
-
-const formatAddress = (family: number, data: Uint8Array) => (family === AF_INET6 ? Ipv6.format(data) : [...data].join("."))
-
-const attribute = (type: number, data: Buffer) => {
-  const length = 4 + data.length
-  const buffer = Buffer.alloc((length + 3) & ~3)
-  buffer.writeUInt16LE(length, 0)
-  buffer.writeUInt16LE(type, 2)
-  data.copy(buffer, 4)
-  return buffer
-}
-
-const u32 = (value: number) => {
-  const buffer = Buffer.alloc(4)
-  buffer.writeUInt32LE(value, 0)
-  return buffer
-}
-
-const message = (type: number, flags: number, sequence: number, body: ReadonlyArray<Buffer>) => {
-  const payload = Buffer.concat(body)
-  const header = Buffer.alloc(16)
-  header.writeUInt32LE(16 + payload.length, 0)
-  header.writeUInt16LE(type, 4)
-  header.writeUInt16LE(flags, 6)
-  header.writeUInt32LE(sequence, 8)
-  return Buffer.concat([header, payload])
-}
-
-interface Reply {
-  readonly type: number
-  readonly body: Buffer
-}
-
-/** Send one request on a bound rtnetlink socket and collect the replies up to the ack or the end of the dump. */
-const exchange = (operation: Operation, link: string, request: Buffer, sequence: number) =>
-  withSocket(operation, link, AF_NETLINK, SOCK_RAW, NETLINK_ROUTE, (fd) =>
-    Effect.suspend(() => {
-      const c = libc()
-      const address = Buffer.alloc(12)
-      address.writeUInt16LE(AF_NETLINK, 0)
-      if (c.bind(fd, address, address.length) !== 0) return Effect.fail(failure(operation, link, c.errno(), "bind"))
-      if (Number(c.send(fd, request, request.length, 0)) !== request.length) return Effect.fail(failure(operation, link, c.errno(), "send"))
-      const replies: Array<Reply> = []
-      const buffer = Buffer.alloc(65536)
-      for (let reads = 0; reads < 1024; reads++) {
-        const received = Number(c.recv(fd, buffer, buffer.length, 0))
-        if (received < 0) return Effect.fail(failure(operation, link, c.errno(), "recv"))
-        for (let offset = 0; offset + 16 <= received;) {
-          const length = buffer.readUInt32LE(offset)
-          const type = buffer.readUInt16LE(offset + 4)
-          if (length < 16 || offset + length > received) return Effect.fail(invalid(operation, link, "truncated netlink reply"))
-          if (buffer.readUInt32LE(offset + 8) === sequence) {
-            if (type === NLMSG_ERROR) {
-              const errno = -buffer.readInt32LE(offset + 16)
-              return errno === 0 ? Effect.succeed(replies) : Effect.fail(failure(operation, link, errno, "rtnetlink"))
-            }
-            if (type === NLMSG_DONE) return Effect.succeed(replies)
-            replies.push({ type, body: Buffer.from(buffer.subarray(offset + 16, offset + length)) })
-          }
-          offset += (length + 3) & ~3
-        }
-      }
-      return Effect.fail(invalid(operation, link, "no end to the netlink reply"))
-    }))
-
-let sequences = 0
-const nextSequence = () => (sequences = (sequences + 1) % 0x7fffffff) + 1
-
-const ignoreExists = <A>(effect: Effect.Effect<A, Links.LinkError>) =>
-  Effect.catchIf(effect, (error) => error.reason === "Exists", () => Effect.void)
-
-/** ESRCH (no such route) and EADDRNOTAVAIL (no such address): what is not there need not go. */
-const ignoreAbsent = <A>(effect: Effect.Effect<A, Links.LinkError>) =>
-  Effect.catchIf(effect, (error) => error.reason === "Absent", () => Effect.void)
-
-/** The subnet's broadcast address, as `ip addr add … brd +` computes it; none for /31, /32 and IPv6. */
 const broadcastOf = (address: Buffer, prefix: number): Buffer | undefined => {
   if (address.length !== 4 || prefix >= 31) return undefined
   const host = prefix === 0 ? 0xffffffff : (2 ** (32 - prefix)) - 1
@@ -261,7 +131,6 @@ const IFLA_VLAN_ID = 1
 const IFLA_BOND_MODE = 1
 const IFLA_BOND_MIIMON = 3
 const RTM_DELLINK = 17
-const NLA_F_NESTED = 0x8000
 const bondModes: ReadonlyArray<Links.BondMode> = ["balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad", "balance-tlb", "balance-alb"]
 const operstates = ["unknown", "notpresent", "down", "lowerlayerdown", "testing", "dormant", "up"]
 
@@ -357,14 +226,6 @@ const setUp = (operation: "up" | "down", name: string) =>
         if (c.ioctl(fd, SIOCSIFFLAGS, request) !== 0) return Effect.fail(failure(operation, name, c.errno(), "SIOCSIFFLAGS"))
         return Effect.void
       }))
-
-const nested = (type: number, children: ReadonlyArray<Buffer>) => attribute(type | NLA_F_NESTED, Buffer.concat(children))
-
-const u16 = (value: number) => {
-  const buffer = Buffer.alloc(2)
-  buffer.writeUInt16LE(value, 0)
-  return buffer
-}
 
 const ifinfomsgOf = (index: number) => {
   const ifinfomsg = Buffer.alloc(16)
