@@ -1,37 +1,23 @@
 /**
- * First-boot provisioning from a NoCloud seed: a FAT or ISO 9660 volume labelled CIDATA (either
- * case, as cloud-init takes it) on any block device (a second disk, a USB stick, a CD image). Its documents are read (NoCloud), every warning is logged, and the
- * node's PKI or bootstrap token, its network (static addresses and DHCP links) and its hostname are written to the data
- * partition where the agent and early boot read them. Per instance, like cloud-init: a seed whose
+ * First-boot provisioning from a NoCloud seed (SeedSource: a CIDATA volume, or `ds=nocloud` on the
+ * kernel command line). Its documents are read (NoCloud), every warning is logged, and the node's
+ * PKI or bootstrap token, its network and its hostname are written to the data partition where
+ * the agent and early boot read them. Per instance, like cloud-init: a seed whose
  * instance-id was applied already is left alone, so a seed left attached changes nothing on reboot.
  */
-import { Console, Effect, FileSystem, Option, Path } from "effect"
-import { Mounts, Volumes } from "@keelos/platform"
-import { FatImage, IsoVolume, NoCloud } from "@keelos/provision"
+import { Console, Effect, FileSystem, Option, type Path, type Scope } from "effect"
+import { NoCloud } from "@keelos/provision"
 import { AtomicFile } from "@keelos/store"
 import { NodeFiles } from "@keelos/domain"
+import * as SeedSource from "./SeedSource.ts"
 
-export const mountPoint = "/run/keel/seed"
+export const mountPoint = SeedSource.mountPoint
 
 const log = (line: string) => Console.log(`keel-init: seed: ${line}`)
 
 export type Outcome = "none" | "applied" | "already applied" | "failed"
 
 const encode = (text: string) => new TextEncoder().encode(text)
-
-const readSeed = Effect.gen(function*() {
-  const fs = yield* FileSystem.FileSystem
-  const read = (name: string) => fs.readFileString(`${mountPoint}/${name}`).pipe(Effect.option)
-  const metaData = yield* read("meta-data")
-  if (Option.isNone(metaData)) return yield* Effect.fail({ message: "the CIDATA volume has no meta-data" })
-  const networkConfig = yield* read("network-config")
-  const userData = yield* read("user-data")
-  return {
-    metaData: metaData.value,
-    ...(Option.isSome(networkConfig) ? { networkConfig: networkConfig.value } : {}),
-    ...(Option.isSome(userData) ? { userData: userData.value } : {})
-  }
-})
 
 const write = (config: NoCloud.MachineConfig) =>
   Effect.gen(function*() {
@@ -73,32 +59,26 @@ const write = (config: NoCloud.MachineConfig) =>
   })
 
 /** Finds, reads and applies a seed; never fails the boot (a bad seed is logged with its reason). */
-export const apply: Effect.Effect<Outcome, never, Volumes.Volumes | Mounts.Mounts | FileSystem.FileSystem | Path.Path> = Effect.gen(function*() {
-  const volumes = yield* Volumes.Volumes
-  const isSeed = (label: string | undefined) => label?.toUpperCase() === "CIDATA"
-  // One read of the first 34 KiB per device covers both a FAT boot sector and the ISO volume descriptor.
-  let fstype: "vfat" | "iso9660" = "vfat"
-  const found = yield* volumes.find(IsoVolume.headBytes, (head) => {
-    if (isSeed(FatImage.labelOf(head))) fstype = "vfat"
-    else if (isSeed(IsoVolume.labelOf(head))) fstype = "iso9660"
-    else return false
-    return true
-  })
-  if (Option.isNone(found)) return "none" as const
-  const mounts = yield* Mounts.Mounts
+export const apply: Effect.Effect<Outcome, never, Exclude<SeedSource.Requirements, Scope.Scope> | Path.Path> = Effect.scoped(Effect.gen(function*() {
   const fs = yield* FileSystem.FileSystem
-  yield* Effect.ignore(fs.makeDirectory(mountPoint, { recursive: true }))
-  yield* mounts.mount({ source: found.value, target: mountPoint, fstype, readOnly: true, flags: ["nosuid", "nodev", "noexec"] })
-  return yield* Effect.gen(function*() {
-    const { config, warnings } = yield* Effect.flatMap(readSeed, NoCloud.parseSeed)
-    for (const warning of warnings) yield* log(`warning: ${warning}`)
-    const previous = yield* fs.readFileString(NodeFiles.instanceFile).pipe(Effect.map((t) => t.trim()), Effect.orElseSucceed(() => ""))
-    if (previous === config.instanceId) {
-      yield* log(`instance ${config.instanceId} from ${found.value} is applied already`)
-      return "already applied" as const
-    }
-    yield* write(config)
-    yield* log(`applied instance ${config.instanceId} from ${found.value} (${fstype}): ${config.pki !== null ? "node PKI" : config.bootstrapToken !== null ? "bootstrap token" : "no credentials"}, ${config.network.interfaces.length} interface(s)${config.hostname === null ? "" : `, hostname ${config.hostname}`}`)
-    return "applied" as const
-  }).pipe(Effect.ensuring(Effect.ignore(mounts.unmount(mountPoint))))
-}).pipe(Effect.catch((error: { readonly message: string }) => Effect.as(log(error.message), "failed" as const)))
+  const previous = yield* fs.readFileString(NodeFiles.instanceFile).pipe(Effect.map((t) => t.trim()), Effect.orElseSucceed(() => ""))
+  const volume = yield* SeedSource.fromVolume
+  const found = Option.isSome(volume) ? volume : yield* SeedSource.fromCommandLine(previous)
+  if (Option.isNone(found)) return "none" as const
+  const documents: SeedSource.Documents = found.value
+  const parsed = yield* NoCloud.parseSeed(documents)
+  for (const warning of parsed.warnings) yield* log(`warning: ${warning}`)
+  const config: NoCloud.MachineConfig = {
+    ...parsed.config,
+    instanceId: documents.overrides?.instanceId ?? parsed.config.instanceId,
+    hostname: documents.overrides?.hostname ?? parsed.config.hostname
+  }
+  if (previous === config.instanceId) {
+    yield* log(`instance ${config.instanceId} from ${documents.from} is applied already`)
+    return "already applied" as const
+  }
+  yield* write(config)
+  const credentials = config.pki !== null ? "node PKI" : config.bootstrapToken !== null ? "bootstrap token" : "no credentials"
+  yield* log(`applied instance ${config.instanceId} from ${documents.from}: ${credentials}, ${config.network.interfaces.length} interface(s)${config.hostname === null ? "" : `, hostname ${config.hostname}`}`)
+  return "applied" as const
+})).pipe(Effect.catch((error: { readonly message: string }) => Effect.as(log(error.message), "failed" as const)))

@@ -2,13 +2,18 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, FileSystem, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import { Kernel, Mounts } from "@keelos/platform"
-import { SimHardware, SimLinks, SimVolumes } from "@keelos/platform-sim"
+import { SimDhcpSockets, SimHardware, SimLinks, SimVolumes } from "@keelos/platform-sim"
+import * as ScriptedServer from "@keelos/network/testing"
 import { FatImage } from "@keelos/provision"
 import { EarlyBoot } from "../src/index.ts"
 
 const config = { hostname: "node-1", modules: ["virtio_net", "missing_mod"], mkfs: "/sbin/mkfs.ext4" }
 
-const harness = (dataContent?: Uint8Array, volumes: Record<string, Uint8Array> = {}) => {
+const harness = (
+  dataContent?: Uint8Array,
+  volumes: Record<string, Uint8Array> = {},
+  options: { readonly cmdline?: ReadonlyArray<string>; readonly dhcp?: ReturnType<typeof SimDhcpSockets.make>["layer"] } = {}
+) => {
   const hw = new SimHardware({ seed: 1, dataBytes: 4 << 20 })
   if (dataContent !== undefined) hw.disk.writeThrough("KEELOS_DATA", 0, dataContent)
   const mkfsRuns: Array<ReadonlyArray<string>> = []
@@ -28,7 +33,7 @@ const harness = (dataContent?: Uint8Array, volumes: Record<string, Uint8Array> =
       unmount: () => Effect.void
     }),
     Layer.succeed(Kernel.Kernel)({
-      cmdline: Effect.succeed([]),
+      cmdline: Effect.succeed(options.cmdline ?? []),
       loadModule: (name) =>
         name === "missing_mod"
           ? Effect.fail(new Kernel.KernelError({ operation: "loadModule", target: name, reason: "NotFound", detail: "not in modules.dep" }))
@@ -36,6 +41,7 @@ const harness = (dataContent?: Uint8Array, volumes: Record<string, Uint8Array> =
       setHostname: (name) => Effect.sync(() => void calls.push(`hostname ${name}`))
     }),
     links.layer,
+    options.dhcp ?? SimDhcpSockets.make().layer,
     SimVolumes.layer(volumes)
   )
   return { hw, layer, mounted, calls, mkfsRuns, links }
@@ -170,6 +176,49 @@ describe("early boot", () => {
       assert.strictEqual(report.seed, "applied")
       assert.deepStrictEqual(h.mounted.find((m) => m.target === "/run/keel/seed"), { source: "/dev/sr0", target: "/run/keel/seed", fstype: "iso9660", readOnly: true, flags: ["nosuid", "nodev", "noexec"] })
       assert.isTrue(h.calls.includes("hostname from-iso"))
+    }))
+
+  it.effect("takes the meta-data from ds=nocloud on the kernel command line", () =>
+    Effect.gen(function*() {
+      const h = harness(ext4(), {}, { cmdline: ["console=ttyS0", "ds=nocloud;i=cmd-1;h=from-cmdline"] })
+      const result = yield* Effect.gen(function*() {
+        const report = yield* EarlyBoot.run(config)
+        const fs = yield* FileSystem.FileSystem
+        return { report, instance: yield* fs.readFileString("/var/lib/keel/config/instance-id") }
+      }).pipe(Effect.provide(h.layer))
+      assert.strictEqual(result.report.seed, "applied")
+      assert.strictEqual(result.instance, "cmd-1\n")
+      assert.isTrue(h.calls.includes("hostname from-cmdline"))
+    }))
+
+  it.effect("fetches a seed from ds=nocloud;s=http://… over a DHCP lease taken for the moment, then releases it", () =>
+    Effect.gen(function*() {
+      const server = ScriptedServer.make()
+      const h = harness(ext4(), {}, { cmdline: ["ds=nocloud;s=http://10.0.2.2:8000/seeds/node-9/"], dhcp: server.layer })
+      const requested: Array<string> = []
+      const documents: Record<string, string> = {
+        "meta-data": "instance-id: node-9\nlocal-hostname: node-9\n",
+        "network-config": "version: 2\nethernets:\n  eth0:\n    addresses: [10.0.2.50/24]\n    gateway4: 10.0.2.2\n"
+      }
+      h.hw.network.serve("10.0.2.2:8000", (request) =>
+        Effect.sync(() => {
+          requested.push(request.url.pathname)
+          const name = request.url.pathname.replace("/seeds/node-9/", "")
+          const text = documents[name]
+          return text === undefined ? { status: 404 } : { status: 200, body: new TextEncoder().encode(text) }
+        }))
+      const result = yield* Effect.gen(function*() {
+        const report = yield* EarlyBoot.run(config)
+        const fs = yield* FileSystem.FileSystem
+        return { report, network: yield* fs.readFileString("/var/lib/keel/config/network.json") }
+      }).pipe(Effect.provide(h.layer))
+      assert.strictEqual(result.report.seed, "applied")
+      assert.deepStrictEqual(requested, ["/seeds/node-9/meta-data", "/seeds/node-9/network-config", "/seeds/node-9/user-data"])
+      assert.deepStrictEqual(JSON.parse(result.network).interfaces, [{ name: "eth0", addresses: ["10.0.2.50/24"], gateway: "10.0.2.2" }])
+      // The moment's lease was released and its address removed; the seed's static address is what the link has.
+      assert.strictEqual(server.seen.at(-1)!.type, "RELEASE")
+      assert.deepStrictEqual(h.links.links.get("eth0")!.addresses, ["10.0.2.50/24"])
+      assert.isTrue(h.calls.includes("hostname node-9"))
     }))
 
   it.effect("boots on past a seed it cannot read, with the reason", () =>

@@ -375,3 +375,37 @@ export const parseSeed = (seed: Seed): Effect.Effect<Parsed, ProvisionError> =>
       warnings
     }
   })
+
+/** What `ds=nocloud` on the kernel command line says: documents to fetch from `seedFrom`, meta-data given inline. */
+export interface CommandLineSeed {
+  readonly seedFrom?: string
+  readonly instanceId?: string
+  readonly hostname?: string
+}
+
+/**
+ * `ds=nocloud;s=http://10.0.2.2:8000/` or `ds=nocloud;i=node-7;h=node-7` (also `nocloud-net`, and
+ * the long keys seedfrom, instance-id, local-hostname), as cloud-init reads it; undefined without
+ * one. A source other than file://, http:// and https:// is refused.
+ */
+export const parseCommandLine = (words: ReadonlyArray<string>): Effect.Effect<CommandLineSeed | undefined, ProvisionError> =>
+  Effect.gen(function*() {
+    const word = [...words].reverse().find((w) => /^ds=nocloud(-net)?(;|$)/.test(w))
+    if (word === undefined) return undefined
+    const fail = (reason: string) => new ProvisionError({ document: "kernel command line", line: null, reason })
+    const seed: { seedFrom?: string; instanceId?: string; hostname?: string } = {}
+    for (const part of word.split(";").slice(1)) {
+      const eq = part.indexOf("=")
+      const key = eq < 0 ? part : part.slice(0, eq)
+      const value = eq < 0 ? "" : part.slice(eq + 1)
+      if (key === "s" || key === "seedfrom") seed.seedFrom = value
+      else if (key === "i" || key === "instance-id") seed.instanceId = value
+      else if (key === "h" || key === "local-hostname") seed.hostname = value
+      else return yield* fail(`${word}: unknown key ${JSON.stringify(key)} (KeelOS reads s, i and h)`)
+    }
+    if (seed.seedFrom !== undefined && !/^(file|https?):\/\/./.test(seed.seedFrom)) {
+      return yield* fail(`${word}: the seed must come from a file://, http:// or https:// address`)
+    }
+    if (seed.seedFrom === undefined && seed.instanceId === undefined) return yield* fail(`${word}: needs s= (where the seed is) or i= (the instance id)`)
+    return seed
+  })

@@ -241,3 +241,19 @@ describe("user-data", () => {
     expect(ok({ metaData }).warnings).toContain("user-data: no keelos.pki and no keelos.bootstrap_token: the node's API stays unreachable until it is provisioned")
   })
 })
+
+describe("ds=nocloud on the kernel command line", () => {
+  const parse = (words: ReadonlyArray<string>) => Effect.runSync(Effect.result(NoCloud.parseCommandLine(words)))
+  it("reads the seed's address and inline meta-data as cloud-init does", () => {
+    expect(parse(["console=ttyS0", "ds=nocloud;s=http://10.0.2.2:8000/seeds/node-9/"])).toMatchObject({ success: { seedFrom: "http://10.0.2.2:8000/seeds/node-9/" } })
+    expect(parse(["ds=nocloud;i=iid-1;h=node-1"])).toMatchObject({ success: { instanceId: "iid-1", hostname: "node-1" } })
+    expect(parse(["ds=nocloud-net;seedfrom=file:///seed/;local-hostname=n"])).toMatchObject({ success: { seedFrom: "file:///seed/", hostname: "n" } })
+    expect(parse(["quiet", "root=/dev/vda"])).toMatchObject({ success: undefined })
+  })
+
+  it("refuses an unknown key, a source it cannot read and a seed with neither s= nor i=", () => {
+    expect(parse(["ds=nocloud;x=1;i=a"])).toMatchObject({ failure: { reason: expect.stringContaining("unknown key \"x\"") } })
+    expect(parse(["ds=nocloud;s=ftp://host/"])).toMatchObject({ failure: { reason: expect.stringContaining("file://, http:// or https://") } })
+    expect(parse(["ds=nocloud;h=only-a-name"])).toMatchObject({ failure: { reason: expect.stringContaining("needs s=") } })
+  })
+})
