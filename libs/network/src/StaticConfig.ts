@@ -1,8 +1,8 @@
 /**
- * The static part of a link's configuration, put on and taken off: the link up (a link a driver is
- * still registering gets 5 seconds to appear), SLAAC on or off, its MTU, its IPv4 and IPv6
- * addresses and its default routes; and
- * what a new configuration no longer has, withdrawn. DHCP leases are the client's business.
+ * The static part of a network configuration, put on and taken off: bonds (ports enslaved) and
+ * VLANs made; each link up (a link a driver is still registering gets 5 seconds to appear), SLAAC
+ * on or off, its MTU, its IPv4 and IPv6 addresses and its default routes; and what a new
+ * configuration no longer has, withdrawn. DHCP leases are the client's business.
  */
 import { Effect, Schedule } from "effect"
 import { Links } from "@keelos/platform"
