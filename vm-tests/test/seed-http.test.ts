@@ -3,7 +3,7 @@
  * install without a seed disk: keel-init takes a DHCP lease for the moment, fetches meta-data,
  * network-config and user-data (with the node's PKI) from a web server on the host (QEMU's
  * 10.0.2.2), releases the lease, applies the seed, and the host reaches the agent with the
- * certificate the seed carried. A second boot with the same command line fetches it again and
+ * certificate the seed carried; the agent watches the update channel the seed named. A second boot with the same command line fetches it again and
  * finds the instance applied.
  */
 import * as http from "node:http"
@@ -44,12 +44,6 @@ beforeAll(async () => {
     reader = yield* Pki.issue(ca, { usage: "client", commonName: "rita", organization: "os:reader" }, 30)
     return yield* Pki.issue(ca, { usage: "server", commonName: "seeded-node", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1", "10.0.2.15"] }, 30)
   }))
-  const indent = (pem: string) => pem.trim().split("\n").map((line) => `      ${line}`).join("\n")
-  documents = {
-    "meta-data": "instance-id: http-seeded-1\nlocal-hostname: seeded-node\n",
-    "network-config": "version: 2\nethernets:\n  eth0:\n    dhcp4: true\n",
-    "user-data": ["#cloud-config", "keelos:", "  pki:", "    ca: |", indent(ca.cert), "    certificate: |", indent(node.cert), "    key: |", indent(node.key), ""].join("\n")
-  }
   server = http.createServer((request, response) => {
     requests.push(request.url ?? "")
     const name = (request.url ?? "").replace(/^\/seeds\/node\//, "")
@@ -58,6 +52,26 @@ beforeAll(async () => {
   })
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
   seedPort = (server.address() as net.AddressInfo).port
+  const indent = (pem: string) => pem.trim().split("\n").map((line) => `      ${line}`).join("\n")
+  documents = {
+    "meta-data": "instance-id: http-seeded-1\nlocal-hostname: seeded-node\n",
+    "network-config": "version: 2\nethernets:\n  eth0:\n    dhcp4: true\n",
+    "user-data": [
+      "#cloud-config",
+      "keelos:",
+      "  pki:",
+      "    ca: |",
+      indent(ca.cert),
+      "    certificate: |",
+      indent(node.cert),
+      "    key: |",
+      indent(node.key),
+      "  update:",
+      `    source: http://10.0.2.2:${seedPort}/channel/latest.json`,
+      "    jitter_minutes: 0",
+      ""
+    ].join("\n")
+  }
   apiPort = await freePort()
 }, 600_000)
 
@@ -74,12 +88,18 @@ describe(`a node provisioned from ds=nocloud over HTTP (${accelerator()})`, () =
     try {
       await first.waitFor(new RegExp(`keel-init: seed: fetching the seed from http://10\\.0\\.2\\.2:${seedPort}/seeds/node/ over a DHCP lease`), 120_000)
       await first.waitFor(/keel-init: seed: dhcp: eth0 10\.0\.2\.15\/24 released; address and routes removed/, 120_000)
-      await first.waitFor(new RegExp(`keel-init: seed: applied instance http-seeded-1 from http://10\\.0\\.2\\.2:${seedPort}/seeds/node/: node PKI, 1 interface\\(s\\), hostname seeded-node`), 60_000)
-      expect(requests).toEqual(["/seeds/node/meta-data", "/seeds/node/network-config", "/seeds/node/user-data"])
+      await first.waitFor(
+        new RegExp(`keel-init: seed: applied instance http-seeded-1 from http://10\\.0\\.2\\.2:${seedPort}/seeds/node/: node PKI, 1 interface\\(s\\), update channel http://10\\.0\\.2\\.2:${seedPort}/channel/latest\\.json \\(check\\), hostname seeded-node`),
+        60_000
+      )
+      expect(requests.slice(0, 3)).toEqual(["/seeds/node/meta-data", "/seeds/node/network-config", "/seeds/node/user-data"])
       const status = await call((c) => c.GetStatus())
       expect([status.hostname, status.certificate.commonName]).toEqual(["seeded-node", "seeded-node"])
       const network = await call((c) => c.GetNetworkStatus())
       expect(network.dhcp).toMatchObject([{ link: "eth0", state: "bound", address: "10.0.2.15/24" }])
+      // The agent watches the channel the seed named (the image names none): its first check asks this server.
+      for (let i = 0; i < 60 && !requests.includes("/channel/latest.json"); i++) await new Promise((r) => setTimeout(r, 1000))
+      expect(requests).toContain("/channel/latest.json")
       // The seed's files were written synced: a power cut keeps them.
       await first.powerCut()
     } finally {

@@ -8,7 +8,7 @@ import { type Context, type Deferred, Effect, FileSystem, Layer, type Path, Sche
 import type { HttpClient } from "effect/http"
 import { Audit, Authorization, Bootstrap, Handlers, HealthChecks, InitClient, MetricsServer, NodeCertificate, NodeFacts, NodeIdentity, Server, UpdateChecks } from "@keelos/agent"
 import { BootControl } from "@keelos/boot"
-import type { Version } from "@keelos/domain"
+import { NodeFiles, type Version } from "@keelos/domain"
 import { Signing } from "@keelos/release"
 import { ChannelWatch, Hooks, RegistrySource, UpdateEngine, UpdateError, UpdateScheduler } from "@keelos/update"
 import type { Links, Sockets } from "@keelos/platform"
@@ -106,6 +106,19 @@ const registryAccess = (config: UpdateConfig, services: Context.Context<FileSyst
 }
 
 /** The system's CAs, plus the operator's registry CA when that file exists. */
+const decodeWatch = Schema.decodeUnknownEffect(Schema.fromJsonString(ChannelWatch.WatchConfig))
+
+/** The channel watch a seed gave this node (keelos.update); undefined when there is none or it cannot be read (said in the log). */
+const readSeededWatch = Effect.gen(function*() {
+  const fs = yield* FileSystem.FileSystem
+  const text = yield* fs.readFileString(NodeFiles.updateWatchFile).pipe(Effect.option)
+  if (text._tag === "None") return undefined
+  return yield* decodeWatch(text.value).pipe(
+    Effect.tapError((error) => Effect.logError(`${NodeFiles.updateWatchFile}: ${error.message}; the image's channel watch applies`)),
+    Effect.orElseSucceed(() => undefined)
+  )
+})
+
 const httpLayer = (config: UpdateConfig) =>
   Layer.unwrap(Effect.gen(function*() {
     const caFile = config.registries?.caFile
@@ -157,9 +170,11 @@ const updateLayer = (config: UpdateConfig, running: string) =>
     }))
     const scheduler = UpdateScheduler.layer(`${config.stateDir}/schedule.json`)
     const scheduling = Layer.effectDiscard(Effect.flatMap(UpdateScheduler, (s) => Effect.forkScoped(s.run)))
-    const watch = config.watch ?? { mode: "off", source: "", intervalMillis: 21_600_000, jitterMillis: 0, window: null }
+    // The seed's channel (keelos.update) wins over the image's: the image is the same on every node.
+    const seeded = yield* readSeededWatch
+    const watch = seeded ?? config.watch ?? { mode: "off", source: "", intervalMillis: 21_600_000, jitterMillis: 0, window: null }
     const problem = ChannelWatch.invalid(watch)
-    if (problem !== null) yield* Effect.logError(`update.watch: ${problem}; the channel watch is off`)
+    if (problem !== null) yield* Effect.logError(`${seeded === undefined ? "update.watch" : NodeFiles.updateWatchFile}: ${problem}; the channel watch is off`)
     const watching = ChannelWatch.ChannelWatch.layer(problem === null ? watch : { ...watch, mode: "off" }, `${config.stateDir}/check.json`)
     const watchLoop = Layer.effectDiscard(Effect.flatMap(ChannelWatch.ChannelWatch, (w) => Effect.forkScoped(w.run)))
     const schedules = Layer.mergeAll(scheduling, watchLoop.pipe(Layer.provideMerge(watching))).pipe(Layer.provideMerge(scheduler))

@@ -29,3 +29,6 @@ export const maintenanceFlag = "/run/keel/maintenance"
 /** keel-init's DHCP client writes each link's lease here (`<link>.json`); the agent reports them. */
 export const dhcpLeaseDir = "/run/keel/dhcp"
 export const dhcpLeaseFile = (link: string) => `${dhcpLeaseDir}/${link}.json`
+
+/** The channel watch from the seed (`keelos.update`); when present the agent takes it over the image's. */
+export const updateWatchFile = `${configDir}/update.json`

@@ -1,8 +1,8 @@
 /**
  * First-boot provisioning from a NoCloud seed (SeedSource: a CIDATA volume, or `ds=nocloud` on the
  * kernel command line). Its documents are read (NoCloud), every warning is logged, and the node's
- * PKI or bootstrap token, its network and its hostname are written to the data partition where
- * the agent and early boot read them. Per instance, like cloud-init: a seed whose
+ * PKI or bootstrap token, its network, its update channel and its hostname are written to the
+ * data partition where the agent and early boot read them. Per instance, like cloud-init: a seed whose
  * instance-id was applied already is left alone, so a seed left attached changes nothing on reboot.
  */
 import { Console, Effect, FileSystem, Option, type Path, type Scope } from "effect"
@@ -35,7 +35,9 @@ const write = (config: NoCloud.MachineConfig) =>
       i.dhcp4 || i.slaac !== undefined || i.addresses.length > 0 || i.gateway !== undefined || i.gateway6 !== undefined || i.mtu !== undefined
     )
     const { vlans, bonds } = config.network
-    if (interfaces.length > 0 || vlans.length > 0 || bonds.length > 0) {
+    if (config.machineNetwork !== null) {
+      yield* AtomicFile.write(NodeFiles.networkFile, encode(`${JSON.stringify(config.machineNetwork, null, 2)}\n`))
+    } else if (interfaces.length > 0 || vlans.length > 0 || bonds.length > 0) {
       const nameservers = [...new Set(config.network.interfaces.flatMap((i) => i.nameservers))]
       const network = {
         ...(bonds.length > 0 ? { bonds } : {}),
@@ -53,6 +55,7 @@ const write = (config: NoCloud.MachineConfig) =>
       }
       yield* AtomicFile.write(NodeFiles.networkFile, encode(`${JSON.stringify(network, null, 2)}\n`))
     }
+    if (config.update !== null) yield* AtomicFile.write(NodeFiles.updateWatchFile, encode(`${JSON.stringify(config.update, null, 2)}\n`))
     if (config.hostname !== null) yield* AtomicFile.write(NodeFiles.hostnameFile, encode(`${config.hostname}\n`))
     // Last: its presence says the seed is applied.
     yield* AtomicFile.write(NodeFiles.instanceFile, encode(`${config.instanceId}\n`))
@@ -79,6 +82,8 @@ export const apply: Effect.Effect<Outcome, never, Exclude<SeedSource.Requirement
   }
   yield* write(config)
   const credentials = config.pki !== null ? "node PKI" : config.bootstrapToken !== null ? "bootstrap token" : "no credentials"
-  yield* log(`applied instance ${config.instanceId} from ${documents.from}: ${credentials}, ${config.network.interfaces.length} interface(s)${config.hostname === null ? "" : `, hostname ${config.hostname}`}`)
+  const interfaces = (config.machineNetwork ?? config.network).interfaces.length
+  const update = config.update === null ? "" : `, update channel ${config.update.source} (${config.update.mode})`
+  yield* log(`applied instance ${config.instanceId} from ${documents.from}: ${credentials}, ${interfaces} interface(s)${update}${config.hostname === null ? "" : `, hostname ${config.hostname}`}`)
   return "applied" as const
 })).pipe(Effect.catch((error: { readonly message: string }) => Effect.as(log(error.message), "failed" as const)))

@@ -198,7 +198,8 @@ describe("early boot", () => {
       const requested: Array<string> = []
       const documents: Record<string, string> = {
         "meta-data": "instance-id: node-9\nlocal-hostname: node-9\n",
-        "network-config": "version: 2\nethernets:\n  eth0:\n    addresses: [10.0.2.50/24]\n    gateway4: 10.0.2.2\n"
+        "network-config": "version: 2\nethernets:\n  eth0:\n    addresses: [10.0.2.50/24]\n    gateway4: 10.0.2.2\n",
+        "user-data": "#cloud-config\nkeelos:\n  bootstrap_token: 0123456789abcdef0123456789abcdef\n  update:\n    source: https://updates.example/stable/latest.json\n"
       }
       h.hw.network.serve("10.0.2.2:8000", (request) =>
         Effect.sync(() => {
@@ -210,9 +211,10 @@ describe("early boot", () => {
       const result = yield* Effect.gen(function*() {
         const report = yield* EarlyBoot.run(config)
         const fs = yield* FileSystem.FileSystem
-        return { report, network: yield* fs.readFileString("/var/lib/keel/config/network.json") }
+        return { report, network: yield* fs.readFileString("/var/lib/keel/config/network.json"), update: yield* fs.readFileString("/var/lib/keel/config/update.json") }
       }).pipe(Effect.provide(h.layer))
       assert.strictEqual(result.report.seed, "applied")
+      assert.deepStrictEqual(JSON.parse(result.update), { mode: "check", source: "https://updates.example/stable/latest.json", intervalMillis: 21_600_000, jitterMillis: 1_800_000, window: null })
       assert.deepStrictEqual(requested, ["/seeds/node-9/meta-data", "/seeds/node-9/network-config", "/seeds/node-9/user-data"])
       assert.deepStrictEqual(JSON.parse(result.network).interfaces, [{ name: "eth0", addresses: ["10.0.2.50/24"], gateway: "10.0.2.2" }])
       // The moment's lease was released and its address removed; the seed's static address is what the link has.

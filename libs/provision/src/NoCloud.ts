@@ -5,7 +5,8 @@
  * checked; everything it does not apply (users, packages, commands, bridges, DHCPv6, ...) is a
  * warning that names it, never a silent ignore; an invalid document is refused with its line.
  */
-import { Effect, Schema } from "effect"
+import { Cause, Effect, Schema } from "effect"
+import { NetworkConfig } from "@keelos/network"
 import { Links } from "@keelos/platform"
 import { lineOf, parse, ProvisionError } from "./Yaml.ts"
 
@@ -33,12 +34,26 @@ export const BondConfig = Schema.Struct({
 })
 export type BondConfig = typeof BondConfig.Type
 
+/** The periodic channel check the agent runs (its `update.watch`), from `keelos.update`. */
+export const UpdateWatch = Schema.Struct({
+  mode: Schema.Literals(["off", "check", "install"]),
+  source: Schema.String,
+  intervalMillis: Schema.Int,
+  jitterMillis: Schema.Int,
+  window: Schema.NullOr(Schema.String)
+})
+export type UpdateWatch = typeof UpdateWatch.Type
+
 export const MachineConfig = Schema.Struct({
   instanceId: Schema.String,
   hostname: Schema.NullOr(Schema.String),
   network: Schema.Struct({ interfaces: Schema.Array(InterfaceConfig), vlans: Schema.Array(VlanConfig), bonds: Schema.Array(BondConfig) }),
   pki: Schema.NullOr(Schema.Struct({ ca: Schema.String, cert: Schema.String, key: Schema.String })),
-  bootstrapToken: Schema.NullOr(Schema.String)
+  bootstrapToken: Schema.NullOr(Schema.String),
+  /** `keelos.network` in user-data: the node's network as KeelOS writes it, taken over network-config. */
+  machineNetwork: Schema.NullOr(NetworkConfig.NetworkConfig),
+  /** `keelos.update` in user-data: the channel the node watches, and whether it installs in a window. */
+  update: Schema.NullOr(UpdateWatch)
 })
 export type MachineConfig = typeof MachineConfig.Type
 
@@ -342,7 +357,7 @@ const userData = (text: string, warnings: Array<string>) =>
       r.warn([key], `${key}: ${cloudConfigKeysWithoutMeaning[key] ?? "not used by KeelOS"}; ignored`)
     }
     const keelos = doc["keelos"] === undefined ? {} : yield* r.record(doc["keelos"], ["keelos"])
-    r.unknownKeys(keelos, ["pki", "bootstrap_token"], ["keelos"])
+    r.unknownKeys(keelos, ["pki", "bootstrap_token", "network", "update"], ["keelos"])
     let pki: MachineConfig["pki"] = null
     if (keelos["pki"] !== undefined) {
       const p = yield* r.record(keelos["pki"], ["keelos", "pki"])
@@ -359,7 +374,34 @@ const userData = (text: string, warnings: Array<string>) =>
     }
     if (pki !== null && bootstrapToken !== null) r.warn(["keelos", "bootstrap_token"], "keelos.bootstrap_token is not used when keelos.pki is given; ignored")
     const hostname = doc["hostname"] === undefined ? null : yield* r.string(doc["hostname"], ["hostname"])
-    return { pki, bootstrapToken: pki === null ? bootstrapToken : null, hostname }
+    let machineNetwork: NetworkConfig.NetworkConfig | null = null
+    if (keelos["network"] !== undefined) {
+      const decoded = Schema.decodeUnknownExit(NetworkConfig.NetworkConfig)(keelos["network"])
+      if (decoded._tag === "Failure") {
+        return yield* r.fail(["keelos", "network"], `keelos.network is not a KeelOS network configuration: ${String(Cause.squash(decoded.cause)).replace(/\s*\n\s*/g, "; ")}`)
+      }
+      machineNetwork = decoded.value
+    }
+    let update: UpdateWatch | null = null
+    if (keelos["update"] !== undefined) {
+      const path = ["keelos", "update"]
+      const u = yield* r.record(keelos["update"], path)
+      r.unknownKeys(u, ["source", "mode", "window", "interval_minutes", "jitter_minutes"], path)
+      const source = yield* r.string(u["source"], [...path, "source"])
+      if (!/^(https?|oci|oci\+http):\/\/./.test(source)) return yield* r.fail([...path, "source"], `${JSON.stringify(source)} is not a channel's latest.json (http, https) or a release in a registry (oci://)`)
+      const mode = u["mode"] ?? "check"
+      if (mode !== "off" && mode !== "check" && mode !== "install") return yield* r.fail([...path, "mode"], `mode ${JSON.stringify(mode)}: off, check or install`)
+      const minutes = (key: string, fallback: number, least: number) =>
+        Effect.gen(function*() {
+          const value = u[key] ?? fallback
+          if (typeof value !== "number" || !Number.isInteger(value) || value < least) return yield* r.fail([...path, key], `${key} must be a whole number of minutes, at least ${least}`)
+          return value * 60_000
+        })
+      const window = u["window"] === undefined ? null : yield* r.string(u["window"], [...path, "window"])
+      if (mode === "install" && window === null) return yield* r.fail([...path, "mode"], "install mode needs a maintenance window (keelos.update.window, e.g. \"Sat 02:00-04:00 UTC\")")
+      update = { mode, source, intervalMillis: yield* minutes("interval_minutes", 360, 1), jitterMillis: yield* minutes("jitter_minutes", 30, 0), window }
+    }
+    return { pki, bootstrapToken: pki === null ? bootstrapToken : null, hostname, machineNetwork, update }
   })
 
 /** The machine config a seed describes, and what in it KeelOS does not apply. */
@@ -368,10 +410,19 @@ export const parseSeed = (seed: Seed): Effect.Effect<Parsed, ProvisionError> =>
     const warnings: Array<string> = []
     const meta = yield* metaData(seed.metaData, warnings)
     const network = seed.networkConfig === undefined ? { interfaces: [], vlans: [], bonds: [] } : yield* networkConfig(seed.networkConfig, warnings)
-    const user = seed.userData === undefined ? { pki: null, bootstrapToken: null, hostname: null } : yield* userData(seed.userData, warnings)
+    const user = seed.userData === undefined ? { pki: null, bootstrapToken: null, hostname: null, machineNetwork: null, update: null } : yield* userData(seed.userData, warnings)
+    if (user.machineNetwork !== null && seed.networkConfig !== undefined) warnings.push("network-config: keelos.network in user-data is taken instead; network-config ignored")
     if (user.pki === null && user.bootstrapToken === null) warnings.push("user-data: no keelos.pki and no keelos.bootstrap_token: the node's API stays unreachable until it is provisioned")
     return {
-      config: { instanceId: meta.instanceId, hostname: meta.hostname ?? user.hostname, network, pki: user.pki, bootstrapToken: user.bootstrapToken },
+      config: {
+        instanceId: meta.instanceId,
+        hostname: meta.hostname ?? user.hostname,
+        network,
+        pki: user.pki,
+        bootstrapToken: user.bootstrapToken,
+        machineNetwork: user.machineNetwork,
+        update: user.update
+      },
       warnings
     }
   })

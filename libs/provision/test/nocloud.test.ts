@@ -257,3 +257,35 @@ describe("ds=nocloud on the kernel command line", () => {
     expect(parse(["ds=nocloud;h=only-a-name"])).toMatchObject({ failure: { reason: expect.stringContaining("needs s=") } })
   })
 })
+
+describe("user-data keelos.network and keelos.update", () => {
+  const metaData = "instance-id: i-9\n"
+  it("takes the node's network as KeelOS writes it over network-config, and the channel the agent watches", () => {
+    const userData = [
+      "#cloud-config",
+      "keelos:",
+      "  network:",
+      "    bonds: [{ name: bond0, mode: active-backup, links: [eth0, eth1] }]",
+      "    interfaces: [{ name: bond0, dhcp4: true }]",
+      "  update:",
+      "    source: oci://registry.example:5000/keelos/os:stable",
+      "    mode: install",
+      "    window: Sat 02:00-04:00 UTC",
+      "    interval_minutes: 60"
+    ].join("\n")
+    const { config, warnings } = Effect.runSync(NoCloud.parseSeed({ metaData, userData, networkConfig: "version: 2\nethernets:\n  eth0:\n    dhcp4: true\n" }))
+    expect(config.machineNetwork).toEqual({ bonds: [{ name: "bond0", mode: "active-backup", links: ["eth0", "eth1"] }], interfaces: [{ name: "bond0", dhcp4: true }] })
+    expect(config.update).toEqual({ mode: "install", source: "oci://registry.example:5000/keelos/os:stable", intervalMillis: 3_600_000, jitterMillis: 1_800_000, window: "Sat 02:00-04:00 UTC" })
+    expect(warnings).toContain("network-config: keelos.network in user-data is taken instead; network-config ignored")
+  })
+
+  it("refuses a network KeelOS cannot apply, a source it cannot watch and install mode without a window, with the line", () => {
+    const refuse = (lines: ReadonlyArray<string>) => {
+      const exit = Effect.runSyncExit(NoCloud.parseSeed({ metaData, userData: ["#cloud-config", "keelos:", ...lines].join("\n") }))
+      return Exit.isFailure(exit) ? (Cause.squash(exit.cause) as ProvisionError).message : "accepted"
+    }
+    expect(refuse(["  network:", "    interfaces: [{ name: eth0, addresses: [10.0.0.300/24] }]"])).toMatch(/^user-data, line 3: keelos.network is not a KeelOS network configuration: /)
+    expect(refuse(["  update:", "    source: ftp://example/latest.json"])).toBe("user-data, line 4: \"ftp://example/latest.json\" is not a channel's latest.json (http, https) or a release in a registry (oci://)")
+    expect(refuse(["  update:", "    source: https://example/latest.json", "    mode: install"])).toBe("user-data, line 5: install mode needs a maintenance window (keelos.update.window, e.g. \"Sat 02:00-04:00 UTC\")")
+  })
+})
