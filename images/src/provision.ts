@@ -55,7 +55,7 @@ export const provisionDisk = (disk: string, provisioning: Provisioning) => {
       fs.writeFileSync(path.join(seed, "config", "bootstrap-token"), `${provisioning.bootstrapToken}\n`, { mode: 0o600 })
     }
     if (provisioning.network !== undefined) {
-      Schema.decodeUnknownSync(NetworkConfig.NetworkConfig)(provisioning.network)
+      Schema.decodeUnknownSync(NetworkConfig.NetworkConfig, NetworkConfig.strict)(provisioning.network)
       fs.writeFileSync(path.join(seed, "config", "network.json"), JSON.stringify(provisioning.network, null, 2) + "\n")
     }
     const { offset, size } = partition(disk, dataPartition)

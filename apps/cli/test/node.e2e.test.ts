@@ -168,5 +168,21 @@ describe("osctl against a node", () => {
   it("refuses bad flags with usage and exit code 2", () => {
     expect(osctl("status", "-o", "xml").status).toBe(2)
     expect(osctl("logs").status).toBe(2)
+    expect(osctl("network", "apply", "x.yaml", "--mode", "maybe").status).toBe(2)
+  })
+
+  it("network apply: checks its file and flags here, and hears that a host-mode init does not own the network", () => {
+    const file = path.join(dir, "network.yaml")
+    fs.writeFileSync(file, "interfaces:\n  - name: eth0\n    dhcp4: true\n")
+    const timeout = osctl("network", "apply", file, "--timeout", "3")
+    expect([timeout.status, timeout.stderr.trim()]).toEqual([2, "error: --timeout is seconds between 5 and 3600"])
+    fs.writeFileSync(path.join(dir, "broken.yaml"), "interfaces: [\n")
+    const broken = osctl("network", "apply", path.join(dir, "broken.yaml"))
+    expect([broken.status, broken.stderr]).toEqual([2, expect.stringMatching(/^error: \/.*broken\.yaml, line 2: Flow sequence/)])
+    // The agent here talks to a keel-init in host mode, which leaves the host's network alone.
+    const hostMode = osctl("network", "apply", file, "--mode", "apply")
+    expect([hostMode.status, hostMode.stderr.trim()]).toEqual([3, expect.stringMatching(/^127\.0\.0\.1:\d+: error: ConfigureNetwork is not available on this node: keel-init runs in host mode: the network is the host's, not keel-init's$/)])
+    const confirm = osctl("network", "confirm")
+    expect(confirm.status).toBe(3)
   })
 })

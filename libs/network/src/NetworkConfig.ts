@@ -62,7 +62,10 @@ export class NetworkConfigError extends Schema.TaggedError<NetworkConfigError>()
   }
 }
 
-const decodeJson = Schema.decodeUnknownEffect(Schema.fromJsonString(NetworkConfig))
+/** A key the schema does not know is refused, not dropped: `adresses` for `addresses` must not pass as no addresses. */
+export const strict = { onExcessProperty: "error" } as const
+
+const decodeJson = Schema.decodeUnknownEffect(Schema.fromJsonString(NetworkConfig), strict)
 
 /** `text` (JSON) as a configuration; `source` names it in the error. */
 export const decode = (text: string, source: string) =>

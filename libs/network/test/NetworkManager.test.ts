@@ -6,7 +6,7 @@ import { Effect, Fiber, FileSystem, Layer, Path } from "effect"
 import { TestClock } from "effect/testing"
 import { Kernel } from "@keelos/platform"
 import { PowerSupply, SimDhcpSockets, SimFileSystem, SimLinks, Trace } from "@keelos/platform-sim"
-import { type NetworkConfig, NetworkManager } from "../src/index.ts"
+import { NetworkConfig, NetworkManager } from "../src/index.ts"
 import * as ScriptedServer from "./ScriptedServer.ts"
 
 const dhcpConfig: NetworkConfig.NetworkConfig = { interfaces: [{ name: "eth0", dhcp4: true }], nameservers: ["9.9.9.9"] }
@@ -173,5 +173,13 @@ describe("NetworkManager", () => {
         assert.isFalse(h.links.links.has("bond0.100"))
         assert.deepStrictEqual([link("eth0")?.master, link("eth0")?.addresses], [null, ["10.9.0.6/24"]])
       })).pipe(Effect.provide(h.layer))
+    }))
+
+  it.effect("a configuration with a key it does not know is refused with the key, not applied without it", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(NetworkConfig.decode(JSON.stringify({ interfaces: [{ name: "eth0", adresses: ["10.0.0.5/24"] }] }), "the network configuration"))
+      assert.include(error.message, "adresses")
+      const ok = yield* NetworkConfig.decode(JSON.stringify({ interfaces: [{ name: "eth0", addresses: ["10.0.0.5/24"] }] }), "the network configuration")
+      assert.deepStrictEqual(ok.interfaces[0]!.addresses, ["10.0.0.5/24"])
     }))
 })

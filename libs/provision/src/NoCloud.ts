@@ -376,7 +376,7 @@ const userData = (text: string, warnings: Array<string>) =>
     const hostname = doc["hostname"] === undefined ? null : yield* r.string(doc["hostname"], ["hostname"])
     let machineNetwork: NetworkConfig.NetworkConfig | null = null
     if (keelos["network"] !== undefined) {
-      const decoded = Schema.decodeUnknownExit(NetworkConfig.NetworkConfig)(keelos["network"])
+      const decoded = Schema.decodeUnknownExit(NetworkConfig.NetworkConfig, NetworkConfig.strict)(keelos["network"])
       if (decoded._tag === "Failure") {
         return yield* r.fail(["keelos", "network"], `keelos.network is not a KeelOS network configuration: ${String(Cause.squash(decoded.cause)).replace(/\s*\n\s*/g, "; ")}`)
       }

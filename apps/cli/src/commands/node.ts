@@ -264,9 +264,9 @@ const networkApply = Command.make(
     Effect.gen(function*() {
       if (o.timeout < 5 || o.timeout > 3600) return yield* Effect.fail(new Remote.UsageError({ reason: "--timeout is seconds between 5 and 3600" }))
       const fs = yield* FileSystem.FileSystem
-      const text = yield* Effect.mapError(fs.readFileString(o.file), (e) => new OsctlConfig.ConfigError({ path: o.file, reason: e.message }))
+      const text = yield* Effect.mapError(fs.readFileString(o.file), (e) => new Remote.UsageError({ reason: `cannot read ${o.file}: ${e.message}` }))
       const { Yaml } = yield* Effect.promise(() => import("@keelos/provision"))
-      const parsed = yield* Effect.mapError(Yaml.parse(o.file, text), (e) => new OsctlConfig.ConfigError({ path: o.file, reason: e.message }))
+      const parsed = yield* Effect.mapError(Yaml.parse(o.file, text), (e) => new Remote.UsageError({ reason: e.message }))
       const config = JSON.stringify(parsed)
       const confirmWithin = o.mode === "try" && !o.noConfirm
       const { output, outcomes } = yield* Remote.onNodes((client) =>
