@@ -32,3 +32,6 @@ export const dhcpLeaseFile = (link: string) => `${dhcpLeaseDir}/${link}.json`
 
 /** The channel watch from the seed (`keelos.update`); when present the agent takes it over the image's. */
 export const updateWatchFile = `${configDir}/update.json`
+
+/** The last DHCP lease of each link (`dhcp-<link>.json`), kept across reboots for INIT-REBOOT. */
+export const dhcpRememberedDir = "/var/lib/keel/network"

@@ -1,6 +1,6 @@
 /**
  * The DHCPv4 client of one link (RFC 2131 §4.4): INIT → SELECTING (DISCOVER until an OFFER) →
- * REQUESTING → BOUND; at T1 RENEWING (unicast to the server that leased), at T2 REBINDING
+ * REQUESTING → BOUND, or INIT-REBOOT with the address of a lease from before a reboot; at T1 RENEWING (unicast to the server that leased), at T2 REBINDING
  * (broadcast to any server), and at the lease's end the address is given up and it starts over. A
  * NAK starts over at once. On interruption (shutdown) the lease is released.
  *
@@ -46,6 +46,11 @@ export interface Options {
   readonly mac: string
   /** The host name to tell servers (option 12), if any. */
   readonly hostname?: string
+  /**
+   * The address of a lease from before (a reboot) that has not run out: asked for again first
+   * (INIT-REBOOT, RFC 2131 §3.2), so the node keeps its address and skips discovery.
+   */
+  readonly remembered?: string
   /** A lease was obtained, or renewed (`previous` is then the lease it replaces). */
   readonly bound: (lease: Lease, previous: Lease | undefined) => Effect.Effect<void>
   /** The lease ended: it expired, the server refused to renew it (NAK), or it was released at shutdown. */
@@ -160,6 +165,27 @@ export const run = (options: Options): Effect.Effect<never, Links.LinkError, Dhc
     const serverOf = (m: Dhcp4Message.Message) => Dhcp4Message.readAddress(m.options.get(Dhcp4Message.Option.serverIdentifier))
     const isAnswer = (m: Dhcp4Message.Message) => m.type === "ACK" || m.type === "NAK"
 
+    /**
+     * INIT-REBOOT: the remembered address, asked for by broadcast twice; an ACK is the lease, a NAK
+     * or no answer sends the client to INIT.
+     */
+    const reboot = (address: string) =>
+      Effect.gen(function*() {
+        const xid = yield* newXid
+        for (let attempt = 0; attempt < 2; attempt++) {
+          const sentAt = yield* monotonicMillis
+          yield* send(message("REQUEST", xid, 0, { options: [[Dhcp4Message.Option.requestedAddress, Dhcp4Message.address(address)]] }), DhcpSockets.broadcast)
+          const answer = yield* reply(xid, isAnswer, yield* backoff(attempt))
+          if (answer === undefined) continue
+          const lease = answer.type === "ACK" ? leaseOf(options.link, answer, sentAt) : undefined
+          if (lease !== undefined) return lease
+          yield* options.log(`${address} from before the reboot was refused (${answer.type}); discovering`)
+          return undefined
+        }
+        yield* options.log(`no answer about ${address} from before the reboot; discovering`)
+        return undefined
+      })
+
     /** INIT, SELECTING, REQUESTING: until a server grants a lease. */
     const acquire = Effect.gen(function*() {
       for (;;) {
@@ -227,8 +253,10 @@ export const run = (options: Options): Effect.Effect<never, Links.LinkError, Dhc
     })
 
     return yield* Effect.gen(function*() {
+      let remembered = options.remembered
       for (;;) {
-        let lease = yield* acquire
+        let lease = (remembered === undefined ? undefined : yield* reboot(remembered)) ?? (yield* acquire)
+        remembered = undefined
         yield* Ref.set(current, lease)
         yield* options.bound(lease, undefined)
         for (;;) {

@@ -19,6 +19,8 @@ import * as NetworkConfig from "./NetworkConfig.ts"
 import * as Resolver from "./Resolver.ts"
 import * as StaticConfig from "./StaticConfig.ts"
 
+const decodeRemembered = Schema.decodeUnknownEffect(Schema.fromJsonString(Schema.Struct({ address: Schema.String, expiresAtMillis: Schema.Number })))
+
 export class NetworkChangeError extends Schema.TaggedError<NetworkChangeError>()("NetworkChangeError", {
   operation: Schema.Literals(["apply", "confirm"]),
   reason: Schema.String
@@ -90,6 +92,24 @@ export const make = (options: Options): Effect.Effect<
     const resolver = yield* Resolver.make(NodeFiles.resolvConf, new Map([["static", NetworkConfig.resolverEntry(initial)]]))
     const installer = yield* LeaseInstaller.make({ resolver, log, ...(options.hostnameConfigured ? {} : { setHostname: kernel.setHostname }) })
 
+    /** The last lease of each link on the data partition, so a reboot asks for the same address (INIT-REBOOT). */
+    const rememberedFile = (name: string) => `${NodeFiles.dhcpRememberedDir}/dhcp-${name}.json`
+    const remember = (lease: Dhcp4Client.Lease) =>
+      Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        const expiresAtMillis = (yield* Clock.currentTimeMillis) + lease.leaseSeconds * 1000
+        yield* fs.makeDirectory(NodeFiles.dhcpRememberedDir, { recursive: true })
+        yield* fs.writeFileString(`${rememberedFile(lease.link)}.tmp`, `${JSON.stringify({ address: lease.address, expiresAtMillis })}\n`)
+        yield* fs.rename(`${rememberedFile(lease.link)}.tmp`, rememberedFile(lease.link))
+      }).pipe(Effect.provide(context), Effect.catch((e) => log(`remembering the lease: ${e.message}`)))
+    const forget = (name: string) => Effect.flatMap(FileSystem.FileSystem, (fs) => Effect.ignore(fs.remove(rememberedFile(name)))).pipe(Effect.provide(context))
+    const remembered = (name: string) =>
+      Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        const saved = yield* decodeRemembered(yield* fs.readFileString(rememberedFile(name)))
+        return saved.expiresAtMillis > (yield* Clock.currentTimeMillis) ? saved.address : undefined
+      }).pipe(Effect.provide(context), Effect.orElseSucceed(() => undefined))
+
     /** A DHCP client for `name`, restarted with backoff if its link is missing; the map interrupts it (releasing the lease) on removal. */
     const startClient = (name: string) =>
       Effect.gen(function*() {
@@ -98,11 +118,14 @@ export const make = (options: Options): Effect.Effect<
         const client = Effect.gen(function*() {
           const mac = (yield* links.list).find((l) => l.name === name)?.mac
           if (mac === undefined) return yield* new Links.LinkError({ operation: "dhcp", link: name, reason: "NotFound", detail: "no such link" })
+          const address = yield* remembered(name)
           return yield* Dhcp4Client.run({
             link: name,
             mac,
-            bound: (lease, previous) => Effect.andThen(installer.bound(lease, previous), Deferred.succeed(first, undefined)),
-            lost: installer.lost,
+            ...(address === undefined ? {} : { remembered: address }),
+            bound: (lease, previous) => Effect.andThen(Effect.andThen(installer.bound(lease, previous), remember(lease)), Deferred.succeed(first, undefined)),
+            // A released lease is remembered still (the next boot asks for it again); one the server ended is not.
+            lost: (lease, reason) => Effect.andThen(installer.lost(lease, reason), reason === "released" ? Effect.void : forget(lease.link)),
             log: (line) => log(`${name}: ${line}`)
           })
         }).pipe(

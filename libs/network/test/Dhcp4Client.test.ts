@@ -13,7 +13,7 @@ interface Event {
   readonly event: string
 }
 
-const start = (server: ReturnType<typeof ScriptedServer.make>) =>
+const start = (server: ReturnType<typeof ScriptedServer.make>, remembered?: string) =>
   Effect.gen(function*() {
     const events: Array<Event> = []
     const leases: Array<Dhcp4Client.Lease> = []
@@ -22,6 +22,7 @@ const start = (server: ReturnType<typeof ScriptedServer.make>) =>
       link: "eth0",
       mac,
       hostname: "node-1",
+      ...(remembered === undefined ? {} : { remembered }),
       bound: (lease, previous) =>
         Effect.flatMap(at, (atMillis) =>
           Effect.sync(() => {
@@ -133,5 +134,31 @@ describe("Dhcp4Client", () => {
       yield* start(server)
       yield* advance(10 * 24 * 3600_000, 3600_000)
       assert.strictEqual(server.seen.length, 2)
+    }))
+
+  it.effect("after a reboot, asks for the remembered address first (INIT-REBOOT) and skips discovery when it is granted", () =>
+    Effect.gen(function*() {
+      const server = ScriptedServer.make()
+      const { events } = yield* start(server, "10.0.2.15")
+      assert.deepStrictEqual(server.seen.map((s) => [s.type, s.to, s.ciaddr, s.requested, s.server]), [["REQUEST", "255.255.255.255", "0.0.0.0", "10.0.2.15", undefined]])
+      assert.deepStrictEqual(events, [{ atMillis: 0, event: "bound 10.0.2.15/24" }])
+    }))
+
+  it.effect("a refused or unanswered INIT-REBOOT falls back to discovery", () =>
+    Effect.gen(function*() {
+      const refusing = ScriptedServer.make({ nakReboots: true, address: "10.0.2.16" })
+      const refused = yield* start(refusing, "10.0.2.15")
+      assert.deepStrictEqual(refusing.seen.map((s) => s.type), ["REQUEST", "DISCOVER", "REQUEST"])
+      assert.deepStrictEqual(refused.events.map((e) => e.event), ["bound 10.0.2.16/24"])
+      const silent = ScriptedServer.make({ up: false })
+      const unanswered = yield* start(silent, "10.0.2.15")
+      yield* advance(14_000)
+      const [first, second, third] = silent.seen
+      assert.deepStrictEqual([first?.type, second?.type, third?.type], ["REQUEST", "REQUEST", "DISCOVER"])
+      assert.approximately((second!.atMillis - first!.atMillis) / 1000, 4, 1.0001)
+      assert.approximately((third!.atMillis - second!.atMillis) / 1000, 8, 1.0001)
+      silent.behaviour.up = true
+      yield* advance(20_000)
+      assert.deepStrictEqual(unanswered.events.map((e) => e.event), ["bound 10.0.2.15/24"])
     }))
 })

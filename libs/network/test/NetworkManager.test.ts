@@ -182,4 +182,21 @@ describe("NetworkManager", () => {
       const ok = yield* NetworkConfig.decode(JSON.stringify({ interfaces: [{ name: "eth0", addresses: ["10.0.0.5/24"] }] }), "the network configuration")
       assert.deepStrictEqual(ok.interfaces[0]!.addresses, ["10.0.0.5/24"])
     }))
+
+  it.effect("remembers a link's lease on the data partition, and the next boot asks for that address first", () =>
+    Effect.gen(function*() {
+      const server = ScriptedServer.make()
+      const h = harness(server.layer)
+      yield* Effect.scoped(Effect.flatMap(h.manager(dhcpConfig), (network) => network.start(10_000))).pipe(Effect.provide(h.layer))
+      assert.deepStrictEqual(server.seen.map((s) => s.type), ["DISCOVER", "REQUEST", "RELEASE"])
+      const saved = JSON.parse(yield* readFile("/var/lib/keel/network/dhcp-eth0.json").pipe(Effect.provide(h.layer)))
+      assert.deepStrictEqual(saved, { address: "10.0.2.15", expiresAtMillis: 3_600_000 })
+      // The next boot: INIT-REBOOT for 10.0.2.15, granted without discovery.
+      yield* Effect.scoped(Effect.flatMap(h.manager(dhcpConfig), (network) => network.start(10_000))).pipe(Effect.provide(h.layer))
+      assert.deepStrictEqual(server.seen.slice(3).map((s) => [s.type, s.requested, s.server]), [["REQUEST", "10.0.2.15", undefined], ["RELEASE", undefined, "10.0.2.2"]])
+      // A lease that ran out is not asked for again.
+      yield* TestClock.adjust(2 * 3_600_000)
+      yield* Effect.scoped(Effect.flatMap(h.manager(dhcpConfig), (network) => network.start(10_000))).pipe(Effect.provide(h.layer))
+      assert.strictEqual(server.seen[5]!.type, "DISCOVER")
+    }))
 })

@@ -20,6 +20,8 @@ export interface Seen {
 export interface Behaviour {
   up: boolean
   nakRenewals: boolean
+  /** NAK an INIT-REBOOT request (no server identifier, no ciaddr). */
+  nakReboots: boolean
   leaseSeconds: number
   renewSeconds: number | undefined
   rebindSeconds: number | undefined
@@ -30,7 +32,7 @@ export interface Behaviour {
 export const serverAddress = "10.0.2.2"
 
 export const make = (initial: Partial<Behaviour> = {}) => {
-  const behaviour: Behaviour = { up: true, nakRenewals: false, leaseSeconds: 3600, renewSeconds: undefined, rebindSeconds: undefined, address: "10.0.2.15", hostname: undefined, ...initial }
+  const behaviour: Behaviour = { up: true, nakRenewals: false, nakReboots: false, leaseSeconds: 3600, renewSeconds: undefined, rebindSeconds: undefined, address: "10.0.2.15", hostname: undefined, ...initial }
   const seen: Array<Seen> = []
   const open = () =>
     Effect.gen(function*() {
@@ -76,7 +78,10 @@ export const make = (initial: Partial<Behaviour> = {}) => {
             })
             if (!behaviour.up) return
             if (request.type === "DISCOVER") answer(request, "OFFER")
-            if (request.type === "REQUEST") answer(request, request.ciaddr !== "0.0.0.0" && behaviour.nakRenewals ? "NAK" : "ACK")
+            const rebooting = request.ciaddr === "0.0.0.0" && !request.options.has(Dhcp4Message.Option.serverIdentifier)
+            if (request.type === "REQUEST") {
+              answer(request, (request.ciaddr !== "0.0.0.0" && behaviour.nakRenewals) || (rebooting && behaviour.nakReboots) ? "NAK" : "ACK")
+            }
           }),
         receive: Queue.take(arrivals)
       }
