@@ -108,6 +108,9 @@ describe(`a node provisioned from ds=nocloud over HTTP (${accelerator()})`, () =
     const second = boot("second")
     try {
       await second.waitFor(/keel-init: seed: instance http-seeded-1 from http:\/\/10\.0\.2\.2:\d+\/seeds\/node\/ is applied already/, 120_000)
+      // The lease of the first boot (kept on the data partition) is asked for again, without discovery.
+      await second.waitFor(/keel-init: network: eth0 10\.0\.2\.15\/24 via 10\.0\.2\.2 from 10\.0\.2\.2/, 60_000)
+      expect(second.lines.some((l) => l.text.startsWith("keel-init: network: eth0: offered"))).toBe(false)
       const status = await call((c) => c.GetStatus())
       expect(status.hostname).toBe("seeded-node")
     } finally {

@@ -99,8 +99,8 @@ export const make = (options: Options): Effect.Effect<
         const fs = yield* FileSystem.FileSystem
         const expiresAtMillis = (yield* Clock.currentTimeMillis) + lease.leaseSeconds * 1000
         yield* fs.makeDirectory(NodeFiles.dhcpRememberedDir, { recursive: true })
-        yield* fs.writeFileString(`${rememberedFile(lease.link)}.tmp`, `${JSON.stringify({ address: lease.address, expiresAtMillis })}\n`)
-        yield* fs.rename(`${rememberedFile(lease.link)}.tmp`, rememberedFile(lease.link))
+        // Synced: a power cut is a reboot too, and the lease is written only when granted or renewed.
+        yield* AtomicFile.write(rememberedFile(lease.link), new TextEncoder().encode(`${JSON.stringify({ address: lease.address, expiresAtMillis })}\n`))
       }).pipe(Effect.provide(context), Effect.catch((e) => log(`remembering the lease: ${e.message}`)))
     const forget = (name: string) => Effect.flatMap(FileSystem.FileSystem, (fs) => Effect.ignore(fs.remove(rememberedFile(name)))).pipe(Effect.provide(context))
     const remembered = (name: string) =>
