@@ -6,7 +6,7 @@
  * warning that names it, never a silent ignore; an invalid document is refused with its line.
  */
 import { Cause, Effect, Schema } from "effect"
-import { NetworkConfig } from "@keelos/network"
+import { Ipv4, NetworkConfig } from "@keelos/network"
 import { Links } from "@keelos/platform"
 import { lineOf, parse, ProvisionError } from "./Yaml.ts"
 
@@ -116,11 +116,8 @@ const mtuOf = (value: unknown, r: ReturnType<typeof reader>, path: ReadonlyArray
     return mtu
   })
 
-const prefixOf = (netmask: string): number | undefined => {
-  if (!ipv4(netmask)) return undefined
-  const bits = netmask.split(".").map((p) => Number(p).toString(2).padStart(8, "0")).join("")
-  return /^1*0*$/.test(bits) ? bits.indexOf("0") === -1 ? 32 : bits.indexOf("0") : undefined
-}
+/** 255.255.255.0 → 24; undefined for what is not a contiguous IPv4 netmask. */
+const prefixOf = (netmask: string): number | undefined => (ipv4(netmask) ? Ipv4.prefixOfMask(netmask) : undefined)
 
 const metaData = (text: string, warnings: Array<string>) =>
   Effect.gen(function*() {
