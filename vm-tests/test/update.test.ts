@@ -229,7 +229,12 @@ describe(`updates on a booted node (${accelerator()})`, () => {
     const done = await ran()
     expect(done).toMatchObject({ state: "done", lastMessage: "activated 0.4.0; the node reboots into it" })
     expect(requests.some((r) => r.includes("/v4/stable/amd64/os-0.4.0.img"))).toBe(true)
-    const history = await call((c) => c.GetRollbackHistory())
+    // The node reboots into 0.4.0 right after the schedule is done: ask until the agent answers again.
+    let history = await call((c) => c.GetRollbackHistory(), "10 seconds")
+    for (let i = 0; i < 60 && Exit.isFailure(history); i++) {
+      await sleep(2_000)
+      history = await call((c) => c.GetRollbackHistory(), "10 seconds")
+    }
     const install = Exit.isSuccess(history) ? history.value.find((e) => e.kind === "install" && e.toVersion === "0.4.0") : undefined
     expect(install?.actor).toMatch(/^schedule [0-9a-f]{8} \(by alice\)$/)
     // The corrupt delta was fetched, refused, recorded, and the full image installed instead.
