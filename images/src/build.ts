@@ -45,11 +45,17 @@ const rootModules = ["virtio_net", "softdog", "overlay", "br_netfilter", "vfat",
 /**
  * Slot compression: GRUB 2.06 reads gzip, xz and lzo, not zstd or lz4 (boot.md G10), and it loads
  * the kernel and initrd from the slot. Measured with `npm run bench -- boot` (SeaBIOS + GRUB, TCG,
- * medians): lzo reaches keel-init in 8.4 s with a 61.7 MB image, xz in 13.2 s with 45.2 MB. lzo, while
- * it fits the 100 MB budget: with containerd and runc the image is 87 MB (see size-report.json).
- * KEELOS_SQUASHFS_COMP=xz builds the other for comparison.
+ * medians): lzo reaches keel-init in 8.4 s with a 61.7 MB image, xz in 13.2 s with 45.2 MB.
+ * The default is gzip written by KeelOS's own SquashFS writer (@keelos/squashfs): a node can run the
+ * same writer to rebuild an image bit for bit from a content delta (issue #9), which mksquashfs's
+ * lzo cannot give (no LZO in Node, and its output is mksquashfs's). KEELOS_SQUASHFS_COMP=lzo or xz
+ * builds with mksquashfs instead, for comparison.
  */
-const compression = (process.env["KEELOS_SQUASHFS_COMP"] ?? "lzo") === "xz" ? ["-comp", "xz", "-Xbcj", "x86"] : ["-comp", "lzo"]
+const compression = process.env["KEELOS_SQUASHFS_COMP"] === "xz"
+  ? ["-comp", "xz", "-Xbcj", "x86"]
+  : process.env["KEELOS_SQUASHFS_COMP"] === "lzo"
+  ? ["-comp", "lzo"]
+  : null
 
 const tools: ReadonlyArray<readonly [command: string, debianPackage: string]> = [
   ["mksquashfs", "squashfs-tools"],
@@ -406,7 +412,8 @@ export const build = (options: BuildOptions) => {
   setTimes(tree, options.sourceDateEpoch)
   const osImage = path.join(options.output, "os.img")
   fs.rmSync(osImage, { force: true })
-  run("mksquashfs", [tree, osImage, "-noappend", ...compression, "-all-root", "-no-xattrs", "-mkfs-time", String(options.sourceDateEpoch), "-all-time", String(options.sourceDateEpoch), "-quiet"])
+  if (compression === null) run(process.execPath, [path.join(root, "images", "src", "squashfs.ts"), "--tree", tree, "--out", osImage, "--time", String(options.sourceDateEpoch)])
+  else run("mksquashfs", [tree, osImage, "-noappend", ...compression, "-all-root", "-no-xattrs", "-mkfs-time", String(options.sourceDateEpoch), "-all-time", String(options.sourceDateEpoch), "-quiet"])
   fs.writeFileSync(path.join(options.output, "size-report.json"), JSON.stringify(sizeReport(tree, osImage, options.kubelet !== undefined), null, 2) + "\n")
   copy(path.join(kernelTree, "boot", `vmlinuz-${kernel.release}`), path.join(options.output, "vmlinuz"))
 
