@@ -7,7 +7,7 @@
  * in a segment is checked before it is used.
  */
 import * as Zlib from "node:zlib"
-import { Effect, Schema } from "effect"
+import { Effect, Schema, Stream } from "effect"
 import type { Run } from "./Matcher.ts"
 
 export const segmentBytes = 4 << 20
@@ -169,80 +169,85 @@ class Reader {
   }
 }
 
+/** One segment's new bytes, read at `at` in the patch, and where the next segment starts. */
+const segment = <E, E2>(patch: Source<E>, old: Source<E2>, at: number, produced: number, size: number) =>
+  Effect.gen(function*() {
+    if (at + 8 > patch.size) return yield* bad("Malformed", "the patch ends inside a segment header")
+    const head = new DataView((yield* patch.read(at, 8)).slice().buffer)
+    const frameSize = head.getUint32(0, true)
+    const segmentSize = head.getUint32(4, true)
+    if (segmentSize > segmentBytes || at + 8 + frameSize > patch.size) return yield* bad("Malformed", `a segment of ${segmentSize} bytes in a frame of ${frameSize}`)
+    if (produced + segmentSize > size) return yield* bad("OutOfRange", `the patch makes more than the file's ${size} bytes`)
+    const frame = yield* patch.read(at + 8, frameSize)
+    const body = yield* Effect.try({
+      try: () => new Uint8Array(Zlib.zstdDecompressSync(frame, { maxOutputLength: maxDecoded })),
+      catch: () => bad("Corrupt", "a segment does not decompress")
+    })
+    const decoded = yield* Effect.try({
+      try: () => {
+        const reader = new Reader(body)
+        const controlLength = reader.varint()
+        const diffLength = reader.varint()
+        const control = new Reader(body.subarray(reader.at, reader.at + controlLength))
+        const diffStart = reader.at + controlLength
+        const extraStart = diffStart + diffLength
+        if (extraStart > body.length) throw bad("Corrupt", "a segment is shorter than its streams")
+        const count = control.varint()
+        const ops: Array<Op> = []
+        let oldEnd = 0
+        let runs = 0
+        let extras = 0
+        for (let i = 0; i < count; i++) {
+          const extra = control.varint()
+          const run = control.varint()
+          const oldStart = oldEnd + unzigzag(control.varint())
+          if (oldStart < 0 || oldStart + run > old.size) throw bad("OutOfRange", `a run reads old bytes ${oldStart}..${oldStart + run} of ${old.size}`)
+          ops.push({ extra, run, oldStart })
+          oldEnd = oldStart + run
+          runs += run
+          extras += extra
+          if (runs + extras > segmentSize) throw bad("OutOfRange", "a segment's ops make more than its size")
+        }
+        if (runs + extras !== segmentSize || runs !== diffLength || extraStart + extras !== body.length) throw bad("Corrupt", "a segment's streams do not add up")
+        return { ops, diff: body.subarray(diffStart, extraStart), extra: body.subarray(extraStart) }
+      },
+      catch: (error) => error instanceof KeeldiffError ? error : bad("Corrupt", String(error))
+    })
+    const out = new Uint8Array(segmentSize)
+    let o = 0
+    let d = 0
+    let e = 0
+    for (const op of decoded.ops) {
+      out.set(decoded.extra.subarray(e, e + op.extra), o)
+      o += op.extra
+      e += op.extra
+      if (op.run > 0) {
+        const base = yield* old.read(op.oldStart, op.run)
+        if (base.length !== op.run) return yield* bad("OutOfRange", "the old file is shorter than a run")
+        for (let k = 0; k < op.run; k++) out[o + k] = (base[k]! + decoded.diff[d + k]!) & 0xff
+        o += op.run
+        d += op.run
+      }
+    }
+    return { bytes: out, next: at + 8 + frameSize }
+  })
+
 /**
- * Applies a patch of `size` new bytes segment by segment, handing each segment's bytes to `emit`.
+ * The new file's bytes, a segment at a time, from a patch of `size` new bytes and the old file.
  * Fails with a KeeldiffError when the patch is malformed or points outside the old file.
  */
+export const stream = <E, E2>(patch: Source<E>, old: Source<E2>, size: number): Stream.Stream<Uint8Array, KeeldiffError | E | E2> =>
+  Stream.unfold({ at: 0, produced: 0 }, ({ at, produced }) => {
+    if (at >= patch.size) {
+      return produced === size ? Effect.succeed(undefined) : Effect.fail(bad("Malformed", `the patch makes ${produced} bytes, not ${size}`))
+    }
+    return Effect.map(segment(patch, old, at, produced, size), ({ bytes, next }) => [bytes, { at: next, produced: produced + bytes.length }] as const)
+  })
+
+/** Applies a patch, handing each segment's bytes to `emit`. */
 export const apply = <E, E2, E3>(
   patch: Source<E>,
   old: Source<E2>,
   size: number,
   emit: (bytes: Uint8Array) => Effect.Effect<void, E3>
-): Effect.Effect<void, KeeldiffError | E | E2 | E3> =>
-  Effect.gen(function*() {
-    let at = 0
-    let produced = 0
-    while (at < patch.size) {
-      if (at + 8 > patch.size) return yield* bad("Malformed", "the patch ends inside a segment header")
-      const head = new DataView((yield* patch.read(at, 8)).slice().buffer)
-      const frameSize = head.getUint32(0, true)
-      const segmentSize = head.getUint32(4, true)
-      if (segmentSize > segmentBytes || at + 8 + frameSize > patch.size) return yield* bad("Malformed", `a segment of ${segmentSize} bytes in a frame of ${frameSize}`)
-      if (produced + segmentSize > size) return yield* bad("OutOfRange", `the patch makes more than the file's ${size} bytes`)
-      const frame = yield* patch.read(at + 8, frameSize)
-      at += 8 + frameSize
-      const body = yield* Effect.try({
-        try: () => new Uint8Array(Zlib.zstdDecompressSync(frame, { maxOutputLength: maxDecoded })),
-        catch: () => bad("Corrupt", "a segment does not decompress")
-      })
-      const out = new Uint8Array(segmentSize)
-      const decoded = yield* Effect.try({
-        try: () => {
-          const reader = new Reader(body)
-          const controlLength = reader.varint()
-          const diffLength = reader.varint()
-          const control = new Reader(body.subarray(reader.at, reader.at + controlLength))
-          const diffStart = reader.at + controlLength
-          const extraStart = diffStart + diffLength
-          if (extraStart > body.length) throw bad("Corrupt", "a segment is shorter than its streams")
-          const count = control.varint()
-          const ops: Array<Op> = []
-          let oldEnd = 0
-          let runs = 0
-          let extras = 0
-          for (let i = 0; i < count; i++) {
-            const extra = control.varint()
-            const run = control.varint()
-            const oldStart = oldEnd + unzigzag(control.varint())
-            if (oldStart < 0 || oldStart + run > old.size) throw bad("OutOfRange", `a run reads old bytes ${oldStart}..${oldStart + run} of ${old.size}`)
-            ops.push({ extra, run, oldStart })
-            oldEnd = oldStart + run
-            runs += run
-            extras += extra
-            if (runs + extras > segmentSize) throw bad("OutOfRange", "a segment's ops make more than its size")
-          }
-          if (runs + extras !== segmentSize || runs !== diffLength || extraStart + extras !== body.length) throw bad("Corrupt", "a segment's streams do not add up")
-          return { ops, diff: body.subarray(diffStart, extraStart), extra: body.subarray(extraStart) }
-        },
-        catch: (error) => error instanceof KeeldiffError ? error : bad("Corrupt", String(error))
-      })
-      let o = 0
-      let d = 0
-      let e = 0
-      for (const op of decoded.ops) {
-        out.set(decoded.extra.subarray(e, e + op.extra), o)
-        o += op.extra
-        e += op.extra
-        if (op.run > 0) {
-          const base = yield* old.read(op.oldStart, op.run)
-          if (base.length !== op.run) return yield* bad("OutOfRange", "the old file is shorter than a run")
-          for (let k = 0; k < op.run; k++) out[o + k] = (base[k]! + decoded.diff[d + k]!) & 0xff
-          o += op.run
-          d += op.run
-        }
-      }
-      yield* emit(out)
-      produced += segmentSize
-    }
-    if (produced !== size) return yield* bad("Malformed", `the patch makes ${produced} bytes, not ${size}`)
-  })
+): Effect.Effect<void, KeeldiffError | E | E2 | E3> => Stream.runForEach(stream(patch, old, size), emit)
