@@ -6,60 +6,17 @@
  * without the base files, corrupt bytes (typed errors, never a defect).
  */
 import { createHash } from "node:crypto"
-import { Cause, Effect, Exit, Stream } from "effect"
+import { Cause, Effect, Exit } from "effect"
 import { describe, expect, it } from "vitest"
-import { Compressor, SquashfsReader, SquashfsWriter, type Tree } from "@keelos/squashfs"
+import { Compressor, SquashfsReader } from "@keelos/squashfs"
+import { imageOf, text } from "@keelos/squashfs/testing"
 import { TreeDelta } from "../src/index.ts"
 import { prng, random } from "./random.ts"
 
 const sha = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
-const owned = { mode: 0o755, uid: 0, gid: 0, mtime: 1_700_000_000 }
+const owned = { mode: 0o777, uid: 0, gid: 0, mtime: 1_700_000_000 }
 
-/** Text-like bytes that compress, so images are realistic. */
-const text = (size: number, seed: number) => {
-  const next = prng(seed)
-  const words = ["module", "kernel", "keel", "node", "containerd", "runc", "\n", " "]
-  const out = new Uint8Array(size)
-  let at = 0
-  while (at < size) {
-    const word = words[Math.floor(next() * words.length)]!
-    for (let i = 0; i < word.length && at < size; i++) out[at++] = word.charCodeAt(i)
-  }
-  return out
-}
-
-const image = (files: ReadonlyMap<string, Uint8Array>, extra: ReadonlyArray<Tree.Entry> = []) => {
-  const entries: Array<Tree.Entry> = [{ ...owned, path: "", kind: "dir" }]
-  const dirs = new Set<string>([""])
-  for (const path of files.keys()) {
-    const parts = path.split("/")
-    for (let i = 1; i < parts.length; i++) {
-      const dir = parts.slice(0, i).join("/")
-      if (!dirs.has(dir)) {
-        dirs.add(dir)
-        entries.push({ ...owned, path: dir, kind: "dir" })
-      }
-    }
-    entries.push({ ...owned, mode: 0o644, path, kind: "file", size: files.get(path)!.length })
-  }
-  entries.push(...extra)
-  let bytes = new Uint8Array(8 << 20)
-  let length = 0
-  const sink: SquashfsWriter.Sink<never> = {
-    write: (offset, chunk) =>
-      Effect.sync(() => {
-        if (offset + chunk.length > bytes.length) {
-          const grown = new Uint8Array(Math.max(bytes.length * 2, offset + chunk.length))
-          grown.set(bytes)
-          bytes = grown
-        }
-        bytes.set(chunk, offset)
-        length = Math.max(length, offset + chunk.length)
-      })
-  }
-  const result = Effect.runSync(SquashfsWriter.write({ entries, content: (entry) => Stream.make(files.get(entry.path)!) }, sink, { mkfsTime: 1_700_000_000 }))
-  return bytes.slice(0, result.size)
-}
+const image = imageOf
 
 const reader = (bytes: Uint8Array) => Effect.runSync(SquashfsReader.open(TreeDelta.memory(bytes)))
 
@@ -90,7 +47,7 @@ const v2 = new Map<string, Uint8Array>([
   ["etc/os-release", new TextEncoder().encode("VERSION_ID=0.2.0\n")]
 ])
 const old = image(v1)
-const next = image(v2, [{ ...owned, mode: 0o777, path: "etc/localtime", kind: "symlink", target: "/usr/share/zoneinfo/UTC" }])
+const next = image(v2, [{ ...owned, path: "etc/localtime", kind: "symlink", target: "/usr/share/zoneinfo/UTC" }])
 const identity = { from: { sha256: sha(old), size: old.length }, to: { sha256: sha(next), size: next.length } }
 const generated = Effect.runSync(TreeDelta.generate(reader(old), reader(next), identity, { level: 9 }))
 

@@ -21,7 +21,12 @@ export type ImageRef = typeof ImageRef.Type
  * the SHA-256 and size of exactly those bytes, so the node measures its active slot against them),
  * and the patch file itself.
  */
+export const DeltaFormat = Schema.Literals(["bsdiff", "tree"])
+export type DeltaFormat = typeof DeltaFormat.Type
+
 export const DeltaRef = Schema.Struct({
+  /** BSDIFF40 over the whole image (the default), or a content delta (KEELTD01) over its files. */
+  format: Schema.optionalKey(DeltaFormat),
   from_version: Version,
   from_sha256: Sha256Hex,
   from_size: Size,

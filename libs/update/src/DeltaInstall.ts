@@ -1,15 +1,18 @@
 /**
  * Installing through a delta (issue #9): the patch named by the signed metadata is downloaded to
  * the data partition (hashed, bounded by its signed size), the active slot is measured against the
- * image the patch was made from, and the new image is produced into the inactive slot by bspatch,
- * hashed on the way, synced periodically and read back. Any failure is an `UpdateError` the engine
- * answers by installing the full image instead; nothing here marks a slot verified.
+ * image the patch was made from, and the new image is produced into the inactive slot, synced
+ * periodically and read back against the signed SHA-256. A BSDIFF40 patch is run by bspatch over
+ * the whole image; a content delta (KEELTD01) is rebuilt by the SquashFS writer from the active
+ * image's files. Any failure is an `UpdateError` the engine answers by installing the full image
+ * instead; nothing here marks a slot verified.
  */
 import { createHash } from "node:crypto"
 import { Effect, FileSystem, Stream } from "effect"
 import { HttpClient, type HttpClientError, HttpClientRequest } from "effect/http"
 import type { ReleaseMetadata } from "@keelos/domain"
-import { Bspatch } from "@keelos/delta"
+import { Bspatch, TreeDelta } from "@keelos/delta"
+import { SquashfsReader } from "@keelos/squashfs"
 import type { BlockDevice } from "@keelos/platform"
 import * as SlotWriter from "./SlotWriter.ts"
 import * as UpdateError from "./UpdateError.ts"
@@ -123,6 +126,54 @@ const produce = (
     yield* Effect.mapError(target.dropCache(0, image.sizeBytes), failed("verify", "Io"))
   }))
 
+/** Rebuilds a content delta's image into `target` from the active slot's files. */
+const produceTree = (
+  candidate: Candidate,
+  active: BlockDevice.BlockDevice,
+  target: BlockDevice.BlockDevice,
+  image: { readonly sha256: string; readonly sizeBytes: number },
+  options: Options
+) =>
+  Effect.scoped(Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const reclaim = options.reclaim ?? Effect.void
+    const syncEvery = options.syncEveryBytes ?? 16 << 20
+    const file = yield* Effect.mapError(fs.open(options.patchFile, { flag: "r" }), failed("write", "Io"))
+    const base = oldSource(active, candidate.ref.from_size)
+    const old = yield* SquashfsReader.open(base)
+    let written = 0
+    let synced = 0
+    const sink = {
+      write: (offset: number, bytes: Uint8Array) =>
+        Effect.gen(function*() {
+          if (offset + bytes.length > image.sizeBytes) return yield* UpdateError.make("write", "Integrity", `the delta produces more than the ${image.sizeBytes} bytes of the image`)
+          yield* Effect.mapError(target.write(offset, bytes), failed("write", "Io"))
+          written += bytes.length
+          yield* options.onProgress(Math.min(written, image.sizeBytes))
+          if (written - synced >= syncEvery) {
+            yield* Effect.mapError(target.sync, failed("write", "Io"))
+            synced = written
+            yield* reclaim
+          }
+        })
+    }
+    const rebuilt = yield* TreeDelta.apply(patchSource(file, candidate.ref.size), old, sink)
+    if (rebuilt.size !== image.sizeBytes) {
+      return yield* UpdateError.make("verify", "Integrity", `the delta rebuilt ${rebuilt.size} bytes, not the signed image's ${image.sizeBytes}`)
+    }
+    yield* Effect.mapError(target.sync, failed("write", "Io"))
+    yield* Effect.mapError(target.dropCache(0, image.sizeBytes), failed("verify", "Io"))
+  })).pipe(Effect.mapError((error) => {
+    switch (error._tag) {
+      case "UpdateError":
+        return error
+      case "TreeDeltaError":
+        return UpdateError.make(error.reason === "Incompatible" || error.reason === "BaseMismatch" ? "check" : "write", error.reason === "Incompatible" || error.reason === "BaseMismatch" ? "Refused" : "Integrity", error.message)
+      default:
+        return UpdateError.make("write", "Integrity", error.message)
+    }
+  }))
+
 /**
  * Produces the release's image in `target` from the active slot through the patch; fails (for the
  * engine to fall back) when the base, the patch or the result is not what the signed metadata says.
@@ -145,7 +196,10 @@ export const install = Effect.fn("DeltaInstall.install")(function*(
   const fs = yield* FileSystem.FileSystem
   // The patch lives on the data partition only while it is applied, whatever the outcome.
   yield* Effect.ensuring(
-    Effect.andThen(fetchPatch(candidate, options.patchFile), produce(candidate, active, target, image, options)),
+    Effect.andThen(
+      fetchPatch(candidate, options.patchFile),
+      candidate.ref.format === "tree" ? produceTree(candidate, active, target, image, options) : produce(candidate, active, target, image, options)
+    ),
     Effect.ignore(fs.remove(options.patchFile))
   )
   const readBack = (yield* Effect.mapError(SlotWriter.hashDevice(target, image.sizeBytes, undefined, reclaim), failed("verify", "Io"))).digest("hex")

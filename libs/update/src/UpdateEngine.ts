@@ -272,7 +272,7 @@ export class UpdateEngine extends Context.Service<UpdateEngine, {
         return Effect.scoped(Effect.gen(function*() {
           const active = yield* Effect.mapError(devices.open(Slot.rootLabel(activeSlot)), (error) => UpdateError.make("write", "Io", error.message))
           yield* DeltaInstall.install(delta, active, device, image, {
-            patchFile: `${dataDir}/delta.bsdiff`,
+            patchFile: `${dataDir}/delta.patch`,
             ...(config.writer?.syncEveryBytes === undefined ? {} : { syncEveryBytes: config.writer.syncEveryBytes }),
             ...(config.writer?.reclaim === undefined ? {} : { reclaim: config.writer.reclaim }),
             onProgress: (bytes) => {

@@ -10,6 +10,9 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Effect, FileSystem, Stream } from "effect"
+import { TreeDelta } from "@keelos/delta"
+import { SquashfsReader } from "@keelos/squashfs"
+import { imageOf, text } from "@keelos/squashfs/testing"
 import { UpdateEngine } from "../src/index.ts"
 import { channelFiles, channelUrl, engineOn, image, machine, serve, sha256 } from "./helpers.ts"
 
@@ -57,7 +60,7 @@ const installOn = (seed: number, files: ReturnType<typeof channelWithDelta>, act
     const result = yield* Effect.gen(function*() {
       const engine = yield* UpdateEngine
       const progress = yield* Stream.runCollect(engine.install({ source: channelUrl, force: false, reboot: false, actor: "admin" }))
-      const patchLeft = yield* (yield* FileSystem.FileSystem).exists("/var/lib/keel/update/delta.bsdiff")
+      const patchLeft = yield* (yield* FileSystem.FileSystem).exists("/var/lib/keel/update/delta.patch")
       return { progress, state: yield* engine.state, history: yield* engine.history, patchLeft }
     }).pipe(Effect.provide(node.layer))
     return { ...result, log, slotB: hardware.disk.read("KEELOS_ROOT_B", 0, v2.length) }
@@ -106,5 +109,67 @@ describe("delta installs", () => {
       assert.strictEqual(sha256(slotB), sha256(v2))
       assert.match(state.lastError ?? "", /does not hold the image the delta was made from/)
       assert.isFalse(log.some((line) => line.endsWith("delta-0.1.0.bsdiff")))
+    }))
+})
+
+/** Two releases as SquashFS images our writer wrote, and the content delta between them. */
+const tree = (() => {
+  const files1 = new Map([["usr/bin/node", text(200_000, 1)], ["usr/lib/modules/6.1.0-55/virtio.ko", text(50_000, 2)], ["etc/os-release", text(40, 3)]])
+  const node2 = files1.get("usr/bin/node")!.slice()
+  for (let i = 0; i < node2.length; i += 4_000) node2[i] = node2[i]! ^ 0x20
+  const files2 = new Map([["usr/bin/node", node2], ["usr/lib/modules/6.1.0-56/virtio.ko", files1.get("usr/lib/modules/6.1.0-55/virtio.ko")!], ["etc/os-release", text(40, 4)]])
+  const old = imageOf(files1)
+  const next = imageOf(files2)
+  const reader = (bytes: Uint8Array) => Effect.runSync(SquashfsReader.open(TreeDelta.memory(bytes)))
+  const identity = { from: { sha256: sha256(old), size: old.length }, to: { sha256: sha256(next), size: next.length } }
+  const { delta } = Effect.runSync(TreeDelta.generate(reader(old), reader(next), identity, { level: 3 }))
+  return { old, next, delta }
+})()
+
+const treeChannel = (served: Uint8Array, signed: Uint8Array = served) => [
+  ...channelFiles({
+    version: "0.2.0",
+    body: tree.next,
+    deltas: [{ format: "tree", from_version: "0.1.0", from_sha256: sha256(tree.old), from_size: tree.old.length, url: "delta-0.1.0.keeltd", size: signed.length, sha256: sha256(signed) }]
+  }),
+  { path: "/stable/amd64/delta-0.1.0.keeltd", body: served }
+]
+
+const installTree = (seed: number, files: ReturnType<typeof treeChannel>, active: Uint8Array = tree.old) =>
+  Effect.gen(function*() {
+    const hardware = machine(seed, 512 * 1024)
+    hardware.disk.write("KEELOS_ROOT_A", 0, active)
+    const log = serve(hardware, "updates.test", files)
+    const node = engineOn(hardware, { version: "0.1.0" })
+    const result = yield* Effect.gen(function*() {
+      const engine = yield* UpdateEngine
+      const progress = yield* Stream.runCollect(engine.install({ source: channelUrl, force: false, reboot: false, actor: "admin" }))
+      return { progress, state: yield* engine.state, history: yield* engine.history }
+    }).pipe(Effect.provide(node.layer))
+    return { ...result, log, slotB: hardware.disk.read("KEELOS_ROOT_B", 0, tree.next.length) }
+  })
+
+describe("content-delta installs", () => {
+  it.effect("rebuild the new image from the active slot's files with the same writer, without the image", () =>
+    Effect.gen(function*() {
+      assert.isBelow(tree.delta.length, tree.next.length / 4)
+      const { progress, state, log, slotB, history } = yield* installTree(51, treeChannel(tree.delta))
+      assert.strictEqual(sha256(slotB), sha256(tree.next))
+      assert.deepStrictEqual([state.phase, state.slots.B?.sha256, state.lastError], ["activated", sha256(tree.next), null])
+      assert.isFalse(log.some((line) => line.endsWith("os-0.2.0.img")), "the full image was not fetched")
+      assert.strictEqual(progress.find((p) => p.bytesSaved !== undefined)?.bytesSaved, tree.next.length - tree.delta.length)
+      assert.match(history.at(-1)!.reason, /^produced from 0\.1\.0 by a \d+-byte delta/)
+    }))
+
+  it.effect("a signed but corrupt content delta falls back to the full image", () =>
+    Effect.gen(function*() {
+      const damaged = tree.delta.slice()
+      // Past the header: a patch's zstd frame, whose checksum catches it.
+      damaged[damaged.length - 20] = damaged[damaged.length - 20]! ^ 0xff
+      const { state, log, slotB } = yield* installTree(52, treeChannel(damaged))
+      assert.strictEqual(sha256(slotB), sha256(tree.next))
+      assert.strictEqual(state.phase, "activated")
+      assert.match(state.lastError ?? "", /the delta from 0\.1\.0 was not used: write: Integrity: keeldiff: Corrupt.*installing the full image instead/)
+      assert.isTrue(log.some((line) => line.endsWith("os-0.2.0.img")), "the full image was fetched")
     }))
 })

@@ -80,7 +80,7 @@ export interface ReleaseSpec {
   readonly minCompatible?: string
   readonly expires?: string
   readonly sha256?: string
-  readonly deltas?: ReadonlyArray<{ readonly from_version: string; readonly from_sha256: string; readonly from_size: number; readonly url: string; readonly size: number; readonly sha256: string }>
+  readonly deltas?: ReadonlyArray<{ readonly format?: "bsdiff" | "tree"; readonly from_version: string; readonly from_sha256: string; readonly from_size: number; readonly url: string; readonly size: number; readonly sha256: string }>
 }
 
 /** latest.json, its signature and the image, as files under /stable/amd64 (or the spec's channel/arch). */

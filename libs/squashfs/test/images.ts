@@ -1,0 +1,60 @@
+/**
+ * Small SquashFS images in memory, written by the real writer, for the tests of what reads and
+ * rebuilds them (content deltas, delta installs, the simulator): exported as
+ * `@keelos/squashfs/testing`.
+ */
+import { Effect, Stream } from "effect"
+import * as SquashfsWriter from "../src/SquashfsWriter.ts"
+import type * as Tree from "../src/Tree.ts"
+
+const owned = { mode: 0o755, uid: 0, gid: 0, mtime: 1_700_000_000 }
+
+/** An image holding `files` (parent directories made as needed) and any `extra` entries. */
+export const imageOf = (files: ReadonlyMap<string, Uint8Array>, extra: ReadonlyArray<Tree.Entry> = []): Uint8Array => {
+  const entries: Array<Tree.Entry> = [{ ...owned, path: "", kind: "dir" }]
+  const dirs = new Set<string>([""])
+  for (const path of files.keys()) {
+    const parts = path.split("/")
+    for (let i = 1; i < parts.length; i++) {
+      const dir = parts.slice(0, i).join("/")
+      if (!dirs.has(dir)) {
+        dirs.add(dir)
+        entries.push({ ...owned, path: dir, kind: "dir" })
+      }
+    }
+    entries.push({ ...owned, mode: 0o644, path, kind: "file", size: files.get(path)!.length })
+  }
+  entries.push(...extra)
+  let bytes = new Uint8Array(1 << 20)
+  let length = 0
+  const sink: SquashfsWriter.Sink<never> = {
+    write: (offset, chunk) =>
+      Effect.sync(() => {
+        if (offset + chunk.length > bytes.length) {
+          const grown = new Uint8Array(Math.max(bytes.length * 2, offset + chunk.length))
+          grown.set(bytes)
+          bytes = grown
+        }
+        bytes.set(chunk, offset)
+        length = Math.max(length, offset + chunk.length)
+      })
+  }
+  const result = Effect.runSync(SquashfsWriter.write({ entries, content: (entry) => Stream.make(files.get(entry.path)!) }, sink, { mkfsTime: 1_700_000_000 }))
+  return bytes.slice(0, result.size)
+}
+
+/** Text-like bytes (they compress, as a real root's files do). */
+export const text = (size: number, seed: number): Uint8Array => {
+  const words = ["module", "kernel", "keel", "node", "containerd", "runc", "\n", " "]
+  const out = new Uint8Array(size)
+  let state = seed | 1
+  let at = 0
+  while (at < size) {
+    state ^= state << 13
+    state ^= state >>> 17
+    state ^= state << 5
+    const word = words[(state >>> 0) % words.length]!
+    for (let i = 0; i < word.length && at < size; i++) out[at++] = word.charCodeAt(i)
+  }
+  return out
+}
