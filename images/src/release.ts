@@ -4,18 +4,19 @@
  * dated when it is signed (not when the image was built) and expires `expiresDays` later, so a
  * channel re-signs fresh metadata without rebuilding. `node images/src/release.ts --out DIR
  * [--channel stable] [--expires-days 30] [--min-compatible 0.1.0] [--notes TEXT]
- * [--delta-from VERSION=PATH/os.img ...]`.
+ * [--delta-from VERSION=PATH/os.img ...] [--delta-format tree|bsdiff]`: deltas are content deltas
+ * (KEELTD01) unless told otherwise.
  */
 import { execFileSync } from "node:child_process"
-import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { parseArgs } from "node:util"
 import { Schema } from "effect"
 import { ReleaseMetadata } from "@keelos/domain"
-import { Release, Signing } from "@keelos/release"
+import { Artifact, Release, Signing } from "@keelos/release"
 import { ensureImage } from "./build.ts"
 import { signingKey } from "./keys.ts"
+import { sha256File } from "./sha256.ts"
 
 export interface ReleaseOptions {
   readonly osImage: string
@@ -27,23 +28,34 @@ export interface ReleaseOptions {
   readonly expiresDays: number
   readonly notes: string
   readonly nowMillis: number
-  /**
-   * Earlier releases' images to make patches from (Debian's bsdiff, BSDIFF40), listed in the
-   * metadata as `deltas`; `patchFile` publishes a given patch instead (tests use a corrupt one).
-   */
-  readonly deltas?: ReadonlyArray<{ readonly fromImage: string; readonly fromVersion: string; readonly patchFile?: string }>
+  /** Earlier releases' images to make patches from, listed in the metadata as `deltas`. */
+  readonly deltas?: ReadonlyArray<DeltaSpec>
 }
 
-export const sha256File = (file: string) => {
-  const hash = createHash("sha256")
-  const fd = fs.openSync(file, "r")
-  const buffer = Buffer.alloc(1 << 20)
-  try {
-    for (let read = fs.readSync(fd, buffer); read > 0; read = fs.readSync(fd, buffer)) hash.update(buffer.subarray(0, read))
-  } finally {
-    fs.closeSync(fd)
+export { sha256File }
+
+/** Where each delta's base comes from, and (for tests) a patch to publish instead of making one. */
+export interface DeltaSpec {
+  readonly fromImage: string
+  readonly fromVersion: string
+  /** A content delta (KEELOS's own, the default) or BSDIFF40 (Debian's bsdiff). */
+  readonly format?: ReleaseMetadata.DeltaFormat
+  readonly patchFile?: string
+}
+
+/** Makes (or copies) the patch from `delta.fromImage` to `osImage` into `file`. */
+export const makeDelta = (delta: DeltaSpec, osImage: string, file: string) => {
+  if (delta.patchFile !== undefined) fs.copyFileSync(delta.patchFile, file)
+  else if ((delta.format ?? "tree") === "bsdiff") execFileSync("bsdiff", [delta.fromImage, osImage, file])
+  else execFileSync(process.execPath, [path.join(import.meta.dirname, "tree-delta.ts"), "--from", delta.fromImage, "--to", osImage, "--out", file], { stdio: ["ignore", "ignore", "inherit"] })
+  return {
+    ...((delta.format ?? "tree") === "tree" ? { format: "tree" as const } : {}),
+    from_version: delta.fromVersion,
+    from_sha256: sha256File(delta.fromImage),
+    from_size: fs.statSync(delta.fromImage).size,
+    size: fs.statSync(file).size,
+    sha256: sha256File(file)
   }
-  return hash.digest("hex")
 }
 
 export const publish = (options: ReleaseOptions) => {
@@ -53,18 +65,8 @@ export const publish = (options: ReleaseOptions) => {
   const imageName = `os-${options.version}.img`
   fs.copyFileSync(options.osImage, path.join(dir, imageName))
   const deltas = (options.deltas ?? []).map((delta) => {
-    const name = `delta-${delta.fromVersion}.bsdiff`
-    const file = path.join(dir, name)
-    if (delta.patchFile === undefined) execFileSync("bsdiff", [delta.fromImage, options.osImage, file])
-    else fs.copyFileSync(delta.patchFile, file)
-    return {
-      from_version: delta.fromVersion,
-      from_sha256: sha256File(delta.fromImage),
-      from_size: fs.statSync(delta.fromImage).size,
-      url: name,
-      size: fs.statSync(file).size,
-      sha256: sha256File(file)
-    }
+    const name = Artifact.deltaFileName(delta.fromVersion, delta.format ?? "tree")
+    return { ...makeDelta(delta, options.osImage, path.join(dir, name)), url: name }
   })
   const metadata = Schema.decodeUnknownSync(ReleaseMetadata.ReleaseMetadata)({
     schema: 1,
@@ -93,11 +95,17 @@ if (import.meta.main) {
       "expires-days": { type: "string", default: "30" },
       "min-compatible": { type: "string", default: "0.1.0" },
       notes: { type: "string", default: "" },
-      "delta-from": { type: "string", multiple: true, default: [] }
+      "delta-from": { type: "string", multiple: true, default: [] },
+      "delta-format": { type: "string", default: "tree" }
     }
   })
   if (values.out === undefined) {
-    console.error("usage: node images/src/release.ts --out DIR [--channel stable] [--expires-days 30] [--min-compatible 0.1.0] [--notes TEXT]")
+    console.error("usage: node images/src/release.ts --out DIR [--channel stable] [--expires-days 30] [--min-compatible 0.1.0] [--notes TEXT] [--delta-from VERSION=PATH/os.img ...] [--delta-format tree|bsdiff]")
+    process.exit(2)
+  }
+  const format: ReleaseMetadata.DeltaFormat = values["delta-format"] === "bsdiff" ? "bsdiff" : "tree"
+  if (values["delta-format"] !== format) {
+    console.error(`--delta-format ${values["delta-format"]}: give tree (a content delta) or bsdiff`)
     process.exit(2)
   }
   const image = ensureImage()
@@ -109,12 +117,12 @@ if (import.meta.main) {
       console.error(`--delta-from ${spec}: give VERSION=PATH of an earlier release's os.img`)
       process.exit(2)
     }
-    return { fromVersion, fromImage }
+    return { fromVersion, fromImage, format }
   })
   const result = publish({
     osImage: image.osImage, version, out: values.out, channel: values.channel, arch: "amd64",
     minCompatibleVersion: values["min-compatible"], expiresDays: Number(values["expires-days"]), notes: values.notes, nowMillis: Date.now(), deltas
   })
-  const patches = result.metadata.deltas.map((d) => `, delta-${d.from_version}.bsdiff (${d.size} bytes)`).join("")
+  const patches = result.metadata.deltas.map((d) => `, ${d.url} (${d.size} bytes)`).join("")
   console.log(`published ${version} to ${result.dir}: latest.json, latest.json.sig, os-${version}.img${patches}; signed with ${result.key.development ? "the DEVELOPMENT key" : "key"} ${result.key.id}`)
 }

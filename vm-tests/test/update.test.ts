@@ -1,6 +1,6 @@
 /**
  * Updates on a booted node (issue #8's VM suite): a node installed with 0.1.0 updates over HTTP
- * from a signed channel served by the host (through a bsdiff delta, issue #9), reboots into the
+ * from a signed channel served by the host (through a content delta, issue #9), reboots into the
  * trial slot and keeps it when the health gate passes; a 0.3.0 whose required health check never
  * passes is rolled back to 0.2.0 by the agent; a 0.3.0 whose kernel panics is rolled back by
  * GRUB's boot counter; a power cut while the slot is written leaves 0.2.0 booting, and the retried
@@ -20,7 +20,7 @@ import * as NodeMtlsClient from "@keelos/platform-node/NodeMtlsClient"
 import { ensureImage, type Image } from "../../images/src/build.ts"
 import { provisionDisk, qemuUserNetwork } from "../../images/src/provision.ts"
 import { publishOci } from "../../images/src/publish-oci.ts"
-import { publish } from "../../images/src/release.ts"
+import { type DeltaSpec, publish } from "../../images/src/release.ts"
 import { type RunningRegistry, startRegistry } from "@keelos/oci/testing"
 import { image, resultsDir } from "../src/Image.ts"
 import { accelerator, freePort, rawCopy, Vm } from "../src/Qemu.ts"
@@ -94,7 +94,7 @@ const serve = (dir: string) =>
     fs.createReadStream(file, { start }).pipe(res)
   })
 
-const release = (name: string, built: Image, version: string, deltas: ReadonlyArray<{ fromImage: string; fromVersion: string; patchFile?: string }> = []) =>
+const release = (name: string, built: Image, version: string, deltas: ReadonlyArray<DeltaSpec> = []) =>
   publish({ osImage: built.osImage, version, out: path.join(channels, name), channel: "stable", arch: "amd64", minCompatibleVersion: "0.1.0", expiresDays: 7, notes: name, nowMillis: Date.now(), deltas })
 
 beforeAll(async () => {
@@ -102,14 +102,14 @@ beforeAll(async () => {
   const v1 = image()
   const v2 = ensureImage("0.2.0")
   release("v1", v1, "0.1.0")
-  // 0.2.0 carries a bsdiff patch from 0.1.0 (Debian's bsdiff): the node installs it without the image.
+  // 0.2.0 carries a content delta from 0.1.0: the node rebuilds the image from its own files.
   release("v2", v2, "0.2.0", [{ fromImage: v1.osImage, fromVersion: "0.1.0" }])
   release("v3-unhealthy", ensureImage("0.3.0", "unhealthy"), "0.3.0")
   release("v3-unbootable", ensureImage("0.3.0", "unbootable"), "0.3.0")
   // The scheduled update: 0.2.0's image published as 0.4.0 (a version the node has not seen), with a
   // corrupt delta from 0.2.0 (signed, so it downloads; it cannot apply): the node falls back to the image.
-  const corrupt = path.join(results, "corrupt.bsdiff")
-  fs.writeFileSync(corrupt, Buffer.concat([Buffer.from("BSDIFF40"), Buffer.alloc(24), Buffer.from("not a bzip2 stream")]))
+  const corrupt = path.join(results, "corrupt.keeltd")
+  fs.writeFileSync(corrupt, Buffer.concat([Buffer.from("KEELTD01"), Buffer.from([16, 0, 0, 0]), Buffer.from("not a zstd frame")]))
   release("v4", v2, "0.4.0", [{ fromImage: v2.osImage, fromVersion: "0.2.0", patchFile: corrupt }])
   // 0.5.0 goes to a registry instead: the CNCF distribution registry on the host's loopback, which
   // the guest reaches as 10.0.2.2 (plain HTTP; TLS and token auth are covered on the host).
@@ -151,7 +151,7 @@ describe(`updates on a booted node (${accelerator()})`, () => {
     expect(progress.at(-1)).toMatchObject({ version: "0.2.0" })
     const saved = progress.find((p) => p.bytesSaved !== undefined)?.bytesSaved ?? 0
     expect(saved).toBeGreaterThan(80_000_000)
-    expect(requests.some((r) => r.includes("/v2/stable/amd64/delta-0.1.0.bsdiff"))).toBe(true)
+    expect(requests.some((r) => r.includes("/v2/stable/amd64/delta-0.1.0.keeltd"))).toBe(true)
     expect(requests.some((r) => r.includes("/v2/stable/amd64/os-0.2.0.img"))).toBe(false)
     const status = await until("0.2.0 promoted", (s) => s.version === "0.2.0" && s.update?.phase === "success", 300_000)
     expect(status.bootEnv).toMatchObject({ active: "B", next: null, booted: "B" })
@@ -238,7 +238,7 @@ describe(`updates on a booted node (${accelerator()})`, () => {
     const install = Exit.isSuccess(history) ? history.value.find((e) => e.kind === "install" && e.toVersion === "0.4.0") : undefined
     expect(install?.actor).toMatch(/^schedule [0-9a-f]{8} \(by alice\)$/)
     // The corrupt delta was fetched, refused, recorded, and the full image installed instead.
-    expect(requests.some((r) => r.includes("/v4/stable/amd64/delta-0.2.0.bsdiff"))).toBe(true)
+    expect(requests.some((r) => r.includes("/v4/stable/amd64/delta-0.2.0.keeltd"))).toBe(true)
     const fallback = Exit.isSuccess(history) ? history.value.find((e) => e.kind === "failure" && e.toVersion === "0.4.0") : undefined
     expect(fallback?.reason).toMatch(/the delta from 0\.2\.0 was not used: .*installing the full image instead/)
   }, 600_000)

@@ -19,6 +19,8 @@ import * as Signing from "./Signing.ts"
 export const artifactType = "application/vnd.keelos.os.v1"
 export const imageLayerType = "application/vnd.keelos.os.image.v1+squashfs"
 export const deltaLayerType = "application/vnd.keelos.os.delta.v1+bsdiff"
+/** A content delta (KEELTD01): the node rebuilds the image from its own files and this. */
+export const treeDeltaLayerType = "application/vnd.keelos.os.delta.v1+keeltd"
 export const signatureArtifactType = "application/vnd.keelos.os.signature.v1"
 export const signatureLayerType = "application/vnd.keelos.os.signature.v1+ed25519"
 
@@ -44,7 +46,13 @@ export interface DeltaLayer {
   readonly fromVersion: string
   readonly fromSha256: string
   readonly fromSize: number
+  /** BSDIFF40 unless told. */
+  readonly format?: ReleaseMetadata.DeltaFormat
 }
+
+/** A delta's file name in a channel and its layer's title. */
+export const deltaFileName = (fromVersion: string, format: ReleaseMetadata.DeltaFormat = "bsdiff") =>
+  `delta-${fromVersion}.${format === "tree" ? "keeltd" : "bsdiff"}`
 
 /** What a release says about itself; the image is named by its layer. */
 export interface ReleaseFields {
@@ -70,11 +78,11 @@ export const manifestOf = (
   layers: [
     { mediaType: imageLayerType, digest: image.digest, size: image.size, annotations: { "org.opencontainers.image.title": `os-${fields.version}.img` } },
     ...deltas.map((d) => ({
-      mediaType: deltaLayerType,
+      mediaType: d.format === "tree" ? treeDeltaLayerType : deltaLayerType,
       digest: d.digest,
       size: d.size,
       annotations: {
-        "org.opencontainers.image.title": `delta-${d.fromVersion}.bsdiff`,
+        "org.opencontainers.image.title": deltaFileName(d.fromVersion, d.format),
         [annotation.deltaFromVersion]: d.fromVersion,
         [annotation.deltaFromSha256]: d.fromSha256,
         [annotation.deltaFromSize]: String(d.fromSize)
@@ -206,7 +214,8 @@ export const verify = Effect.fn("Artifact.verify")(function*(
     release_notes: a[annotation.releaseNotes] ?? "",
     image: { url: image.digest, size: image.size, sha256: Digest.hexOf(image.digest as Digest.Digest) },
     // A delta layer names its blob by digest (the url); its base comes from its annotations.
-    deltas: manifest.layers.filter((layer) => layer.mediaType === deltaLayerType).map((layer) => ({
+    deltas: manifest.layers.filter((layer) => layer.mediaType === deltaLayerType || layer.mediaType === treeDeltaLayerType).map((layer) => ({
+      ...(layer.mediaType === treeDeltaLayerType ? { format: "tree" } : {}),
       from_version: layer.annotations?.[annotation.deltaFromVersion],
       from_sha256: layer.annotations?.[annotation.deltaFromSha256],
       from_size: Number(layer.annotations?.[annotation.deltaFromSize]),

@@ -12,7 +12,7 @@ export interface ArchRelease<E> {
   readonly fields: Artifact.ReleaseFields
   readonly image: Registry.BlobSource<E>
   /** Patches from earlier releases' images to this one, pushed as layers of their own type. */
-  readonly deltas?: ReadonlyArray<{ readonly blob: Registry.BlobSource<E>; readonly fromVersion: string; readonly fromSha256: string; readonly fromSize: number }>
+  readonly deltas?: ReadonlyArray<{ readonly blob: Registry.BlobSource<E>; readonly fromVersion: string; readonly fromSha256: string; readonly fromSize: number; readonly format?: ReleaseMetadata.DeltaFormat }>
 }
 
 export interface Signer {
@@ -38,7 +38,7 @@ export const publish = Effect.fn("Publish.publish")(function*<E>(
   for (const release of releases) {
     yield* registry.pushBlob(repository, release.image)
     for (const delta of release.deltas ?? []) yield* registry.pushBlob(repository, delta.blob)
-    const deltas = (release.deltas ?? []).map((d) => ({ digest: d.blob.digest, size: d.blob.size, fromVersion: d.fromVersion, fromSha256: d.fromSha256, fromSize: d.fromSize }))
+    const deltas = (release.deltas ?? []).map((d) => ({ digest: d.blob.digest, size: d.blob.size, fromVersion: d.fromVersion, fromSha256: d.fromSha256, fromSize: d.fromSize, ...(d.format === undefined ? {} : { format: d.format }) }))
     const bytes = Manifest.encode(Artifact.manifestOf(release.fields, release.image, deltas))
     const { digest } = yield* registry.putManifest(repository, Digest.ofBytes(bytes), bytes, MediaType.imageManifest)
     const signature = Artifact.signatureOf(Manifest.describe(MediaType.imageManifest, bytes), signer.privateKey, signer)
