@@ -19,6 +19,9 @@ import * as Matcher from "./Matcher.ts"
 
 export const magic = new TextEncoder().encode("KEELTD01")
 const maxHeaderBytes = 64 << 20
+/** Zeros after the filesystem an image may carry (a slot-sized image's tail). */
+const maxPaddingBytes = 64 << 20
+const zeros = new Uint8Array(1 << 20)
 
 export class TreeDeltaError extends Schema.TaggedError<TreeDeltaError>()("TreeDeltaError", {
   reason: Schema.Literals(["Malformed", "Incompatible", "BaseMismatch", "NotReproducible"]),
@@ -306,5 +309,9 @@ export const apply = <E1, E2, E3>(
       compressor,
       ...(options.onProgress ? { onProgress: options.onProgress } : {})
     })
-    return { header, size: result.size }
+    // An image published padded (to a slot's or a partition's size) is padded here alike.
+    const padding = header.to.size - result.size
+    if (padding > maxPaddingBytes) return yield* fail("Malformed", `the image is ${header.to.size} bytes, ${padding} more than the filesystem in it`)
+    for (let at = result.size; at < header.to.size; at += zeros.length) yield* sink.write(at, zeros.subarray(0, Math.min(zeros.length, header.to.size - at)))
+    return { header, size: Math.max(result.size, header.to.size) }
   })

@@ -86,6 +86,16 @@ describe("TreeDelta", () => {
     expect(generated.delta.length).toBeLessThan(700_000)
   })
 
+  it("rebuilds an image published padded (to a slot's size) with its padding", () => {
+    const padded = new Uint8Array(next.length + 12_345)
+    padded.set(next)
+    const paddedIdentity = { from: identity.from, to: { sha256: sha(padded), size: padded.length } }
+    const { delta } = Effect.runSync(TreeDelta.generate(reader(old), reader(padded), paddedIdentity, { level: 3 }))
+    const out = new Uint8Array(padded.length).fill(0xee)
+    Effect.runSync(TreeDelta.apply(TreeDelta.memory(delta), reader(old), { write: (offset, chunk) => Effect.sync(() => out.set(chunk, offset)) }))
+    expect(sha(out)).toBe(sha(padded))
+  })
+
   it("refuses a delta for another writer, and a running image without its base files", () => {
     const other: Compressor.Compressor = { ...Compressor.zlib, fingerprint: "zlib-0.0.0-9-15" }
     expect(failureOf(Effect.runSyncExit(rebuild(generated.delta, old, other)))).toBe("TreeDeltaError:Incompatible")

@@ -4,7 +4,8 @@
  * good, some fail their health checks, some have a kernel that never reaches userspace. Each boot
  * the node runs what the firmware booted: a kernel that panics reboots at once; otherwise the
  * engine reconciles (health gate on a trial boot, with checks that may flap or hang), then installs
- * whatever the channel offers (on some nodes through a delta from the factory image), and reboots
+ * whatever the channel offers (on some nodes through a delta from the factory image: a BSDIFF40
+ * patch, or a content delta the engine rebuilds a SquashFS image from), and reboots
  * into it. "updates" adds every fault: power cuts at any
  * hardware operation, torn and lost writes, dropped, truncated, corrupted and slow downloads, the
  * agent crashing mid-way and restarting in the same boot, and the clock stepping forward or back.
@@ -27,7 +28,9 @@ import { BootControl, type BootDecision } from "@keelos/boot"
 import { ReleaseMetadata, Slot, UpdateState, type Version } from "@keelos/domain"
 import { Power } from "@keelos/platform"
 import { SimBootEnv, type SimHardware, SimNetwork } from "@keelos/platform-sim"
-import { Bsdiff } from "@keelos/delta"
+import { Bsdiff, TreeDelta } from "@keelos/delta"
+import { SquashfsReader } from "@keelos/squashfs"
+import { imageOf } from "@keelos/squashfs/testing"
 import { Release, Signing } from "@keelos/release"
 import { type HealthGate, UpdateEngine } from "@keelos/update"
 import type { Scenario, ScenarioRun, Violation } from "../Scenario.ts"
@@ -48,8 +51,9 @@ interface Image {
   readonly quality: Quality
   readonly bytes: Uint8Array
   readonly sha256: string
-  /** A BSDIFF40 patch from the factory image (0.1.0), offered beside the image. */
+  /** A patch from the factory image (0.1.0), offered beside the image. */
   readonly delta?: Uint8Array
+  readonly deltaFormat?: ReleaseMetadata.DeltaFormat
 }
 
 /** The release signing key of every simulated channel: one per process is enough. */
@@ -60,9 +64,11 @@ const signingKey = (() => {
 })()
 
 const channelFiles = (image: Image, factory: Image) => {
+  const deltaName = `delta-${factory.version}.${image.deltaFormat === "tree" ? "keeltd" : "bsdiff"}`
   const deltas = image.delta === undefined ? [] : [{
+    ...(image.deltaFormat === "tree" ? { format: "tree" } : {}),
     from_version: factory.version, from_sha256: factory.sha256, from_size: factory.bytes.length,
-    url: `delta-${factory.version}.bsdiff`, size: image.delta.length, sha256: Durable.sha256(image.delta)
+    url: deltaName, size: image.delta.length, sha256: Durable.sha256(image.delta)
   }]
   const metadata = Schema.decodeUnknownSync(ReleaseMetadata.ReleaseMetadata)({
     schema: 1, version: image.version, channel: "stable", arch: "amd64", min_compatible_version: "0.1.0",
@@ -75,7 +81,7 @@ const channelFiles = (image: Image, factory: Image) => {
     ["/stable/amd64/latest.json", document],
     ["/stable/amd64/latest.json.sig", Signing.sign(document, signingKey.privateKey)],
     [`/stable/amd64/os-${image.version}.img`, image.bytes],
-    ...(image.delta === undefined ? [] : [[`/stable/amd64/delta-${factory.version}.bsdiff`, image.delta] as const])
+    ...(image.delta === undefined ? [] : [[`/stable/amd64/${deltaName}`, image.delta] as const])
   ])
 }
 
@@ -89,6 +95,35 @@ const evolve = (base: Uint8Array, hardware: SimHardware): Uint8Array => {
     bytes.set(hardware.prng.bytes(length), hardware.prng.int(bytes.length - length))
   }
   return bytes
+}
+
+/** A small root (a binary, a module under a versioned directory, a version file) as files. */
+const rootFiles = (hardware: SimHardware) =>
+  new Map([
+    ["usr/bin/node", hardware.prng.bytes(12_000)],
+    ["usr/lib/modules/6.1.0-55/virtio.ko", hardware.prng.bytes(6_000)],
+    ["etc/os-release", hardware.prng.bytes(40)]
+  ])
+
+/** The next release of a root: the binary patched in a few spans, the module directory renamed. */
+const evolveRoot = (files: ReadonlyMap<string, Uint8Array>, hardware: SimHardware) =>
+  new Map([
+    ["usr/bin/node", evolve(files.get("usr/bin/node")!, hardware)],
+    ["usr/lib/modules/6.1.0-56/virtio.ko", files.get("usr/lib/modules/6.1.0-55/virtio.ko")!],
+    ["etc/os-release", hardware.prng.bytes(40)]
+  ])
+
+/** A root as the SquashFS image our writer makes, padded to the slot's size. */
+const rootImage = (files: ReadonlyMap<string, Uint8Array>) => {
+  const bytes = new Uint8Array(slotBytes)
+  bytes.set(imageOf(files))
+  return bytes
+}
+
+const contentDelta = (from: Uint8Array, to: Uint8Array) => {
+  const reader = (bytes: Uint8Array) => Effect.runSync(SquashfsReader.open(TreeDelta.memory(bytes)))
+  const identity = { from: { sha256: Durable.sha256(from), size: from.length }, to: { sha256: Durable.sha256(to), size: to.length } }
+  return Effect.runSync(TreeDelta.generate(reader(from), reader(to), identity, { level: 3 })).delta
 }
 
 const makeRun = (faults: boolean) => (): ScenarioRun => {
@@ -175,21 +210,24 @@ const makeRun = (faults: boolean) => (): ScenarioRun => {
   return {
     install: (h) => {
       hardware = h
-      const factory: Image = { version: "0.1.0" as Version.Version, quality: "good", bytes: h.prng.bytes(slotBytes), sha256: "" }
-      const releases: Array<Image> = [{ ...factory, sha256: Durable.sha256(factory.bytes) }]
-      // On some nodes (15 %) the first release is the factory image with a few spans
-      // changed, offered with a delta from it (applied under the same faults as a download).
+      // On some nodes (15 %) the first release is the factory image changed a little, offered with
+      // a delta from it (applied under the same faults as a download): half of them a BSDIFF40
+      // patch of raw bytes, half a content delta between two SquashFS roots.
       const withDelta = h.prng.chance(0.15)
+      const format: ReleaseMetadata.DeltaFormat = withDelta && h.prng.chance(0.5) ? "tree" : "bsdiff"
+      const root = format === "tree" ? rootFiles(h) : undefined
+      const factory: Image = { version: "0.1.0" as Version.Version, quality: "good", bytes: root ? rootImage(root) : h.prng.bytes(slotBytes), sha256: "" }
+      const releases: Array<Image> = [{ ...factory, sha256: Durable.sha256(factory.bytes) }]
       for (let i = 0; i < releaseCount; i++) {
         const roll = h.prng.int(10)
-        const bytes = i === 0 && withDelta ? evolve(factory.bytes, h) : h.prng.bytes(slotBytes)
-        const delta = i === 0 && withDelta ? Bsdiff.diff(factory.bytes, bytes) : undefined
+        const bytes = i === 0 && withDelta ? (root ? rootImage(evolveRoot(root, h)) : evolve(factory.bytes, h)) : h.prng.bytes(slotBytes)
+        const delta = i === 0 && withDelta ? (root ? contentDelta(factory.bytes, bytes) : Bsdiff.diff(factory.bytes, bytes)) : undefined
         releases.push({
           version: `0.${i + 2}.0` as Version.Version,
           quality: roll < 6 ? "good" : roll < 9 ? "unhealthy" : "unbootable",
           bytes,
           sha256: Durable.sha256(bytes),
-          ...(delta === undefined ? {} : { delta })
+          ...(delta === undefined ? {} : { delta, deltaFormat: format })
         })
       }
       catalogue = releases
