@@ -5,19 +5,24 @@
  * metadata is dated and expires like the HTTP channel's, so re-publishing re-signs it.
  *
  * `node images/src/publish-oci.ts --to oci://registry/keelos/os:0.2.0 [--tag stable] [--channel stable]
- *   [--expires-days 30] [--min-compatible 0.1.0] [--notes TEXT] [--ca FILE] [--username U]`
+ *   [--expires-days 30] [--min-compatible 0.1.0] [--notes TEXT] [--ca FILE] [--username U]
+ *   [--delta-from VERSION=PATH/os.img ...] [--delta-format tree|bsdiff]`
  * (the password comes from KEELOS_REGISTRY_PASSWORD; `oci+http://` for a plain-HTTP registry).
+ * Deltas (content deltas unless told) are pushed as layers of their own media type.
  */
 import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import { parseArgs } from "node:util"
 import { Effect, Result } from "effect"
 import { HttpClient } from "effect/http"
+import type { ReleaseMetadata } from "@keelos/domain"
 import { Reference, Registry, RegistryError } from "@keelos/oci"
 import * as NodeHttp from "@keelos/platform-node/NodeHttp"
-import { Publish } from "@keelos/release"
+import { Artifact, Publish } from "@keelos/release"
 import { ensureImage } from "./build.ts"
 import { signingKey } from "./keys.ts"
-import { type ReleaseOptions, sha256File } from "./release.ts"
+import { makeDelta, type ReleaseOptions, sha256File } from "./release.ts"
 
 /** What an HTTP channel release takes, with a registry reference instead of an output directory. */
 export interface OciPublishOptions extends Omit<ReleaseOptions, "out"> {
@@ -63,9 +68,18 @@ export const publishOci = (options: OciPublishOptions) => {
   const tags = [reference.tag ?? options.version, ...options.extraTags]
   const program = Effect.gen(function*() {
     const registry = Registry.make({ client: yield* HttpClient.HttpClient, scheme: reference.scheme, registry: reference.registry, credentials: options.credentials ?? null })
-    return yield* Publish.publish(registry, reference.repository, tags, [{ fields, image: fileBlob(options.osImage) }], { ...key })
+    return yield* Publish.publish(registry, reference.repository, tags, [{ fields, image: fileBlob(options.osImage), deltas }], { ...key })
   })
-  return Effect.runPromise(Effect.provide(program, options.caPem === undefined ? NodeHttp.layer : NodeHttp.layerTrusting(options.caPem))).then((published) => ({ published, key, tags, reference }))
+  // Deltas are made beside each other in a scratch directory and pushed as layers of their own type.
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "keel-publish-"))
+  const deltas = (options.deltas ?? []).map((delta) => {
+    const file = path.join(scratch, Artifact.deltaFileName(delta.fromVersion, delta.format ?? "tree"))
+    const made = makeDelta(delta, options.osImage, file)
+    return { blob: fileBlob(file), fromVersion: made.from_version, fromSha256: made.from_sha256, fromSize: made.from_size, ...(made.format === undefined ? {} : { format: made.format }) }
+  })
+  return Effect.runPromise(Effect.provide(program, options.caPem === undefined ? NodeHttp.layer : NodeHttp.layerTrusting(options.caPem)))
+    .then((published) => ({ published, key, tags, reference, deltas }))
+    .finally(() => fs.rmSync(scratch, { recursive: true, force: true }))
 }
 
 if (import.meta.main) {
@@ -78,24 +92,39 @@ if (import.meta.main) {
       "min-compatible": { type: "string", default: "0.1.0" },
       notes: { type: "string", default: "" },
       ca: { type: "string" },
-      username: { type: "string" }
+      username: { type: "string" },
+      "delta-from": { type: "string", multiple: true, default: [] },
+      "delta-format": { type: "string", default: "tree" }
     }
   })
+  const format: ReleaseMetadata.DeltaFormat = values["delta-format"] === "bsdiff" ? "bsdiff" : "tree"
+  if (values["delta-format"] !== format) {
+    console.error(`--delta-format ${values["delta-format"]}: give tree (a content delta) or bsdiff`)
+    process.exit(2)
+  }
+  const deltas = values["delta-from"].map((spec) => {
+    const [fromVersion, fromImage] = spec.split("=", 2)
+    if (fromVersion === undefined || fromImage === undefined || !fs.existsSync(fromImage)) {
+      console.error(`--delta-from ${spec}: give VERSION=PATH of an earlier release's os.img`)
+      process.exit(2)
+    }
+    return { fromVersion, fromImage, format }
+  })
   if (values.to === undefined || !Reference.isOci(values.to)) {
-    console.error("usage: node images/src/publish-oci.ts --to oci://registry/repository:tag [--tag T]… [--channel stable] [--expires-days 30] [--min-compatible 0.1.0] [--notes TEXT] [--ca FILE] [--username U] (password in KEELOS_REGISTRY_PASSWORD)")
+    console.error("usage: node images/src/publish-oci.ts --to oci://registry/repository:tag [--tag T]… [--channel stable] [--expires-days 30] [--min-compatible 0.1.0] [--notes TEXT] [--ca FILE] [--username U] [--delta-from VERSION=PATH/os.img ...] [--delta-format tree|bsdiff] (password in KEELOS_REGISTRY_PASSWORD)")
     process.exit(2)
   }
   const image = ensureImage()
   const version = process.env["KEELOS_VERSION"] ?? "0.1.0"
   const password = process.env["KEELOS_REGISTRY_PASSWORD"]
   try {
-    const { key, published, tags, reference } = await publishOci({
+    const { key, published, tags, reference, deltas: pushed } = await publishOci({
       osImage: image.osImage, version, to: values.to, extraTags: values.tag, channel: values.channel, arch: "amd64",
-      minCompatibleVersion: values["min-compatible"], expiresDays: Number(values["expires-days"]), notes: values.notes, nowMillis: Date.now(),
+      minCompatibleVersion: values["min-compatible"], expiresDays: Number(values["expires-days"]), notes: values.notes, nowMillis: Date.now(), deltas,
       ...(values.ca === undefined ? {} : { caPem: fs.readFileSync(values.ca, "utf8") }),
       ...(values.username === undefined ? {} : { credentials: { username: values.username, password: password ?? "" } })
     })
-    console.log(`published ${version} to ${reference.registry}/${reference.repository} as ${tags.join(", ")} (index ${published.index}); signed with ${key.development ? "the DEVELOPMENT key" : "key"} ${key.id}`)
+    console.log(`published ${version} to ${reference.registry}/${reference.repository} as ${tags.join(", ")} (index ${published.index}${pushed.map((d) => `, a ${d.format ?? "bsdiff"} delta from ${d.fromVersion} of ${d.blob.size} bytes`).join("")}); signed with ${key.development ? "the DEVELOPMENT key" : "key"} ${key.id}`)
   } catch (error) {
     console.error(`publish-oci: ${error instanceof Error ? error.message : String(error)}`)
     process.exit(1)

@@ -17,6 +17,9 @@ import { Digest, Manifest, MediaType, Registry } from "@keelos/oci"
 import { type RunningRegistry, startRegistry } from "@keelos/oci/testing"
 import * as NodeHttp from "@keelos/platform-node/NodeHttp"
 import { Artifact, Publish, Signing } from "@keelos/release"
+import { TreeDelta } from "@keelos/delta"
+import { SquashfsReader } from "@keelos/squashfs"
+import { imageOf, text } from "@keelos/squashfs/testing"
 import { RegistrySource, SlotWriter, UpdateEngine } from "../src/index.ts"
 import { engineOn, image, installAll, machine, releaseKey, sha256 } from "./helpers.ts"
 
@@ -291,6 +294,40 @@ describe("installing from an OCI registry (docker-registry 2.8, TLS + token auth
     ))
     expect(outcome.state.phase).toBe("activated")
     expect(outcome.progress.find((p) => p.bytesSaved !== undefined)?.bytesSaved).toBe(v2.length - patch.length)
+    expect(sha256(hardware.disk.read("KEELOS_ROOT_B", 0, v2.length))).toBe(sha256(v2))
+  })
+
+  it("installs through a content-delta layer of its own media type, rebuilt from the running image's files", async () => {
+    const files = new Map([["usr/bin/node", text(150_000, 7)], ["etc/os-release", text(30, 8)]])
+    const v1 = imageOf(files)
+    const node2 = files.get("usr/bin/node")!.slice()
+    for (let i = 0; i < node2.length; i += 5_000) node2[i] = node2[i]! ^ 0x11
+    const v2 = imageOf(new Map([["usr/bin/node", node2], ["etc/os-release", text(30, 9)]]))
+    const reader = (bytes: Uint8Array) => Effect.runSync(SquashfsReader.open(TreeDelta.memory(bytes)))
+    const { delta } = Effect.runSync(TreeDelta.generate(reader(v1), reader(v2), { from: { sha256: sha256(v1), size: v1.length }, to: { sha256: sha256(v2), size: v2.length } }, { level: 3 }))
+    await Effect.runPromise(Effect.provide(
+      Effect.flatMap(session, (registry) =>
+        Publish.publish(registry, "keelos/content", ["0.2.0"], [{
+          fields: fields("0.2.0", "amd64"),
+          image: blob(v2),
+          deltas: [{ blob: blob(delta), fromVersion: "0.1.0", fromSha256: sha256(v1), fromSize: v1.length, format: "tree" }]
+        }], signer)),
+      http
+    ))
+    fs.rmSync(running.blobPath(Digest.ofBytes(v2)))
+    const hardware = machine(6, 512 * 1024)
+    hardware.disk.write("KEELOS_ROOT_A", 0, v1)
+    const { layer } = engineOn(hardware, { version: "0.1.0", registries: access, http })
+    const outcome = await Effect.runPromise(Effect.provide(
+      Effect.gen(function*() {
+        const engine = yield* UpdateEngine
+        const progress = yield* Stream.runCollect(engine.install({ source: `oci://${running.host}/keelos/content:0.2.0`, force: false, reboot: false, actor: "admin" }))
+        return { progress, state: yield* engine.state }
+      }),
+      layer
+    ))
+    expect(outcome.state.phase).toBe("activated")
+    expect(outcome.progress.find((p) => p.bytesSaved !== undefined)?.bytesSaved).toBe(v2.length - delta.length)
     expect(sha256(hardware.disk.read("KEELOS_ROOT_B", 0, v2.length))).toBe(sha256(v2))
   })
 
