@@ -18,7 +18,7 @@ import * as Keeldiff from "./Keeldiff.ts"
 import * as Matcher from "./Matcher.ts"
 
 export const magic = new TextEncoder().encode("KEELTD01")
-const maxHeaderBytes = 64 << 20
+const maxHeaderBytes = 16 << 20
 /** Zeros after the filesystem an image may carry (a slot-sized image's tail). */
 const maxPaddingBytes = 64 << 20
 const zeros = new Uint8Array(1 << 20)

@@ -30,6 +30,10 @@ export interface Found {
   readonly data?: FileData
 }
 
+/** Bounds on what a corrupt image can make the reader allocate. */
+const maxListingBytes = 16 << 20
+const maxBlocksPerFile = 1 << 22
+
 const corrupt = (detail: string) => SquashfsError.make("read", "Corrupt", detail)
 
 const decoder = new TextDecoder("utf-8", { fatal: false })
@@ -227,7 +231,7 @@ const make = <E>(source: Source<E>, superblock: Layout.Superblock, compressor: C
           const fragment = basic ? view.getUint32(4, true) : view.getUint32(28, true)
           const fragmentOffset = basic ? view.getUint32(8, true) : view.getUint32(32, true)
           const count = blockCount(size, fragment)
-          if (count > 1 << 24) return yield* corrupt(`"${path}" claims ${size} bytes`)
+          if (count > maxBlocksPerFile) return yield* corrupt(`"${path}" claims ${size} bytes`)
           const sizes = new DataView((yield* metadataBytes(table, block, offset + 16 + (basic ? 16 : 40), count * 4)).buffer)
           const blockSizes = Array.from({ length: count }, (_, i) => sizes.getUint32(i * 4, true))
           return { entry: { ...common, kind: "file", size }, data: { blocksStart, blockSizes, fragment, fragmentOffset } }
@@ -264,7 +268,7 @@ const make = <E>(source: Source<E>, superblock: Layout.Superblock, compressor: C
   /** A directory's entries from its listing. */
   const list = (listing: { readonly block: number; readonly offset: number; readonly size: number }, path: string): Effect.Effect<Array<Listed>, SquashfsError.SquashfsError | E> => {
     return Effect.gen(function*() {
-      if (listing.size < 3) return yield* corrupt(`directory "${path}" has size ${listing.size}`)
+      if (listing.size < 3 || listing.size > maxListingBytes) return yield* corrupt(`directory "${path}" has size ${listing.size}`)
       const bytes = yield* metadataBytes(superblock.directoryTableStart, listing.block, listing.offset, listing.size - 3)
       const view = new DataView(bytes.buffer)
       const out: Array<Listed> = []
@@ -296,8 +300,8 @@ const make = <E>(source: Source<E>, superblock: Layout.Superblock, compressor: C
     return Effect.gen(function*() {
       const out: Array<Found> = []
       const pending: Array<{ readonly ref: bigint; readonly path: string; readonly depth: number }> = [{ ref: superblock.rootInode, path: "", depth: 0 }]
-      while (pending.length > 0) {
-        const { depth, path, ref } = pending.shift()!
+      for (let next = 0; next < pending.length; next++) {
+        const { depth, path, ref } = pending[next]!
         const found = yield* inode(ref, path)
         out.push({ entry: found.entry, ...(found.data ? { data: found.data } : {}) })
         if (out.length > limit) return yield* corrupt(`more than ${limit} entries`)
