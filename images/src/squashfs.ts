@@ -24,7 +24,7 @@ const out = values.out
 const program = Effect.gen(function*() {
   const source = yield* NodeDirectoryTree.scan(tree, { allRoot: true, mtime: time })
   const sink = yield* NodeDirectoryTree.fileSink(out)
-  const result = yield* Effect.ensuring(SquashfsWriter.write(source, sink, { mkfsTime: time }), sink.close)
+  const result = yield* Effect.ensuring(SquashfsWriter.write(source, sink, { mkfsTime: time, parallelBlocks: 4 }), sink.close)
   console.log(`squashfs: ${source.entries.length} entries, ${result.size} bytes (zlib, ${SquashfsWriter.defaultBlockSize / 1024} KiB blocks) in ${out}`)
 })
 

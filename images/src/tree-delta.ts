@@ -31,7 +31,7 @@ const program = Effect.gen(function*() {
   const old = yield* SquashfsReader.open(oldFile)
   const next = yield* SquashfsReader.open(newFile)
   const identity = { from: { sha256: sha256File(from), size: oldFile.size }, to: { sha256: sha256File(to), size: newFile.size } }
-  const { delta, stats } = yield* TreeDelta.generate(old, next, identity, { level })
+  const { delta, stats } = yield* TreeDelta.generate(old, next, identity, { level, parallelBlocks: 4 })
   fs.writeFileSync(out, delta)
   console.log(JSON.stringify({ delta: out, bytes: delta.length, ...stats }))
 })

@@ -41,6 +41,7 @@ await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
   yield* DeltaInstall.install({ ref, url: new URL(url!) }, active, target, { sha256: imageSha!, sizeBytes: Number(imageSize) }, {
     patchFile: patchFile!,
     reclaim: NodeMemory.reclaim,
+    parallelBlocks: 4,
     onProgress: () => Effect.sync(() => void (peak = Math.max(peak, process.memoryUsage().rss)))
   })
 })).pipe(Effect.provide(Layer.mergeAll(NodeBlockDevices.layerFromPaths({ KEELOS_ROOT_A: activeFile!, KEELOS_ROOT_B: slotFile! }), NodeHttp.layer, NodeServices.layer))))

@@ -156,7 +156,8 @@ const updateLayer = (config: UpdateConfig, running: string) =>
       checks,
       reboot: (reason) =>
         Effect.asVoid(init.Power({ action: "reboot", reason })).pipe(Effect.mapError((error) => UpdateError.make("activate", "Io", `init control socket: ${error.message}`))),
-      writer: { reclaim: NodeMemory.reclaim }
+      writer: { reclaim: NodeMemory.reclaim },
+      deltaParallelBlocks: 4
     }).pipe(
       Layer.provide(config.slotFiles === undefined ? NodeBlockDevices.layer : NodeBlockDevices.layerFromPaths({ KEELOS_ROOT_A: config.slotFiles.A, KEELOS_ROOT_B: config.slotFiles.B }))
     )

@@ -38,7 +38,8 @@ const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 const Owned = { path: Schema.String, mode: Count, uid: Count, gid: Count, mtime: Count }
 /** A file's contents: an old file as it is, or a patch (from an old file, or from nothing). */
 const Content = Schema.Union([
-  Schema.Struct({ copy: Schema.String }),
+  // `raw`: the old file's compressed blocks are exactly the new image's, so they are copied as stored.
+  Schema.Struct({ copy: Schema.String, raw: Schema.optionalKey(Schema.Boolean) }),
   Schema.Struct({ base: Schema.NullOr(Schema.String), offset: Count, length: Count })
 ])
 const Entry = Schema.Union([
@@ -77,6 +78,8 @@ export interface GenerateOptions {
   /** zstd level of the payloads (19 unless told). */
   readonly level?: number
   readonly compressor?: Compressor.Compressor
+  /** For the rebuild that proves the delta. */
+  readonly parallelBlocks?: number
 }
 
 /** The image a reader reads, whole: its SHA-256 and size. */
@@ -87,6 +90,18 @@ export interface Identity {
 
 const readWhole = <E>(reader: SquashfsReader.SquashfsReader<E>, found: SquashfsReader.Found) =>
   reader.read(found, 0, found.entry.kind === "file" ? found.entry.size : 0)
+
+/** The stored (compressed) blocks of two files, both read, compared; false when either has a fragment. */
+const sameStored = <E1, E2>(old: SquashfsReader.SquashfsReader<E1>, a: SquashfsReader.Found, next: SquashfsReader.SquashfsReader<E2>, b: SquashfsReader.Found) =>
+  Effect.gen(function*() {
+    const left = old.storedBlocks(a)
+    const right = next.storedBlocks(b)
+    if (left === undefined || right === undefined || a.data?.blockSizes.length !== b.data?.blockSizes.length) return false
+    if (!a.data!.blockSizes.every((size, i) => size === b.data!.blockSizes[i])) return false
+    const hash = (blocks: Stream.Stream<{ readonly stored: Uint8Array }, unknown>) =>
+      Stream.runFold(blocks, () => createHash("sha256"), (h, block) => h.update(block.stored)).pipe(Effect.map((h) => h.digest("hex")))
+    return (yield* hash(left)) === (yield* hash(right))
+  })
 
 /** Picks the old file a new one is most likely a version of: same path, same path but numbers, same name. */
 const baseFinder = (olds: ReadonlyArray<SquashfsReader.Found>) => {
@@ -154,7 +169,8 @@ export const generate = <E1, E2>(
       const bytes = yield* readWhole(next, found)
       const same = bySha.get(sha256(bytes))
       if (same !== undefined) {
-        entries.push({ ...entry, content: { copy: same } })
+        const raw = yield* sameStored(old, olds.find((f) => f.entry.path === same)!, next, found)
+        entries.push({ ...entry, content: raw ? { copy: same, raw } : { copy: same } })
         copied++
         continue
       }
@@ -195,7 +211,7 @@ export const generate = <E1, E2>(
     const delta = encodeHeader(header, payload)
     // The proof a node can rebuild the image: rebuild it here, from the old image and the delta.
     const image = growable()
-    const rebuilt = yield* apply(memory(delta), old, image.sink, { compressor })
+    const rebuilt = yield* apply(memory(delta), old, image.sink, { compressor, ...(options.parallelBlocks === undefined ? {} : { parallelBlocks: options.parallelBlocks }) })
     const digest = sha256(image.bytes().subarray(0, rebuilt.size))
     if (rebuilt.size !== identity.to.size || digest !== identity.to.sha256) {
       return yield* fail("NotReproducible", `the delta rebuilds ${rebuilt.size} bytes hashing to ${digest}, not the image (${identity.to.size} bytes, ${identity.to.sha256}): was it written by this writer?`)
@@ -248,6 +264,8 @@ export const readHeader = <E>(delta: Keeldiff.Source<E>) =>
 
 export interface ApplyOptions {
   readonly compressor?: Compressor.Compressor
+  /** Blocks compressed at once on the thread pool (the writer's option; 1 unless told). */
+  readonly parallelBlocks?: number
   readonly onProgress?: (contentBytes: number) => Effect.Effect<void>
 }
 
@@ -285,11 +303,18 @@ export const apply = <E1, E2, E3>(
         const { content: _content, ...file } = entry
         return file
       }),
+      stored: (entry) => {
+        const content = contents.get(entry.path)?.content
+        if (content === undefined || !("copy" in content) || content.raw !== true || header.writer.blockSize !== old.superblock.blockSize) return undefined
+        const found = olds.get(content.copy)
+        return found !== undefined && found.entry.kind === "file" && found.entry.size === entry.size ? old.storedBlocks(found) : undefined
+      },
       content: (entry) =>
         Stream.unwrap(Effect.gen(function*() {
           const content = contents.get(entry.path)!.content
           if ("copy" in content) {
             const found = yield* oldFile(content.copy, entry)
+            if (found.entry.kind !== "file" || found.entry.size !== entry.size) return yield* fail("BaseMismatch", `"${entry.path}" is "${content.copy}" of the running image, which is not its size`)
             return old.stream(found)
           }
           if (content.offset + content.length > payloadSize) return yield* fail("Malformed", `"${entry.path}"'s patch lies outside the delta`)
@@ -307,6 +332,7 @@ export const apply = <E1, E2, E3>(
       mkfsTime: header.writer.mkfsTime,
       blockSize: header.writer.blockSize,
       compressor,
+      ...(options.parallelBlocks === undefined ? {} : { parallelBlocks: options.parallelBlocks }),
       ...(options.onProgress ? { onProgress: options.onProgress } : {})
     })
     // An image published padded (to a slot's or a partition's size) is padded here alike.

@@ -81,6 +81,10 @@ describe("TreeDelta", () => {
     // runc and squashfs.ko by reference; node and virtio.ko (under the renamed directory) patched;
     // the kernel (random bytes), new.conf and the 17-byte os-release carried whole.
     expect(generated.stats).toMatchObject({ copied: 2, patched: 2, added: 3 })
+    // Unchanged files compress to the same blocks, so the node copies those as stored.
+    const { header } = Effect.runSync(TreeDelta.readHeader(TreeDelta.memory(generated.delta)))
+    const raw = header.entries.flatMap((e) => e.kind === "file" && "copy" in e.content && e.content.raw === true ? [e.path] : [])
+    expect(raw.sort()).toEqual(["usr/bin/runc", "usr/lib/modules/6.1.0-56/kernel/squashfs.ko"])
     // The changed bytes are a new 600 KB kernel (random, so carried whole) and small edits.
     expect(generated.delta.length).toBeLessThan(next.length / 2)
     expect(generated.delta.length).toBeLessThan(700_000)

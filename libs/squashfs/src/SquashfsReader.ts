@@ -70,6 +70,8 @@ export interface SquashfsReader<E> {
   readonly read: (found: Found, offset: number, length: number) => Effect.Effect<Uint8Array, SquashfsError.SquashfsError | E>
   /** A file's contents, a block at a time. */
   readonly stream: (found: Found) => Stream.Stream<Uint8Array, SquashfsError.SquashfsError | E>
+  /** A file's blocks as stored (compressed), when it has no tail in a fragment; undefined otherwise. */
+  readonly storedBlocks: (found: Found) => Stream.Stream<{ readonly stored: Uint8Array; readonly size: number }, SquashfsError.SquashfsError | E> | undefined
 }
 
 interface Listing {
@@ -380,5 +382,18 @@ const make = <E>(source: Source<E>, superblock: Layout.Superblock, compressor: C
     const blockSize = superblock.blockSize
     return Stream.mapEffect(Stream.range(0, Math.ceil(size / blockSize) - 1), (index) => read(found, index * blockSize, blockSize))
   }
-  return { superblock, inode, entries, read, stream }
+  const storedBlocks = (found: Found) => {
+    const data = found.data
+    if (found.entry.kind !== "file" || data === undefined || data.fragment !== Layout.noFragment) return undefined
+    let at = data.blocksStart
+    return Stream.mapEffect(Stream.fromIterable(data.blockSizes), (size) => {
+      const length = size & ~Layout.dataUncompressed
+      if (length > superblock.blockSize) return Effect.fail(corrupt(`a block at ${at} claims ${length} bytes`))
+      const from = at
+      at += length
+      return Effect.map(readExactly(from, length), (stored) => ({ stored, size }))
+    })
+  }
+
+  return { superblock, inode, entries, read, stream, storedBlocks }
 }

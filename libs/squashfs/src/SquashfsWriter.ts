@@ -14,10 +14,21 @@ import { MetadataWriter, Record } from "./MetadataWriter.ts"
 import * as SquashfsError from "./SquashfsError.ts"
 import * as Tree from "./Tree.ts"
 
+/** A data block as stored: the bytes on disk and the size word the inode lists for it. */
+export interface StoredBlock {
+  readonly stored: Uint8Array
+  readonly size: number
+}
+
 export interface Source<E> {
   readonly entries: ReadonlyArray<Tree.Entry>
   /** The bytes of a regular file, exactly `entry.size` of them. */
   readonly content: (entry: Tree.File) => Stream.Stream<Uint8Array, E>
+  /**
+   * A file's blocks already compressed as this writer would (an unchanged file of an image it
+   * wrote, with the same block size and compressor), copied as they are; undefined to compress.
+   */
+  readonly stored?: (entry: Tree.File) => Stream.Stream<StoredBlock, E> | undefined
 }
 
 /** Where the image goes: writes arrive front to back, and the superblock at offset 0 comes last. */
@@ -31,6 +42,11 @@ export interface Options {
   readonly compressor?: Compressor.Compressor
   /** Called after each file's data is written, with the bytes of content done so far. */
   readonly onProgress?: (contentBytes: number) => Effect.Effect<void>
+  /**
+   * Blocks compressed at once on the thread pool; 1 (the default) compresses on this thread, which
+   * keeps a simulated node's run independent of thread timing. The bytes are the same either way.
+   */
+  readonly parallelBlocks?: number
 }
 
 export interface Result {
@@ -139,11 +155,54 @@ class Output<E> {
 }
 
 /** Compresses one data block; stored as is when compression does not make it smaller. */
-const dataBlock = (compressor: Compressor.Compressor, raw: Uint8Array): { readonly stored: Uint8Array; readonly size: number } => {
-  const compressed = compressor.compress(raw)
-  return compressed.length < raw.length
-    ? { stored: compressed, size: compressed.length }
-    : { stored: raw, size: raw.length | Layout.dataUncompressed }
+const dataBlock = (compressor: Compressor.Compressor, raw: Uint8Array, onPool: boolean): Effect.Effect<StoredBlock, SquashfsError.SquashfsError> =>
+  Effect.map(
+    onPool
+      ? Effect.tryPromise({
+        try: () => compressor.compressAsync(raw),
+        catch: (error) => SquashfsError.make("write", "Malformed", `compressing a block: ${String(error)}`)
+      })
+      : Effect.sync(() => compressor.compress(raw)),
+    (compressed) => compressed.length < raw.length ? { stored: compressed, size: compressed.length } : { stored: raw, size: raw.length | Layout.dataUncompressed }
+  )
+
+/** A file's contents cut into blocks of `blockSize` (the last one shorter), checked against its size. */
+const blocksOf = <E>(content: Stream.Stream<Uint8Array, E>, entry: Tree.File, blockSize: number): Stream.Stream<Uint8Array, E | SquashfsError.SquashfsError> => {
+  let pending = new Uint8Array(blockSize)
+  let filled = 0
+  let total = 0
+  const cut = (chunk: Uint8Array): Array<Uint8Array> => {
+    const out: Array<Uint8Array> = []
+    let at = 0
+    while (at < chunk.length) {
+      const n = Math.min(chunk.length - at, blockSize - filled)
+      pending.set(chunk.subarray(at, at + n), filled)
+      filled += n
+      at += n
+      if (filled === blockSize) {
+        out.push(pending)
+        pending = new Uint8Array(blockSize)
+        filled = 0
+      }
+    }
+    return out
+  }
+  return content.pipe(
+    Stream.mapEffect((chunk) => {
+      total += chunk.length
+      return total > entry.size
+        ? Effect.fail(SquashfsError.make("write", "SizeMismatch", `"${entry.path}" has more than its ${entry.size} bytes`))
+        : Effect.succeed(cut(chunk))
+    }),
+    Stream.flattenIterable,
+    Stream.concat(Stream.suspend(() =>
+      total !== entry.size
+        ? Stream.fail(SquashfsError.make("write", "SizeMismatch", `"${entry.path}" gave ${total} bytes, not its ${entry.size}`))
+        : filled > 0
+        ? Stream.make(pending.subarray(0, filled))
+        : Stream.empty
+    ))
+  )
 }
 
 const inodeHeader = (record: Record, type: number, node: Node, ids: Map<number, number>) =>
@@ -172,37 +231,17 @@ export const write = <E, E2>(source: Source<E>, sink: Sink<E2>, options: Options
     // Data blocks of every regular file, in tree order, after the superblock.
     const output = new Output(sink, Layout.superblockSize)
     let contentDone = 0
-    const block = new Uint8Array(blockSize)
+    const parallel = Math.max(1, options.parallelBlocks ?? 1)
     for (const node of preOrder(root)) {
       const entry = node.entry
       if (entry.kind !== "file") continue
       node.blocksStart = output.offset
-      let filled = 0
-      let total = 0
-      const emit = (raw: Uint8Array) => {
-        const { size, stored } = dataBlock(compressor, raw)
-        node.blockSizes.push(size)
-        return output.push(stored)
-      }
-      yield* Stream.runForEach(source.content(entry), (chunk) =>
-        Effect.gen(function*() {
-          total += chunk.length
-          if (total > entry.size) return yield* SquashfsError.make("write", "SizeMismatch", `"${entry.path}" has more than its ${entry.size} bytes`)
-          let at = 0
-          while (at < chunk.length) {
-            const n = Math.min(chunk.length - at, blockSize - filled)
-            block.set(chunk.subarray(at, at + n), filled)
-            filled += n
-            at += n
-            if (filled === blockSize) {
-              yield* emit(block)
-              filled = 0
-            }
-          }
-        }))
-      if (total !== entry.size) return yield* SquashfsError.make("write", "SizeMismatch", `"${entry.path}" gave ${total} bytes, not its ${entry.size}`)
-      if (filled > 0) yield* emit(block.subarray(0, filled))
-      contentDone += total
+      const blocks = source.stored?.(entry) ?? Stream.mapEffect(blocksOf(source.content(entry), entry, blockSize), (raw) => dataBlock(compressor, raw, parallel > 1), { concurrency: parallel })
+      yield* Stream.runForEach(blocks, (block) => {
+        node.blockSizes.push(block.size)
+        return output.push(block.stored)
+      })
+      contentDone += entry.size
       if (options.onProgress) yield* options.onProgress(contentDone)
     }
     yield* output.flush()

@@ -35,6 +35,8 @@ export interface Options {
   readonly onProgress: (bytes: number) => Effect.Effect<void>
   readonly syncEveryBytes?: number
   readonly reclaim?: Effect.Effect<void>
+  /** Blocks a content delta's rebuild compresses at once on the thread pool (1 unless told). */
+  readonly parallelBlocks?: number
 }
 
 const failed = (operation: UpdateError.UpdateOperation, reason: UpdateError.UpdateReason) => (error: { readonly message: string }) =>
@@ -157,7 +159,7 @@ const produceTree = (
           }
         })
     }
-    const rebuilt = yield* TreeDelta.apply(patchSource(file, candidate.ref.size), old, sink)
+    const rebuilt = yield* TreeDelta.apply(patchSource(file, candidate.ref.size), old, sink, options.parallelBlocks === undefined ? {} : { parallelBlocks: options.parallelBlocks })
     if (rebuilt.size !== image.sizeBytes) {
       return yield* UpdateError.make("verify", "Integrity", `the delta rebuilt ${rebuilt.size} bytes, not the signed image's ${image.sizeBytes}`)
     }
@@ -167,8 +169,11 @@ const produceTree = (
     switch (error._tag) {
       case "UpdateError":
         return error
-      case "TreeDeltaError":
-        return UpdateError.make(error.reason === "Incompatible" || error.reason === "BaseMismatch" ? "check" : "write", error.reason === "Incompatible" || error.reason === "BaseMismatch" ? "Refused" : "Integrity", error.message)
+      case "TreeDeltaError": {
+        // A delta for another writer or another image is refused; a broken one is an integrity failure.
+        const refused = error.reason === "Incompatible" || error.reason === "BaseMismatch"
+        return UpdateError.make(refused ? "check" : "write", refused ? "Refused" : "Integrity", error.message)
+      }
       default:
         return UpdateError.make("write", "Integrity", error.message)
     }

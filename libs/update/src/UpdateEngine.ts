@@ -45,6 +45,8 @@ export interface Config {
   /** Credentials and signature policy for OCI registries; anonymous and signed-only when absent. */
   readonly registries?: RegistrySource.Access
   readonly writer?: Partial<Pick<SlotWriter.Options, "bufferBytes" | "syncEveryBytes" | "retryBaseMillis" | "maxStalledAttempts" | "reclaim">>
+  /** Blocks a content-delta rebuild compresses at once on the thread pool (1 unless told). */
+  readonly deltaParallelBlocks?: number
 }
 
 export interface InstallRequest extends Source.Request {
@@ -275,6 +277,7 @@ export class UpdateEngine extends Context.Service<UpdateEngine, {
             patchFile: `${dataDir}/delta.patch`,
             ...(config.writer?.syncEveryBytes === undefined ? {} : { syncEveryBytes: config.writer.syncEveryBytes }),
             ...(config.writer?.reclaim === undefined ? {} : { reclaim: config.writer.reclaim }),
+            ...(config.deltaParallelBlocks === undefined ? {} : { parallelBlocks: config.deltaParallelBlocks }),
             onProgress: (bytes) => {
               if (bytes - published < progressStepBytes && bytes !== image.sizeBytes) return Effect.void
               published = bytes
