@@ -44,7 +44,7 @@ interface Listed {
   readonly type: number
 }
 
-/** A bounded cache: the oldest entry leaves when a new one would exceed `limit`. */
+/** A bounded cache: the least recently used entry leaves when a new one would exceed `limit`. */
 class Cache<V> {
   private readonly map = new Map<number, V>()
   private readonly limit: number
@@ -52,7 +52,13 @@ class Cache<V> {
     this.limit = limit
   }
   get(key: number): V | undefined {
-    return this.map.get(key)
+    const value = this.map.get(key)
+    if (value !== undefined) {
+      // Most recently used last, so the oldest unused entry is the one that leaves.
+      this.map.delete(key)
+      this.map.set(key, value)
+    }
+    return value
   }
   set(key: number, value: V): void {
     if (this.map.size >= this.limit) this.map.delete(this.map.keys().next().value!)
@@ -96,7 +102,7 @@ export const open = <E>(source: Source<E>, compressor: Compressor.Compressor = C
 
 const make = <E>(source: Source<E>, superblock: Layout.Superblock, compressor: Compressor.Compressor): SquashfsReader<E> => {
   const metadata = new Cache<{ readonly data: Uint8Array; readonly next: number }>(64)
-  const blocks = new Cache<Uint8Array>(8)
+  const blocks = new Cache<Uint8Array>(32)
   let fragments: ReadonlyArray<{ readonly start: number; readonly size: number }> | undefined
 
 
