@@ -16,13 +16,12 @@ import * as path from "node:path"
 import { parseArgs } from "node:util"
 import { Effect, Result } from "effect"
 import { HttpClient } from "effect/http"
-import type { ReleaseMetadata } from "@keelos/domain"
 import { Reference, Registry, RegistryError } from "@keelos/oci"
 import * as NodeHttp from "@keelos/platform-node/NodeHttp"
 import { Artifact, Publish } from "@keelos/release"
 import { ensureImage } from "./build.ts"
 import { signingKey } from "./keys.ts"
-import { makeDelta, type ReleaseOptions, sha256File } from "./release.ts"
+import { deltaSpecsOf, makeDelta, type ReleaseOptions, sha256File } from "./release.ts"
 
 /** What an HTTP channel release takes, with a registry reference instead of an output directory. */
 export interface OciPublishOptions extends Omit<ReleaseOptions, "out"> {
@@ -97,23 +96,11 @@ if (import.meta.main) {
       "delta-format": { type: "string", default: "tree" }
     }
   })
-  const format: ReleaseMetadata.DeltaFormat = values["delta-format"] === "bsdiff" ? "bsdiff" : "tree"
-  if (values["delta-format"] !== format) {
-    console.error(`--delta-format ${values["delta-format"]}: give tree (a content delta) or bsdiff`)
-    process.exit(2)
-  }
-  const deltas = values["delta-from"].map((spec) => {
-    const [fromVersion, fromImage] = spec.split("=", 2)
-    if (fromVersion === undefined || fromImage === undefined || !fs.existsSync(fromImage)) {
-      console.error(`--delta-from ${spec}: give VERSION=PATH of an earlier release's os.img`)
-      process.exit(2)
-    }
-    return { fromVersion, fromImage, format }
-  })
   if (values.to === undefined || !Reference.isOci(values.to)) {
     console.error("usage: node images/src/publish-oci.ts --to oci://registry/repository:tag [--tag T]… [--channel stable] [--expires-days 30] [--min-compatible 0.1.0] [--notes TEXT] [--ca FILE] [--username U] [--delta-from VERSION=PATH/os.img ...] [--delta-format tree|bsdiff] (password in KEELOS_REGISTRY_PASSWORD)")
     process.exit(2)
   }
+  const deltas = deltaSpecsOf(values["delta-from"], values["delta-format"])
   const image = ensureImage()
   const version = process.env["KEELOS_VERSION"] ?? "0.1.0"
   const password = process.env["KEELOS_REGISTRY_PASSWORD"]

@@ -58,6 +58,26 @@ export const makeDelta = (delta: DeltaSpec, osImage: string, file: string) => {
   }
 }
 
+/**
+ * The deltas `--delta-from VERSION=IMAGE ... --delta-format tree|bsdiff` ask for; a usage error
+ * (exit 2) for a spec that is not VERSION=an existing file, or another format.
+ */
+export const deltaSpecsOf = (specs: ReadonlyArray<string>, formatFlag: string | undefined): Array<DeltaSpec> => {
+  const format: ReleaseMetadata.DeltaFormat = formatFlag === "bsdiff" ? "bsdiff" : "tree"
+  if ((formatFlag ?? "tree") !== format) {
+    console.error(`--delta-format ${formatFlag}: give tree (a content delta) or bsdiff`)
+    process.exit(2)
+  }
+  return specs.map((spec) => {
+    const [fromVersion, fromImage] = spec.split("=", 2)
+    if (fromVersion === undefined || fromImage === undefined || !fs.existsSync(fromImage)) {
+      console.error(`--delta-from ${spec}: give VERSION=PATH of an earlier release's os.img`)
+      process.exit(2)
+    }
+    return { fromVersion, fromImage, format }
+  })
+}
+
 export const publish = (options: ReleaseOptions) => {
   const key = signingKey()
   const dir = path.join(options.out, options.channel, options.arch)
@@ -103,22 +123,9 @@ if (import.meta.main) {
     console.error("usage: node images/src/release.ts --out DIR [--channel stable] [--expires-days 30] [--min-compatible 0.1.0] [--notes TEXT] [--delta-from VERSION=PATH/os.img ...] [--delta-format tree|bsdiff]")
     process.exit(2)
   }
-  const format: ReleaseMetadata.DeltaFormat = values["delta-format"] === "bsdiff" ? "bsdiff" : "tree"
-  if (values["delta-format"] !== format) {
-    console.error(`--delta-format ${values["delta-format"]}: give tree (a content delta) or bsdiff`)
-    process.exit(2)
-  }
+  const deltas = deltaSpecsOf(values["delta-from"], values["delta-format"])
   const image = ensureImage()
   const version = process.env["KEELOS_VERSION"] ?? "0.1.0"
-  // --delta-from VERSION=IMAGE: a patch from that release's OS image.
-  const deltas = values["delta-from"].map((spec) => {
-    const [fromVersion, fromImage] = spec.split("=", 2)
-    if (fromVersion === undefined || fromImage === undefined || !fs.existsSync(fromImage)) {
-      console.error(`--delta-from ${spec}: give VERSION=PATH of an earlier release's os.img`)
-      process.exit(2)
-    }
-    return { fromVersion, fromImage, format }
-  })
   const result = publish({
     osImage: image.osImage, version, out: values.out, channel: values.channel, arch: "amd64",
     minCompatibleVersion: values["min-compatible"], expiresDays: Number(values["expires-days"]), notes: values.notes, nowMillis: Date.now(), deltas

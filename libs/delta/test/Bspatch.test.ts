@@ -11,28 +11,10 @@ import * as path from "node:path"
 import { Effect, Exit } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { Bsdiff, Bspatch } from "../src/index.ts"
-import { prng, random } from "./random.ts"
+import { evolve, prng, random } from "./random.ts"
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "keel-bspatch-"))
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
-
-/** A "new release": the old bytes with spans changed, inserted, deleted and bytes nudged. */
-const evolve = (old: Uint8Array, seed: number) => {
-  const next = prng(seed)
-  const parts: Array<Uint8Array> = []
-  let at = 0
-  while (at < old.length) {
-    const keep = Math.floor(next() * 60_000)
-    const kept = old.slice(at, at + keep)
-    for (let i = 0; i < kept.length; i += 997) kept[i] = (kept[i]! + 1) & 0xff
-    parts.push(kept)
-    at += keep
-    const roll = next()
-    if (roll < 0.3) parts.push(random(Math.floor(next() * 5000), seed + at))
-    else if (roll < 0.5) at += Math.floor(next() * 3000)
-  }
-  return new Uint8Array(Buffer.concat(parts))
-}
 
 const sha = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
 

@@ -88,6 +88,29 @@ const oldSource = (device: BlockDevice.BlockDevice, size: number): Bspatch.Sourc
   read: (offset, length) => Effect.mapError(device.read(offset, Math.min(length, size - offset)), failed("write", "Io"))
 })
 
+/**
+ * Writes into the inactive slot, never past the image's size, reporting progress and syncing (and
+ * giving memory back) every few MiB.
+ */
+const slotSink = (target: BlockDevice.BlockDevice, image: { readonly sizeBytes: number }, options: Options) => {
+  const reclaim = options.reclaim ?? Effect.void
+  const syncEvery = options.syncEveryBytes ?? 16 << 20
+  let written = 0
+  let synced = 0
+  return (offset: number, bytes: Uint8Array) =>
+    Effect.gen(function*() {
+      if (offset + bytes.length > image.sizeBytes) return yield* UpdateError.make("write", "Integrity", `the delta produces more than the ${image.sizeBytes} bytes of the image`)
+      yield* Effect.mapError(target.write(offset, bytes), failed("write", "Io"))
+      written += bytes.length
+      yield* options.onProgress(Math.min(written, image.sizeBytes))
+      if (written - synced >= syncEvery) {
+        yield* Effect.mapError(target.sync, failed("write", "Io"))
+        synced = written
+        yield* reclaim
+      }
+    })
+}
+
 /** Runs bspatch from the patch file and the active slot into `target`, hashing what it writes. */
 const produce = (
   candidate: Candidate,
@@ -98,25 +121,16 @@ const produce = (
 ) =>
   Effect.scoped(Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
-    const reclaim = options.reclaim ?? Effect.void
-    const syncEvery = options.syncEveryBytes ?? 16 << 20
     const file = yield* Effect.mapError(fs.open(options.patchFile, { flag: "r" }), failed("write", "Io"))
     const hash = createHash("sha256")
+    const write = slotSink(target, image, options)
     let offset = 0
-    let synced = 0
     const sink = (chunk: Uint8Array) =>
-      Effect.gen(function*() {
-        if (offset + chunk.length > image.sizeBytes) return yield* UpdateError.make("write", "Integrity", `the delta produces more than the ${image.sizeBytes} bytes of the image`)
-        yield* Effect.mapError(target.write(offset, chunk), failed("write", "Io"))
-        hash.update(chunk)
-        offset += chunk.length
-        yield* options.onProgress(offset)
-        if (offset - synced >= syncEvery) {
-          yield* Effect.mapError(target.sync, failed("write", "Io"))
-          synced = offset
-          yield* reclaim
-        }
-      })
+      Effect.tap(write(offset, chunk), () =>
+        Effect.sync(() => {
+          hash.update(chunk)
+          offset += chunk.length
+        }))
     const produced = yield* Bspatch.apply(patchSource(file, candidate.ref.size), oldSource(active, candidate.ref.from_size), sink).pipe(
       Effect.mapError((error) => error._tag === "BspatchError" ? UpdateError.make("write", "Integrity", error.message) : error)
     )
@@ -138,27 +152,9 @@ const produceTree = (
 ) =>
   Effect.scoped(Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
-    const reclaim = options.reclaim ?? Effect.void
-    const syncEvery = options.syncEveryBytes ?? 16 << 20
     const file = yield* Effect.mapError(fs.open(options.patchFile, { flag: "r" }), failed("write", "Io"))
-    const base = oldSource(active, candidate.ref.from_size)
-    const old = yield* SquashfsReader.open(base)
-    let written = 0
-    let synced = 0
-    const sink = {
-      write: (offset: number, bytes: Uint8Array) =>
-        Effect.gen(function*() {
-          if (offset + bytes.length > image.sizeBytes) return yield* UpdateError.make("write", "Integrity", `the delta produces more than the ${image.sizeBytes} bytes of the image`)
-          yield* Effect.mapError(target.write(offset, bytes), failed("write", "Io"))
-          written += bytes.length
-          yield* options.onProgress(Math.min(written, image.sizeBytes))
-          if (written - synced >= syncEvery) {
-            yield* Effect.mapError(target.sync, failed("write", "Io"))
-            synced = written
-            yield* reclaim
-          }
-        })
-    }
+    const old = yield* SquashfsReader.open(oldSource(active, candidate.ref.from_size))
+    const sink = { write: slotSink(target, image, options) }
     const rebuilt = yield* TreeDelta.apply(patchSource(file, candidate.ref.size), old, sink, options.parallelBlocks === undefined ? {} : { parallelBlocks: options.parallelBlocks })
     if (rebuilt.size !== image.sizeBytes) {
       return yield* UpdateError.make("verify", "Integrity", `the delta rebuilt ${rebuilt.size} bytes, not the signed image's ${image.sizeBytes}`)
