@@ -147,10 +147,10 @@ export const generate = <E1, E2>(
   Effect.gen(function*() {
     const compressor = options.compressor ?? Compressor.zlib
     const olds = (yield* old.entries()).filter((found) => found.entry.kind === "file")
-    const bySha = new Map<string, string>()
+    const bySha = new Map<string, SquashfsReader.Found>()
     for (const found of olds) {
       const digest = sha256(yield* readWhole(old, found))
-      if (!bySha.has(digest)) bySha.set(digest, found.entry.path)
+      if (!bySha.has(digest)) bySha.set(digest, found)
     }
     const findBase = baseFinder(olds)
     const payloads: Array<Uint8Array> = []
@@ -169,8 +169,8 @@ export const generate = <E1, E2>(
       const bytes = yield* readWhole(next, found)
       const same = bySha.get(sha256(bytes))
       if (same !== undefined) {
-        const raw = yield* sameStored(old, olds.find((f) => f.entry.path === same)!, next, found)
-        entries.push({ ...entry, content: raw ? { copy: same, raw } : { copy: same } })
+        const raw = yield* sameStored(old, same, next, found)
+        entries.push({ ...entry, content: raw ? { copy: same.entry.path, raw } : { copy: same.entry.path } })
         copied++
         continue
       }
@@ -210,7 +210,7 @@ export const generate = <E1, E2>(
     }
     const delta = encodeHeader(header, payload)
     // The proof a node can rebuild the image: rebuild it here, from the old image and the delta.
-    const image = growable()
+    const image = SquashfsWriter.memorySink()
     const rebuilt = yield* apply(memory(delta), old, image.sink, { compressor, ...(options.parallelBlocks === undefined ? {} : { parallelBlocks: options.parallelBlocks }) })
     const digest = sha256(image.bytes().subarray(0, rebuilt.size))
     if (rebuilt.size !== identity.to.size || digest !== identity.to.sha256) {
@@ -219,25 +219,6 @@ export const generate = <E1, E2>(
     const stats: Stats = { files: copied + patched + added, copied, patched, added, changedBytes }
     return { delta, stats }
   })
-
-/** An image written into memory (the generator's self-check). */
-const growable = () => {
-  let buffer = new Uint8Array(1 << 20)
-  let length = 0
-  const sink: SquashfsWriter.Sink<never> = {
-    write: (offset, bytes) =>
-      Effect.sync(() => {
-        if (offset + bytes.length > buffer.length) {
-          const grown = new Uint8Array(Math.max(buffer.length * 2, offset + bytes.length))
-          grown.set(buffer.subarray(0, length))
-          buffer = grown
-        }
-        buffer.set(bytes, offset)
-        length = Math.max(length, offset + bytes.length)
-      })
-  }
-  return { sink, bytes: () => buffer.subarray(0, length) }
-}
 
 /** Bytes in memory as random access. */
 export const memory = (bytes: Uint8Array): Keeldiff.Source<never> => ({

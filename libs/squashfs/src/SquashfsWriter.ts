@@ -36,6 +36,25 @@ export interface Sink<E> {
   readonly write: (offset: number, bytes: Uint8Array) => Effect.Effect<void, E>
 }
 
+/** A sink that keeps the image in memory (small images: tests, the simulator, a delta's self-check). */
+export const memorySink = (): { readonly sink: Sink<never>; readonly bytes: () => Uint8Array } => {
+  let buffer = new Uint8Array(1 << 20)
+  let length = 0
+  const sink: Sink<never> = {
+    write: (offset, bytes) =>
+      Effect.sync(() => {
+        if (offset + bytes.length > buffer.length) {
+          const grown = new Uint8Array(Math.max(buffer.length * 2, offset + bytes.length))
+          grown.set(buffer.subarray(0, length))
+          buffer = grown
+        }
+        buffer.set(bytes, offset)
+        length = Math.max(length, offset + bytes.length)
+      })
+  }
+  return { sink, bytes: () => buffer.subarray(0, length) }
+}
+
 export interface Options {
   readonly mkfsTime: number
   readonly blockSize?: number

@@ -25,22 +25,9 @@ export const imageOf = (files: ReadonlyMap<string, Uint8Array>, extra: ReadonlyA
     entries.push({ ...owned, mode: 0o644, path, kind: "file", size: files.get(path)!.length })
   }
   entries.push(...extra)
-  let bytes = new Uint8Array(1 << 20)
-  let length = 0
-  const sink: SquashfsWriter.Sink<never> = {
-    write: (offset, chunk) =>
-      Effect.sync(() => {
-        if (offset + chunk.length > bytes.length) {
-          const grown = new Uint8Array(Math.max(bytes.length * 2, offset + chunk.length))
-          grown.set(bytes)
-          bytes = grown
-        }
-        bytes.set(chunk, offset)
-        length = Math.max(length, offset + chunk.length)
-      })
-  }
-  const result = Effect.runSync(SquashfsWriter.write({ entries, content: (entry) => Stream.make(files.get(entry.path)!) }, sink, { mkfsTime: 1_700_000_000 }))
-  return bytes.slice(0, result.size)
+  const image = SquashfsWriter.memorySink()
+  const result = Effect.runSync(SquashfsWriter.write({ entries, content: (entry) => Stream.make(files.get(entry.path)!) }, image.sink, { mkfsTime: 1_700_000_000 }))
+  return image.bytes().slice(0, result.size)
 }
 
 /** Text-like bytes (they compress, as a real root's files do). */

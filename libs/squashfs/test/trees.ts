@@ -79,19 +79,8 @@ export const source = (tree: MemoryTree): SquashfsWriter.Source<never> => ({
 
 /** Writes the image into memory. */
 export const writeImage = (tree: MemoryTree, options: SquashfsWriter.Options, writer: typeof SquashfsWriter) => {
-  let image = new Uint8Array(0)
-  const sink: SquashfsWriter.Sink<never> = {
-    write: (offset, chunk) =>
-      Effect.sync(() => {
-        if (offset + chunk.length > image.length) {
-          const grown = new Uint8Array(Math.max(offset + chunk.length, image.length * 2))
-          grown.set(image)
-          image = grown
-        }
-        image.set(chunk, offset)
-      })
-  }
-  return Effect.map(writer.write(source(tree), sink, options), (result) => ({ result, image: image.slice(0, result.size) }))
+  const memory = writer.memorySink()
+  return Effect.map(writer.write(source(tree), memory.sink, options), (result) => ({ result, image: memory.bytes().slice(0, result.size) }))
 }
 
 /** The tree as files on disk (devices and fifos left out: creating them needs mknod). */
