@@ -104,6 +104,24 @@ export const target = Effect.gen(function*() {
   return { output: flags.output, context, nodes }
 })
 
+/** Run `f` against one node with a context's credentials; the outcome, never a failure. */
+export const callNode = <A, E>(
+  context: OsctlConfig.Context,
+  node: string,
+  f: (client: NodeApiClient.NodeApiClient["Service"], node: string) => Effect.Effect<A, E>,
+  options: { readonly timeoutSeconds?: number } = {}
+): Effect.Effect<Outcome<A>> =>
+  Effect.scoped(Effect.flatMap(NodeApiClient.NodeApiClient, (client) => f(client, node))).pipe(
+    (call) => (options.timeoutSeconds === undefined ? call : Effect.timeout(call, `${options.timeoutSeconds} seconds`)),
+    Effect.provide(NodeApiClient.NodeApiClient.layer(NodeApiClient.urlOf(node, NodeApi.defaultPort)).pipe(
+      Layer.provide(NodeMtlsClient.layer({ ca: context.ca, cert: context.cert, key: context.key }))
+    )),
+    Effect.match({
+      onSuccess: (result): Outcome<A> => ({ node, result }),
+      onFailure: (error): Outcome<A> => ({ node, error: classify(error) })
+    })
+  )
+
 /** Run `f` against every selected node; each node's outcome separately, in the order given. */
 export const onNodes = <A, E>(
   f: (client: NodeApiClient.NodeApiClient["Service"], node: string) => Effect.Effect<A, E>,
@@ -111,16 +129,7 @@ export const onNodes = <A, E>(
 ) =>
   Effect.gen(function*() {
     const { output, context, nodes } = yield* target
-    const http = NodeMtlsClient.layer({ ca: context.ca, cert: context.cert, key: context.key })
-    const outcomes = yield* Effect.forEach(nodes, (node) =>
-      Effect.scoped(Effect.flatMap(NodeApiClient.NodeApiClient, (client) => f(client, node))).pipe(
-        (call) => (options.timeoutSeconds === undefined ? call : Effect.timeout(call, `${options.timeoutSeconds} seconds`)),
-        Effect.provide(NodeApiClient.NodeApiClient.layer(NodeApiClient.urlOf(node, NodeApi.defaultPort)).pipe(Layer.provide(http))),
-        Effect.match({
-          onSuccess: (result): Outcome<A> => ({ node, result }),
-          onFailure: (error): Outcome<A> => ({ node, error: classify(error) })
-        })
-      ), { concurrency })
+    const outcomes = yield* Effect.forEach(nodes, (node) => callNode(context, node, f, options), { concurrency })
     return { output, outcomes }
   })
 

@@ -5,6 +5,7 @@ import { Command, CliError } from "effect/cli"
 import { NodeRuntime, NodeServices } from "@keelos/platform-node/NodeMain"
 import { bootenv } from "./commands/bootenv.ts"
 import { bootstrap } from "./commands/bootstrap.ts"
+import { cluster } from "./commands/cluster.ts"
 import { config } from "./commands/config.ts"
 import { gen } from "./commands/gen.ts"
 import { image } from "./commands/image.ts"
@@ -16,7 +17,7 @@ import * as Errors from "./Errors.ts"
 
 export const version = "0.1.0"
 
-export const cli = osctl.pipe(Command.withSubcommands([...nodeCommands, update, schedule, bootstrap, config, gen, image, bootenv]))
+export const cli = osctl.pipe(Command.withSubcommands([...nodeCommands, update, schedule, bootstrap, config, gen, image, bootenv, cluster]))
 
 const main = cli.pipe(
   Command.run({ version }),
