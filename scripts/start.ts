@@ -4,9 +4,9 @@
  * persists), its PKI (a cluster CA, the node's certificate, an admin client certificate), the
  * NoCloud seed volume that provisions it on its first boot, and an osctl config whose context
  * reaches the agent through a port forwarded by QEMU. A new image makes a new node. Ctrl-C asks the node to power off in order through the API (a second Ctrl-C, or a
- * node that does not answer, pulls the plug).
+ * node that does not answer, pulls the plug). `npm start -- --nodes N` starts N nodes in the background instead.
  */
-import { execFileSync } from "node:child_process"
+import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect, Exit, Layer } from "effect"
@@ -25,6 +25,31 @@ const say = (line: string) => console.log(`keelos: ${line}`)
 say("checking the image (built only when its inputs changed) ...")
 const image = ensureImage()
 say(`image ${image.rebuilt ? "built" : "up to date"} in ${path.relative(root, image.dir)}`)
+
+/**
+ * `npm start -- --nodes N`: N nodes in the background through `osctl cluster create` (a private
+ * network between them, one osctl context for all), kept until `osctl cluster destroy`.
+ */
+const nodesFlag = process.argv.indexOf("--nodes")
+if (nodesFlag >= 0) {
+  const count = process.argv[nodesFlag + 1] ?? ""
+  if (!/^\d+$/.test(count)) {
+    say(`--nodes needs a number of nodes (npm start -- --nodes 3), not ${JSON.stringify(count)}`)
+    process.exit(2)
+  }
+  const clusters = path.join(root, ".keelos", "clusters")
+  const env = { ...process.env, OSCTLCONFIG: path.join(clusters, "osctl.json") }
+  const osctl = (...args: Array<string>) => spawnSync(process.execPath, [path.join(root, "apps", "cli", "src", "main.ts"), ...args], { env, stdio: "inherit" })
+  const osctlHint = `OSCTLCONFIG=${path.relative(root, env.OSCTLCONFIG)} npx osctl`
+  if (fs.existsSync(path.join(clusters, "local", "cluster.json"))) {
+    say(`a local cluster exists already (${osctlHint} cluster destroy --name local --state ${path.relative(root, clusters)} removes it):`)
+    osctl("cluster", "show", "--name", "local", "--state", clusters)
+    process.exit(0)
+  }
+  const created = osctl("cluster", "create", "--name", "local", "--nodes", count, "--disk", image.qcow2, "--state", clusters)
+  if (created.status === 0) say(`the nodes run in the background; ${osctlHint} reaches them (destroy: ${osctlHint} cluster destroy --name local --state ${path.relative(root, clusters)})`)
+  process.exit(created.status ?? 1)
+}
 
 const read = (name: string) => fs.readFileSync(path.join(pkiDir, name), "utf8")
 const write = (name: string, pair: Pki.CertifiedKey) => {

@@ -84,3 +84,58 @@ describe("osctl update progress lines", () => {
     expect(progressLine("n1", { phase: "staged", bytes: 0, totalBytes: null, version: "0.2.0" }, last)).toBeUndefined()
   })
 })
+
+describe("osctl cluster (what it refuses before starting anything)", () => {
+  const state = () => fs.mkdtempSync(path.join(os.tmpdir(), "osctl-clusters-"))
+  const oneLine = (result: ReturnType<typeof osctl>) => {
+    expect(result.stderr.trim().split("\n")).toHaveLength(1)
+    expect(result.stderr).not.toMatch(/\bat .*\.(ts|js):\d+/)
+    return result.stderr.trim()
+  }
+
+  it("refuses a bad count, name, subnet or port with exit code 2 and leaves nothing behind", () => {
+    const dir = state()
+    const cases: Array<[Array<string>, RegExp]> = [
+      [["--nodes", "three"], /--nodes "three": on cluster create, how many nodes to make/],
+      [["--nodes", "40"], /--nodes 40: between 1 and 32/],
+      [["--name", "My_Lab"], /name "My_Lab": lowercase letters/],
+      [["--subnet", "10.5.0.0/29", "--nodes", "3"], /--subnet 10.5.0.0\/29 has 6 addresses; 3 nodes need 13/],
+      [["--base-port", "22"], /--base-port 22/]
+    ]
+    for (const [flags, reason] of cases) {
+      const result = osctl("cluster", "create", "--state", dir, "--disk", "/nonexistent/disk.qcow2", ...flags)
+      expect(result.status, flags.join(" ")).toBe(2)
+      expect(oneLine(result)).toMatch(reason)
+    }
+    expect(fs.readdirSync(dir)).toEqual([])
+  })
+
+  it("names a missing disk image, and an image that is not a disk", () => {
+    const dir = state()
+    const missing = osctl("cluster", "create", "--state", dir, "--disk", "/nonexistent/disk.qcow2", "--firmware", "bios")
+    expect(missing.status).toBe(1)
+    expect(oneLine(missing)).toBe("error: cluster create: --disk /nonexistent/disk.qcow2: no such file (the image build writes .keelos/images/VERSION/disk.qcow2; npm start builds it)")
+    const notes = path.join(dir, "notes.txt")
+    fs.writeFileSync(notes, "not a disk\n".repeat(1000))
+    const text = osctl("cluster", "create", "--state", dir, "--disk", notes, "--firmware", "bios")
+    expect(text.status).toBe(1)
+    expect(oneLine(text)).toBe(`error: cluster create: --disk ${notes}: no GPT partition table; give the image build's disk.qcow2 or disk.raw`)
+    const broken = path.join(dir, "broken.qcow2")
+    fs.writeFileSync(broken, Buffer.concat([Buffer.from("QFI\xfb", "latin1"), Buffer.alloc(4092, 0xff)]))
+    const corrupt = osctl("cluster", "create", "--state", dir, "--disk", broken, "--firmware", "bios")
+    expect(corrupt.status).toBe(1)
+    expect(oneLine(corrupt)).toMatch(/^error: cluster create: --disk .*broken\.qcow2: not a disk image qemu-img can read \(exit 1: qemu-img: .*\)$/)
+    expect(fs.readdirSync(dir).sort()).toEqual(["broken.qcow2", "notes.txt"])
+  })
+
+  it("shows no clusters in an empty state directory, and names a cluster that does not exist", () => {
+    const dir = state()
+    const empty = osctl("cluster", "show", "--state", dir)
+    expect(empty.status).toBe(0)
+    expect(empty.stdout.trim()).toBe(`no clusters in ${dir} (osctl cluster create makes one)`)
+    expect(JSON.parse(osctl("cluster", "show", "--state", dir, "-o", "json").stdout)).toEqual([])
+    const absent = osctl("cluster", "destroy", "--state", dir, "--name", "nope")
+    expect(absent.status).toBe(1)
+    expect(oneLine(absent)).toBe(`error: cluster load: no cluster nope in ${dir} (osctl cluster show lists them)`)
+  })
+})

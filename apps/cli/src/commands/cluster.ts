@@ -144,8 +144,19 @@ const nodeCount = Effect.flatMap(osctl, (flags) => {
   const given = Option.getOrElse(flags.nodes, () => "1")
   return /^\d+$/.test(given.trim())
     ? Effect.succeed(Number(given.trim()))
-    : Effect.fail(new ClusterError({ operation: "create", reason: `--nodes ${JSON.stringify(given)}: on cluster create, how many nodes to make (e.g. --nodes 3)` }))
+    : Effect.fail(new Remote.UsageError({ reason: `cluster create: --nodes ${JSON.stringify(given)}: on cluster create, how many nodes to make (e.g. --nodes 3)` }))
 })
+
+/** Whether a raw disk image starts with a GPT header (LBA 1 of 512-byte sectors): any file is "raw" to qemu-img. */
+const hasGpt = (file: string) =>
+  Effect.scoped(Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const handle = yield* fs.open(file, { flag: "r" })
+    yield* handle.seek(512n, "start")
+    const header = new Uint8Array(8)
+    const read = yield* handle.read(header)
+    return Number(read) === 8 && new TextDecoder().decode(header) === "EFI PART"
+  })).pipe(Effect.orElseSucceed(() => false))
 
 const configFileOf = Effect.map(osctl, (flags) => OsctlConfig.defaultPath(Option.getOrUndefined(flags.osconfig), process.env))
 
@@ -179,7 +190,7 @@ const create = Command.make(
         memoryMb: o.memory,
         basePort: o.basePort,
         subnet: o.subnet
-      })
+      }).pipe(Effect.mapError((e) => new Remote.UsageError({ reason: e.message })))
       if (yield* Effect.orElseSucceed(fs.exists(`${cluster.dir}/cluster.json`), () => false)) {
         return yield* fail(`a cluster named ${cluster.name} exists in ${cluster.dir}: osctl cluster destroy --name ${cluster.name} first`)
       }
@@ -190,9 +201,12 @@ const create = Command.make(
         return yield* fail(`UEFI needs ${ovmf}: apt-get install ovmf, or use --firmware bios`)
       }
       yield* HostProgram.runOk("qemu-system-x86_64", ["--version"])
-      const info = yield* HostProgram.runOk("qemu-img", ["info", "--output", "json", o.disk])
+      const info = yield* HostProgram.runOk("qemu-img", ["info", "--output", "json", o.disk]).pipe(
+        Effect.mapError((e) => fail(`--disk ${o.disk}: not a disk image qemu-img can read (${e.reason})`))
+      )
       const format = (JSON.parse(info) as { format?: string }).format
       if (format !== "qcow2" && format !== "raw") return yield* fail(`--disk ${o.disk}: a ${format ?? "unknown"} image; give disk.qcow2 or disk.raw`)
+      if (format === "raw" && !(yield* hasGpt(o.disk))) return yield* fail(`--disk ${o.disk}: no GPT partition table; give the image build's disk.qcow2 or disk.raw`)
       const kvm = (yield* Effect.orElseSucceed(fs.exists("/sys/module/kvm_intel"), () => false)) || (yield* Effect.orElseSucceed(fs.exists("/sys/module/kvm_amd"), () => false))
       const host = { accelerator: kvm ? "kvm" as const : "tcg" as const, ovmf, agentPort: NodeApi.defaultPort }
 
@@ -262,7 +276,7 @@ const create = Command.make(
           `osctl context ${cluster.name} (current) in ${configFile} reaches every node:`,
           "    osctl status",
           `    osctl -n ${nodes[0]!.endpoint} logs keel-agent`,
-          `    osctl cluster destroy --name ${cluster.name}`
+          `    osctl cluster destroy --name ${cluster.name}${Option.isSome(o.state) ? ` --state ${o.state.value}` : ""}`
         ].join("\n"))
     })
 ).pipe(Command.withDescription(
