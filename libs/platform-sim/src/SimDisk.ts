@@ -16,6 +16,8 @@ interface Partition {
   durable: Uint8Array
   current: Uint8Array
   pending: Array<Durability.PendingWrite>
+  /** Bumped on every change of `current`. */
+  generation: number
 }
 
 export class SimDisk {
@@ -28,7 +30,7 @@ export class SimDisk {
     this.power = power
     this.trace = trace
     for (const [label, size] of layout) {
-      this.partitions.set(label, { label, durable: new Uint8Array(size), current: new Uint8Array(size), pending: [] })
+      this.partitions.set(label, { label, durable: new Uint8Array(size), current: new Uint8Array(size), pending: [], generation: 0 })
     }
   }
 
@@ -46,6 +48,11 @@ export class SimDisk {
     return partition
   }
 
+  /** A number that changes whenever what `read` returns for the partition may have changed: for caches of its content. */
+  generation(label: Slot.PartitionLabel): number {
+    return this.get(label).generation
+  }
+
   read(label: Slot.PartitionLabel, offset: number, length: number): Uint8Array {
     return this.get(label).current.slice(offset, offset + length)
   }
@@ -54,6 +61,7 @@ export class SimDisk {
     this.power.tick(`write ${label} @${offset}+${bytes.length}`)
     const partition = this.get(label)
     partition.current.set(bytes, offset)
+    partition.generation++
     partition.pending.push({ offset, bytes: bytes.slice() })
     this.trace.record(`disk write ${label} @${offset}+${bytes.length}`)
   }
@@ -70,6 +78,7 @@ export class SimDisk {
   writeThrough(label: Slot.PartitionLabel, offset: number, bytes: Uint8Array): void {
     const partition = this.get(label)
     partition.current.set(bytes, offset)
+    partition.generation++
     partition.durable.set(bytes, offset)
     this.trace.record(`firmware write ${label} @${offset}+${bytes.length}`)
   }
@@ -86,6 +95,7 @@ export class SimDisk {
       }
       partition.durable = durable
       partition.current = durable.slice()
+      partition.generation++
       partition.pending = []
     }
   }

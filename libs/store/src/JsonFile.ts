@@ -7,6 +7,14 @@ import { Effect, FileSystem, Path, Schema, Semaphore } from "effect"
 import * as AtomicFile from "./AtomicFile.ts"
 import { StoreError } from "./StoreError.ts"
 
+const utf8 = new TextDecoder("utf-8", { fatal: true })
+
+const sameBytes = (a: Uint8Array, b: Uint8Array) => {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
 export interface JsonFile<A> {
   readonly path: string
   readonly get: Effect.Effect<A, StoreError>
@@ -26,21 +34,29 @@ export const make = Effect.fn("JsonFile.make")(function*<S extends Schema.Codec<
   const provide = <A, E>(effect: Effect.Effect<A, E, FileSystem.FileSystem | Path.Path>) =>
     effect.pipe(Effect.provideService(FileSystem.FileSystem, fs), Effect.provideService(Path.Path, path))
 
+  const decode = Schema.decodeEffect(codec)
+  const encode = Schema.encodeEffect(codec)
+  /** The last content read and what it decoded to: the same bytes decode to the same value, without the schema's cost. */
+  let last: { readonly bytes: Uint8Array; readonly value: S["Type"] } | undefined
+
   const get: Effect.Effect<S["Type"], StoreError> = provide(Effect.gen(function*() {
     const bytes = yield* AtomicFile.read(file)
     if (bytes === undefined) return initial
+    if (last !== undefined && sameBytes(last.bytes, bytes)) return last.value
     const text = yield* Effect.try({
-      try: () => new TextDecoder("utf-8", { fatal: true }).decode(bytes),
+      try: () => utf8.decode(bytes),
       catch: () => new StoreError({ operation: "decode", path: file, reason: "Corrupt", detail: "not UTF-8" })
     })
-    return yield* Schema.decodeEffect(codec)(text).pipe(
+    const value = yield* decode(text).pipe(
       Effect.mapError((issue) => new StoreError({ operation: "decode", path: file, reason: "Corrupt", detail: String(issue) }))
     )
+    last = { bytes, value }
+    return value
   }))
 
   const write = (value: S["Type"]) =>
     provide(Effect.gen(function*() {
-      const text = yield* Schema.encodeEffect(codec)(value).pipe(
+      const text = yield* encode(value).pipe(
         Effect.mapError((issue) => new StoreError({ operation: "encode", path: file, reason: "Invalid", detail: String(issue) }))
       )
       yield* fs.makeDirectory(path.dirname(file), { recursive: true }).pipe(

@@ -139,7 +139,7 @@ class Model {
 }
 
 const slotContent = (hardware: SimHardware, slot: Slot.Slot) =>
-  Durable.sha256(hardware.disk.read(Slot.rootLabel(slot), 0, hardware.disk.sizeOf(Slot.rootLabel(slot))))
+  Durable.partitionDigest(hardware, Slot.rootLabel(slot), hardware.disk.sizeOf(Slot.rootLabel(slot)))
 
 const makeRun = (): ScenarioRun => {
   const model = new Model()

@@ -137,7 +137,7 @@ const makeRun = (faults: boolean) => (): ScenarioRun => {
   let lastHistory: ReadonlyArray<UpdateState.HistoryEntry> = []
 
   const byHash = (hash: string) => catalogue.find((image) => image.sha256 === hash)
-  const slotHash = (slot: Slot.Slot) => Durable.sha256(hardware.disk.read(Slot.rootLabel(slot), 0, slotBytes))
+  const slotHash = (slot: Slot.Slot) => Durable.partitionDigest(hardware, Slot.rootLabel(slot), slotBytes)
 
   const offer = (index: number) => {
     offered = index
