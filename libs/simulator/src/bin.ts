@@ -102,6 +102,12 @@ const runSeeds = (args: Args, selected: ReadonlyArray<Scenario>, seeds: Readonly
     return { passed, failed: failures.length, cuts, failures } satisfies Summary
   })
 
+/**
+ * The workers collect garbage on their own thread: with as many workers as cores, V8's helper
+ * threads only take CPU from the other worker. (KEEL_SIM_GC_FLAGS overrides, for measuring.)
+ */
+const gcFlags = (process.env["KEEL_SIM_GC_FLAGS"] ?? "--single-threaded-gc").split(" ").filter((f) => f.length > 0)
+
 /** The seeds split into `--jobs` contiguous ranges, each run by this program in its own process. */
 const inProcesses = (args: Args, seeds: ReadonlyArray<number>) =>
   Effect.gen(function*() {
@@ -111,6 +117,7 @@ const inProcesses = (args: Args, seeds: ReadonlyArray<number>) =>
     const parts = yield* Effect.forEach(ranges, (range) =>
       Effect.scoped(Effect.gen(function*() {
         const handle = yield* spawner.spawn(ChildProcess.make(process.execPath, [
+          ...gcFlags,
           import.meta.filename, "--worker", "--seeds", String(range.length), "--from", String(range[0]),
           ...(args.scenario === undefined ? [] : ["--scenario", args.scenario]),
           ...(args.boots === undefined ? [] : ["--boots", String(args.boots)])
