@@ -3,6 +3,8 @@
  *
  * - `vmlinuz`: the pinned Debian cloud kernel;
  * - `initrd`: stage 1 (images/stage1/stage1.c, static) and the modules it loads;
+ * - `initrd-node`: an initramfs whose /init is keel-init on Node, for kernels booted without stage 1
+ *   (it mounts the slot, switches root and execs keel-init from the slot; libs/init StageOne);
  * - `os.img`: the slot image, a reproducible SquashFS holding the root tree (Node 24, koffi, the
  *   bundles of keel-init and keel-agent, a module subset, mkfs.ext4, the init configuration) and
  *   the kernel and initrd for GRUB;
@@ -355,6 +357,37 @@ const sizeReport = (tree: string, osImage: string, withKubelet: boolean) => {
   return report
 }
 
+/** keel-init's configuration as the initramfs /init (StageOne): the modules the slot needs, then keel-init from the slot. */
+const stageOneConfig = {
+  mode: "initramfs",
+  modules: stage1Modules,
+  newRoot: "/newroot",
+  exec: { command: "/usr/bin/node", args: ["/usr/lib/keel/keel-init.js"], env: { PATH: "/usr/bin:/usr/sbin" } },
+  deviceWaitMillis: 10_000
+}
+
+/**
+ * `initrd-node`: an initramfs whose /init is keel-init itself on Node (no C stage 1), for kernels
+ * booted without KeelOS's initrd (direct kernel boot, PXE). Node, its libraries, the init bundle
+ * with koffi, the modules the slot needs and the StageOne configuration. Uncompressed: the kernel
+ * unpacks it without decompressing 130 MB, and keel-init frees it when it switches root.
+ */
+const nodeInitramfs = (kernelTree: string, rootTree: string, node: string, work: string, options: BuildOptions) => {
+  const tree = path.join(work, "initrd-node")
+  for (const dir of ["usr/bin", "usr/lib64", "etc/keel", "dev", "proc", "sys"]) mkdir(path.join(tree, dir))
+  for (const [link, target] of [["bin", "usr/bin"], ["lib", "usr/lib"], ["lib64", "usr/lib64"]] as const) fs.symlinkSync(target, path.join(tree, link))
+  install(tree, node, "usr/bin/node")
+  installLibraries(tree, path.join(root, "node_modules", "@koromix", "koffi-linux-x64", "linux_x64", "koffi.node"))
+  fs.cpSync(path.join(rootTree, "usr", "lib", "keel"), path.join(tree, "usr", "lib", "keel"), { recursive: true, verbatimSymlinks: true })
+  installModules(kernelTree, tree, stage1Modules)
+  run("depmod", ["-b", path.join(tree, "usr"), kernel.release])
+  fs.writeFileSync(path.join(tree, "etc", "keel", "init.json"), JSON.stringify(stageOneConfig, null, 2) + "\n")
+  // The kernel runs /init through its #! line; the bundle is ESM, loaded from this CommonJS stub.
+  fs.writeFileSync(path.join(tree, "init"), "#!/usr/bin/node\nimport(\"/usr/lib/keel/keel-init.js\")\n", { mode: 0o755 })
+  setTimes(tree, options.sourceDateEpoch)
+  cpio(tree, path.join(options.output, "initrd-node"))
+}
+
 export const build = (options: BuildOptions) => {
   ensureTools()
   const cache = path.join(root, ".keelos", "cache")
@@ -409,6 +442,7 @@ export const build = (options: BuildOptions) => {
   // The root is read-only: the resolver configuration keel-init writes lives on tmpfs.
   fs.symlinkSync("/run/keel/resolv.conf", path.join(tree, "etc", "resolv.conf"))
   fs.writeFileSync(path.join(tree, "etc", "os-release"), `NAME=KeelOS\nID=keelos\nVERSION_ID=${options.version}\nPRETTY_NAME="KeelOS ${options.version}"\n`)
+  nodeInitramfs(kernelTree, tree, node, work, options)
   setTimes(tree, options.sourceDateEpoch)
   const osImage = path.join(options.output, "os.img")
   fs.rmSync(osImage, { force: true })
@@ -471,7 +505,7 @@ export const build = (options: BuildOptions) => {
   run("qemu-img", ["convert", "-q", "-f", "raw", "-O", "qcow2", disk, path.join(options.output, "disk.qcow2")])
 
   fs.rmSync(work, { recursive: true, force: true })
-  const sizes = Object.fromEntries(["vmlinuz", "initrd", "os.img", "disk.raw", "disk.qcow2"].map((f) => [f, fs.statSync(path.join(options.output, f)).size]))
+  const sizes = Object.fromEntries(["vmlinuz", "initrd", "initrd-node", "os.img", "disk.raw", "disk.qcow2"].map((f) => [f, fs.statSync(path.join(options.output, f)).size]))
   return { output: options.output, sizes, osImageSha256: crypto.createHash("sha256").update(image).digest("hex") }
 }
 
@@ -501,7 +535,7 @@ export const installBiosGrub = (fd: number, core: Uint8Array, partitionOffset: n
 /** Hash of everything the image is built from. */
 export const inputHash = (version: string, sourceDateEpoch: number, variant?: Variant): string => {
   const files = run("git", ["ls-files", "apps", "libs", "images", "tools", "package-lock.json"], { cwd: root }).split("\n").filter((f) => f.length > 0).sort()
-  const hash = crypto.createHash("sha256").update(JSON.stringify({ version, sourceDateEpoch, kernel, userspace, containerdConfig, rootModules, stage1Modules, initConfig, agentConfig: agentConfigOf(variant), variant: variant ?? null, compression, trustedKeys: trustedKeysDocument(signingKey()) }))
+  const hash = crypto.createHash("sha256").update(JSON.stringify({ version, sourceDateEpoch, kernel, userspace, containerdConfig, rootModules, stage1Modules, initConfig, stageOneConfig, agentConfig: agentConfigOf(variant), variant: variant ?? null, compression, trustedKeys: trustedKeysDocument(signingKey()) }))
   const kubelet = process.env["KEELOS_KUBELET"]
   if (kubelet !== undefined) hash.update("kubelet").update(fs.readFileSync(kubelet))
   for (const file of files) {
@@ -515,6 +549,8 @@ export interface Image {
   readonly dir: string
   readonly kernel: string
   readonly initrd: string
+  /** An initramfs whose /init is keel-init on Node, without the C stage 1. */
+  readonly initrdNode: string
   readonly osImage: string
   readonly disk: string
   readonly qcow2: string
@@ -568,7 +604,7 @@ export const ensureImage = (version = process.env["KEELOS_VERSION"] ?? "0.1.0", 
   const dir = path.join(root, ".keelos", "images", variant === undefined ? version : `${version}-${variant}`)
   const stamp = path.join(dir, ".inputs")
   const wanted = inputHash(version, sourceDateEpoch, variant)
-  const files = { dir, kernel: path.join(dir, "vmlinuz"), initrd: path.join(dir, "initrd"), osImage: path.join(dir, "os.img"), disk: path.join(dir, "disk.raw"), qcow2: path.join(dir, "disk.qcow2"), efi: path.join(dir, "BOOTX64.EFI") }
+  const files = { dir, kernel: path.join(dir, "vmlinuz"), initrd: path.join(dir, "initrd"), initrdNode: path.join(dir, "initrd-node"), osImage: path.join(dir, "os.img"), disk: path.join(dir, "disk.raw"), qcow2: path.join(dir, "disk.qcow2"), efi: path.join(dir, "BOOTX64.EFI") }
   const upToDate = () => (fs.existsSync(stamp) ? fs.readFileSync(stamp, "utf8") : "") === wanted && Object.values(files).every((f) => fs.existsSync(f))
   if (upToDate()) return { ...files, rebuilt: false }
   return withImageLock(dir, () => {
@@ -593,7 +629,7 @@ if (import.meta.main) {
   }
   const image = ensureImage()
   console.log(image.rebuilt ? "built" : "up to date", image.dir)
-  for (const file of ["vmlinuz", "initrd", "os.img", "disk.raw", "disk.qcow2"]) {
-    console.log(`${file.padEnd(9)} ${(fs.statSync(path.join(image.dir, file)).size / (1 << 20)).toFixed(1)} MB`)
+  for (const file of ["vmlinuz", "initrd", "initrd-node", "os.img", "disk.raw", "disk.qcow2"]) {
+    console.log(`${file.padEnd(11)} ${(fs.statSync(path.join(image.dir, file)).size / (1 << 20)).toFixed(1)} MB`)
   }
 }

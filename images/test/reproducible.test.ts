@@ -1,6 +1,6 @@
 /**
  * Building twice from the same inputs with the same SOURCE_DATE_EPOCH gives byte-identical
- * artifacts: the slot image, the kernel and initrd, GRUB, and the whole disk.
+ * artifacts: the slot image, the kernel, both initramfs (stage 1 and keel-init as /init), GRUB, and the whole disk.
  */
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
@@ -13,7 +13,7 @@ const digest = (file: string) => createHash("sha256").update(fs.readFileSync(fil
 
 describe("image build", () => {
   it("is reproducible", () => {
-    const artifacts = ["os.img", "vmlinuz", "initrd", "BOOTX64.EFI", "disk.raw"]
+    const artifacts = ["os.img", "vmlinuz", "initrd", "initrd-node", "BOOTX64.EFI", "disk.raw"]
     const outputs = [1, 2].map((n) => {
       const output = fs.mkdtempSync(path.join(os.tmpdir(), `keel-repro-${n}-`))
       build({ version: "0.0.0-repro", sourceDateEpoch: 1_767_225_600, output })

@@ -1,7 +1,8 @@
 /**
- * Boots the built image in QEMU (direct kernel boot for now; GRUB on UEFI and BIOS comes with the
- * disk image's boot loader): stage 1 finds slot A by label, keel-init runs as PID 1, formats the
- * empty data partition on the first boot and mounts it on the next, even after a power cut.
+ * Boots the built image in QEMU by direct kernel boot (GRUB on UEFI and BIOS is the grub suite):
+ * stage 1 finds slot A by label, keel-init runs as PID 1, formats the empty data partition on the
+ * first boot and mounts it on the next, even after a power cut. Without stage 1, keel-init is the
+ * initramfs /init itself (initrd-node) and switches to the slot; an empty slot powers off.
  */
 import * as path from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
@@ -75,6 +76,39 @@ describe(`KeelOS boots in QEMU (${accelerator()})`, () => {
       await third.powerCut()
     } finally {
       third.kill()
+    }
+  })
+
+  it("boots without stage 1: keel-init is the initramfs /init, switches to the slot and runs from it as the same PID 1", async () => {
+    const disk = overlay(built.disk, path.join(results, "initramfs.qcow2"))
+    const vm = new Vm({ name: "initramfs", resultsDir: results, disk, boot: { _tag: "Direct", kernel: built.kernel, initrd: built.initrdNode, append } })
+    try {
+      const first = await vm.waitFor(/^keel-init \S+ starting as pid 1$/, 120_000)
+      await vm.waitFor(/keel-init: initramfs: root KEELOS_ROOT_A from \/dev\/vda3/, 60_000)
+      const switched = await vm.waitFor(/keel-init: initramfs: switched root \((\d+) initramfs entries freed\); exec \/usr\/bin\/node \/usr\/lib\/keel\/keel-init.js/, 60_000)
+      // Node, its libraries, the bundles, koffi and the modules: everything unpacked is gone.
+      expect(Number(/\((\d+) initramfs/.exec(switched.text)![1])).toBeGreaterThan(100)
+      const second = await vm.waitFor(/^keel-init \S+ starting as pid 1$/, 120_000, vm.lines.indexOf(switched) + 1)
+      await vm.waitFor(/keel-init: early boot done: \d+ filesystems mounted, data partition formatted, ESP mounted/, 90_000)
+      await vm.waitFor(/keel-init: supervising \d+ children/, 60_000)
+      console.log(`initramfs /init: keel-init at ${(first.atMs / 1000).toFixed(1)} s, switched at ${(switched.atMs / 1000).toFixed(1)} s, keel-init from the slot at ${(second.atMs / 1000).toFixed(1)} s`)
+      expect(vm.lines.some((l) => /KEEL-STAGE1|Kernel panic|FATAL|defect/.test(l.text))).toBe(false)
+      await vm.powerCut()
+    } finally {
+      vm.kill()
+    }
+  })
+
+  it("without stage 1, a slot that holds no root powers the machine off instead of looping", async () => {
+    const disk = overlay(built.disk, path.join(results, "initramfs-empty-slot.qcow2"))
+    // Slot B of a new disk is empty.
+    const vm = new Vm({ name: "initramfs-empty-slot", resultsDir: results, disk, boot: { _tag: "Direct", kernel: built.kernel, initrd: built.initrdNode, append: "console=ttyS0 panic=-1 quiet keel.slot=B" }, rebootable: true })
+    try {
+      await vm.waitFor(/keel-init: FATAL initramfs, root: mount \/newroot: .*; powering off/, 120_000)
+      expect(await vm.exited).toBe(0)
+      expect(vm.lines.filter((l) => /^keel-init \S+ starting as pid 1$/.test(l.text))).toHaveLength(1)
+    } finally {
+      vm.kill()
     }
   })
 })

@@ -5,15 +5,17 @@
  * itself a child subreaper (so orphans of its services come to it, as they would to PID 1), prints
  * the outcome as JSON and exits; on a node it never returns.
  *
- * Not yet here (issue #3 continues): early boot (API filesystems, modules, loopback, hostname, the
- * data partition), the watchdog, and running without a stage 1 as the initramfs /init.
+ * As the initramfs /init of a kernel booted without KeelOS's stage 1, the configuration there says
+ * `initramfs`: keel-init mounts the slot, switches root and execs keel-init from the slot as the
+ * same PID 1 (StageOne); a failure there powers off, as stage 1 does, rather than loop.
  */
-import { Cause, Console, Effect } from "effect"
-import { Init, InitConfig } from "@keelos/init"
+import { Cause, Console, Effect, Layer, Schema } from "effect"
+import { Init, InitConfig, StageOne } from "@keelos/init"
 import * as NodeConfigFile from "@keelos/platform-node/NodeConfigFile"
 import * as NodePlatform from "@keelos/platform-node/NodePlatform"
 import * as NodePower from "@keelos/platform-node/NodePower"
 import * as NodeReaper from "@keelos/platform-node/NodeReaper"
+import * as NodeSwitchRoot from "@keelos/platform-node/NodeSwitchRoot"
 
 const configFile = process.argv[2] ?? InitConfig.configPath
 
@@ -21,7 +23,19 @@ export const version = "0.1.0"
 
 const main = Effect.gen(function*() {
   yield* Console.log(`keel-init ${version} starting as pid ${process.pid}`)
-  const config = yield* NodeConfigFile.load(InitConfig.InitConfig, configFile)
+  const config = yield* NodeConfigFile.load(Schema.Union([InitConfig.InitConfig, StageOne.StageOneConfig]), configFile)
+  if (config.mode === "initramfs") {
+    if (process.pid !== 1) return yield* Effect.fail("the initramfs configuration is for PID 1 only")
+    return yield* StageOne.run(config).pipe(
+      Effect.provide(Layer.merge(NodePlatform.layer, NodeSwitchRoot.layer)),
+      Effect.catch((error) =>
+        Effect.gen(function*() {
+          yield* Console.error(`keel-init: FATAL ${error.message}; powering off`)
+          yield* Effect.ignore(NodePower.make.switchOff("poweroff"))
+        })
+      )
+    )
+  }
   if (config.mode === "host" && !NodeReaper.becomeSubreaper()) return yield* Effect.fail("cannot become a child subreaper")
   const outcome = yield* Init.runGuarded(config).pipe(Effect.provide(NodePlatform.layer))
   yield* Console.log(JSON.stringify({ outcome }))

@@ -10,6 +10,7 @@ const require = createRequire(import.meta.url)
 export interface Libc {
   readonly mount: (source: string | null, target: string, fstype: string | null, flags: number, data: string | null) => number
   readonly umount2: (target: string, flags: number) => number
+  readonly chroot: (path: string) => number
   readonly reboot: (cmd: number) => number
   readonly sync: () => void
   readonly tcdrain: (fd: number) => number
@@ -43,6 +44,7 @@ export const libc = (): Libc => {
   bound = {
     mount: lib.func("int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)"),
     umount2: lib.func("int umount2(const char *target, int flags)"),
+    chroot: lib.func("int chroot(const char *path)"),
     reboot: lib.func("int reboot(int cmd)"),
     sync: lib.func("void sync(void)"),
     tcdrain: lib.func("int tcdrain(int fd)"),
