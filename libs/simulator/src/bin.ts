@@ -153,6 +153,9 @@ const main = Effect.gen(function*() {
     }
     selected = [one]
   }
+  // A worker's failures are reported as invariants and replayed one seed at a time with full stacks;
+  // without stacks, every Effect.fn call skips capturing its call site.
+  if (args.worker && process.env["KEEL_SIM_STACKS"] !== "1") Error.stackTraceLimit = 0
   const seeds = args.seed !== undefined ? [args.seed] : Array.from({ length: args.seeds }, (_, i) => args.from + i)
   const names = selected.map((s) => s.name).join(",")
   if (!args.worker) console.log(
