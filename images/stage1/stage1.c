@@ -107,7 +107,10 @@ int main(void) {
   if (mount(".", "/", NULL, MS_MOVE, NULL) != 0) fail("switch root");
   if (chroot(".") != 0) fail("chroot");
   if (chdir("/") != 0) fail("chdir /");
-  char *const argv[] = {"keel-init", "/usr/lib/keel/keel-init.js", NULL};
+  /* --lite-mode: PID 1 idles and waits on I/O; V8 without its optimizing tiers keeps it near 70 MB
+     resident instead of 125 (npm run bench -- supervisor). Keep in step with initNodeFlags in
+     images/src/build.ts. */
+  char *const argv[] = {"keel-init", "--lite-mode", "/usr/lib/keel/keel-init.js", NULL};
   char *const envp[] = {"PATH=/usr/bin:/usr/sbin", NULL};
   execve("/usr/bin/node", argv, envp);
   fail("exec /usr/bin/node");

@@ -2,12 +2,14 @@
  * `npm run bench -- supervisor` (issue #3): crash-to-respawn latency of the supervisor against a
  * baseline in the same run: a shell `while` loop running the same child (`sh -c 'exit 1'`), each
  * side timing the interval between consecutive starts over the same number of cycles. Also the
- * supervising process's steady-state RSS. Last line: one JSON object.
+ * supervising process's steady-state RSS, the process running with keel-init's Node flags. Last
+ * line: one JSON object.
  */
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { initNodeFlags } from "../../images/src/build.ts"
 
 const cycles = Number(process.env["KEEL_BENCH_CYCLES"] ?? 1000)
 const percentile = (values: ReadonlyArray<number>, p: number) => {
@@ -24,7 +26,8 @@ const baseline = stamps.slice(1).map((t, i) => t - stamps[i]!)
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "keel-bench-"))
 const child = path.join(work, "supervisor-child.js")
 execFileSync(process.execPath, [path.join(import.meta.dirname, "..", "..", "tools", "build", "src", "bundle.ts"), path.join(import.meta.dirname, "supervisor-child.ts"), child], { stdio: "ignore" })
-const output = execFileSync(process.execPath, ["--expose-gc", child, String(cycles)], { encoding: "utf8", maxBuffer: 64 << 20 })
+// With the flags keel-init runs with in the image.
+const output = execFileSync(process.execPath, ["--expose-gc", ...initNodeFlags, child, String(cycles)], { encoding: "utf8", maxBuffer: 64 << 20 })
 const ours = JSON.parse(output.trim().split("\n").pop()!) as { intervals: Array<number>; rss: number }
 
 const round = (n: number, digits = 3) => Number(n.toFixed(digits))
