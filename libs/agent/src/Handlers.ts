@@ -91,8 +91,11 @@ export const layer = NodeApi.NodeApi.toLayer(Effect.gen(function*() {
     WhoAmI: () => NodeApi.CurrentCaller,
     GetStatus: () =>
       Effect.gen(function*() {
-        const facts = yield* nodeFacts.gather("GetStatus")
+        // The update state before the boot environment: the engine changes the environment first and
+        // records the phase after, so read in this order a phase is never newer than the environment
+        // shown with it (a status saying "success" with the slot still on trial, read the other way).
         const update = Option.isSome(engine) ? yield* Effect.orElseSucceed(engine.value.state, () => null) : null
+        const facts = yield* nodeFacts.gather("GetStatus")
         return {
           version: facts.version,
           hostname: facts.hostname,
