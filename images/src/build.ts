@@ -388,7 +388,7 @@ const nodeInitramfs = (kernelTree: string, rootTree: string, node: string, work:
   installModules(kernelTree, tree, stage1Modules)
   run("depmod", ["-b", path.join(tree, "usr"), kernel.release])
   fs.writeFileSync(path.join(tree, "etc", "keel", "init.json"), JSON.stringify(stageOneConfig, null, 2) + "\n")
-  // The kernel runs /init through its #! line; the bundle is ESM, loaded from this CommonJS stub.
+  // The kernel runs /init through its #! line: a two-line CommonJS file that imports the ESM bundle.
   fs.writeFileSync(path.join(tree, "init"), `#!/usr/bin/node ${initNodeFlags.join(" ")}\nimport("/usr/lib/keel/keel-init.js")\n`, { mode: 0o755 })
   setTimes(tree, options.sourceDateEpoch)
   cpio(tree, path.join(options.output, "initrd-node"))

@@ -100,7 +100,7 @@ export const run = (options: RunOptions): Effect.Effect<Verdict> =>
         // The node's logs (retries, warnings) are noise across thousands of seeds; the trace is the record.
         Effect.provideService(References.MinimumLogLevel, "None"),
         // Spans are not part of what a run checks, and recording them costs on every Effect.fn call.
-        Effect.provideService(References.TracerEnabled, process.env["KEEL_SIM_TRACER"] === "1")
+        Effect.provideService(References.TracerEnabled, false)
       )
       const exit = yield* onVirtualClock(software, options.tickMillis ?? scenario.tickMillis ?? 100, options.bootTimeoutMillis ?? 600_000)
       if (exit === undefined) {
