@@ -12,7 +12,7 @@ import * as path from "node:path"
 import { Effect, Exit, Layer } from "effect"
 import { NodeApi, NodeApiClient } from "@keelos/api"
 import { Pki } from "@keelos/pki"
-import { FatImage, NoCloud } from "@keelos/provision"
+import { NoCloud } from "@keelos/provision"
 import * as NodeMtlsClient from "@keelos/platform-node/NodeMtlsClient"
 import { ensureImage } from "../images/src/build.ts"
 import { accelerator, freePort, rawCopy, Vm } from "../vm-tests/src/Qemu.ts"
@@ -84,12 +84,7 @@ const makeNode = async (disk: string) => {
   }
   const { warnings } = await Effect.runPromise(NoCloud.parseSeed(documents))
   for (const warning of warnings) say(`seed warning: ${warning}`)
-  const encode = (text: string) => new TextEncoder().encode(text)
-  fs.writeFileSync(seedImage, FatImage.make("CIDATA", [
-    { name: "meta-data", content: encode(documents.metaData) },
-    { name: "network-config", content: encode(documents.networkConfig) },
-    { name: "user-data", content: encode(documents.userData) }
-  ]), { mode: 0o600 })
+  fs.writeFileSync(seedImage, NoCloud.volume(documents), { mode: 0o600 })
   fs.writeFileSync(path.join(nodeDir, "base"), fs.readFileSync(path.join(image.dir, ".inputs")))
 }
 

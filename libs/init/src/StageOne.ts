@@ -10,6 +10,7 @@
 import { Console, Duration, Effect, FileSystem, Schedule, Schema } from "effect"
 import { Slot } from "@keelos/domain"
 import { BlockDevice, Kernel, Mounts, SwitchRoot } from "@keelos/platform"
+import * as EarlyBoot from "./EarlyBoot.ts"
 
 export const StageOneConfig = Schema.Struct({
   mode: Schema.Literal("initramfs"),
@@ -33,11 +34,8 @@ export class StageOneError extends Schema.TaggedError<StageOneError>()("StageOne
   }
 }
 
-const apiFilesystems: ReadonlyArray<Mounts.MountRequest> = [
-  { source: "devtmpfs", target: "/dev", fstype: "devtmpfs", flags: ["nosuid"], data: "mode=0755" },
-  { source: "proc", target: "/proc", fstype: "proc", flags: ["nosuid", "nodev", "noexec"] },
-  { source: "sysfs", target: "/sys", fstype: "sysfs", flags: ["nosuid", "nodev", "noexec"] }
-]
+/** What stage 1 mounts and moves into the new root; keel-init's early boot mounts the rest there. */
+const apiFilesystems: ReadonlyArray<Mounts.MountRequest> = ["/dev", "/proc", "/sys"].map((target) => EarlyBoot.apiFilesystems.find((m) => m.target === target)!)
 
 const log = (line: string) => Console.log(`keel-init: initramfs: ${line}`)
 

@@ -4,7 +4,8 @@ import { Effect, Layer } from "effect"
 import { Mounts } from "@keelos/platform"
 import { Errno, errnoName, libc } from "./internal/libc.ts"
 
-const MS = { rdonly: 1, nosuid: 2, nodev: 4, noexec: 8, bind: 4096, move: 8192, rec: 16384, private: 1 << 18 } as const
+/** mount(2) flags. */
+export const MS = { rdonly: 1, nosuid: 2, nodev: 4, noexec: 8, bind: 4096, move: 8192, rec: 16384, private: 1 << 18 } as const
 const MNT_DETACH = 2
 
 const reasonOf = (errno: number): Mounts.MountError["reason"] =>

@@ -10,8 +10,8 @@ import * as path from "node:path"
 import { Effect, Layer } from "effect"
 import { SwitchRoot } from "@keelos/platform"
 import { errnoName, libc } from "./internal/libc.ts"
+import { MS } from "./NodeMounts.ts"
 
-const MS_MOVE = 8192
 /** statfs f_type of the kernel's rootfs: ramfs, or tmpfs when the kernel mounts it so. */
 const rootfsTypes = new Set([0x858458f6, 0x01021994])
 
@@ -51,7 +51,7 @@ export const make: SwitchRoot.SwitchRoot["Service"] = {
         }
         const c = libc()
         process.chdir(target)
-        if (c.mount(".", "/", null, MS_MOVE, null) !== 0) throw new Error(`mount --move ${target} /: ${errnoName(c.errno())}`)
+        if (c.mount(".", "/", null, MS.move, null) !== 0) throw new Error(`mount --move ${target} /: ${errnoName(c.errno())}`)
         if (c.chroot(".") !== 0) throw new Error(`chroot: ${errnoName(c.errno())}`)
         process.chdir("/")
         return { removed }

@@ -8,6 +8,7 @@
 import { Cause, Effect, Schema } from "effect"
 import { Ipv4, NetworkConfig } from "@keelos/network"
 import { Links } from "@keelos/platform"
+import * as FatImage from "./FatImage.ts"
 import { lineOf, parse, ProvisionError } from "./Yaml.ts"
 
 export const InterfaceConfig = Schema.Struct({
@@ -61,6 +62,16 @@ export interface Seed {
   readonly metaData: string
   readonly networkConfig?: string
   readonly userData?: string
+}
+
+/** The seed as a NoCloud volume: FAT, labelled CIDATA, a file per document given. */
+export const volume = (seed: Seed): Uint8Array => {
+  const encode = (text: string) => new TextEncoder().encode(text)
+  return FatImage.make("CIDATA", [
+    { name: "meta-data", content: encode(seed.metaData) },
+    ...(seed.networkConfig === undefined ? [] : [{ name: "network-config", content: encode(seed.networkConfig) }]),
+    ...(seed.userData === undefined ? [] : [{ name: "user-data", content: encode(seed.userData) }])
+  ])
 }
 
 export interface Parsed {

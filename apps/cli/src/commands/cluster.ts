@@ -178,7 +178,7 @@ const create = Command.make(
       const fs = yield* FileSystem.FileSystem
       const { output } = yield* osctl
       const configFile = yield* configFileOf
-      const { FatImage, LocalCluster, NoCloud } = yield* Effect.promise(provision)
+      const { LocalCluster, NoCloud } = yield* Effect.promise(provision)
       const { Pki } = yield* Effect.promise(() => import("@keelos/pki"))
       const fail = (reason: string) => new ClusterError({ operation: "create", reason })
       const count = yield* nodeCount
@@ -229,7 +229,6 @@ const create = Command.make(
         yield* write(files.cert, admin.cert)
         yield* write(files.key, admin.key, 0o600)
 
-        const encode = (text: string) => new TextEncoder().encode(text)
         for (const node of cluster.nodes) {
           const pair = yield* Pki.issue(ca, {
             usage: "server",
@@ -239,11 +238,7 @@ const create = Command.make(
           }, 365)
           const seed = LocalCluster.seedOf(node, { ca: ca.cert, cert: pair.cert, key: pair.key })
           yield* NoCloud.parseSeed(seed) // the node reads it the same way: refuse here what it would refuse
-          yield* write(node.seed, FatImage.make("CIDATA", [
-            { name: "meta-data", content: encode(seed.metaData) },
-            { name: "network-config", content: encode(seed.networkConfig ?? "") },
-            { name: "user-data", content: encode(seed.userData ?? "") }
-          ]), 0o600)
+          yield* write(node.seed, NoCloud.volume(seed), 0o600)
           yield* HostProgram.runOk("qemu-img", ["create", "-q", "-f", "qcow2", "-b", cluster.baseDisk, "-F", "qcow2", node.disk])
         }
         const context = yield* credentialsOf(cluster)

@@ -29,7 +29,7 @@ const provision = Command.make(
     Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem
       const path = yield* Path.Path
-      const { FatImage, NoCloud, Yaml } = yield* Effect.promise(() => import("@keelos/provision"))
+      const { NoCloud, Yaml } = yield* Effect.promise(() => import("@keelos/provision"))
       const fail = (file: string, reason: string) => new ProvisionFileError({ path: file, reason })
       const text = yield* Effect.mapError(fs.readFileString(o.config), (e) => fail(o.config, e.message))
       const parsed = yield* Effect.mapError(Yaml.parse(o.config, text), (e) => fail(o.config, e.message))
@@ -55,12 +55,7 @@ const provision = Command.make(
       }
       const { warnings } = yield* NoCloud.parseSeed(documents)
       for (const warning of warnings) yield* Console.error(`warning: ${warning}`)
-      const encode = (s: string) => new TextEncoder().encode(s)
-      const image = FatImage.make("CIDATA", [
-        { name: "meta-data", content: encode(documents.metaData) },
-        ...(documents.networkConfig === undefined ? [] : [{ name: "network-config", content: encode(documents.networkConfig) }]),
-        { name: "user-data", content: encode(documents.userData) }
-      ])
+      const image = NoCloud.volume(documents)
       yield* Effect.mapError(fs.writeFile(o.out, image, { mode: 0o600 }), (e) => fail(o.out, e.message))
       const { output } = yield* osctl
       yield* print(output, { output: o.out, bytes: image.length, warnings }, () =>
