@@ -30,9 +30,9 @@ const ref = {
 } as unknown as ReleaseMetadata.DeltaRef
 
 globalThis.gc?.()
-const idle = process.memoryUsage().rss
+const idle = process.memoryUsage.rss()
 let peak = idle
-const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20)
+const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 20)
 const started = performance.now()
 await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
   const devices = yield* BlockDevice.BlockDevices
@@ -42,7 +42,7 @@ await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
     patchFile: patchFile!,
     reclaim: NodeMemory.reclaim,
     parallelBlocks: 4,
-    onProgress: () => Effect.sync(() => void (peak = Math.max(peak, process.memoryUsage().rss)))
+    onProgress: () => Effect.sync(() => void (peak = Math.max(peak, process.memoryUsage.rss())))
   })
 })).pipe(Effect.provide(Layer.mergeAll(NodeBlockDevices.layerFromPaths({ KEELOS_ROOT_A: activeFile!, KEELOS_ROOT_B: slotFile! }), NodeHttp.layer, NodeServices.layer))))
 const seconds = (performance.now() - started) / 1000

@@ -11,7 +11,6 @@ import type { Version } from "@keelos/domain"
 import { Reference } from "@keelos/oci"
 import * as NodeBlockDevices from "@keelos/platform-node/NodeBlockDevices"
 import * as NodeHttp from "@keelos/platform-node/NodeHttp"
-import * as NodeMemory from "@keelos/platform-node/NodeMemory"
 import { BlockDevice } from "@keelos/platform"
 import { RegistrySource, SlotWriter } from "@keelos/update"
 
@@ -28,16 +27,15 @@ const target = Reference.isOci(source)
   : Effect.succeed({ url: new URL(source), sha256: sha256!, sizeBytes: Number(size) })
 
 globalThis.gc?.()
-const idle = process.memoryUsage().rss
+const idle = process.memoryUsage.rss()
 let peak = idle
-const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20)
+const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 20)
 const started = performance.now()
 await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
   const device = yield* (yield* BlockDevice.BlockDevices).open("KEELOS_ROOT_B")
   yield* SlotWriter.write(device, yield* target, {
     resumeFrom: 0,
-    reclaim: NodeMemory.reclaim,
-    onProgress: () => Effect.sync(() => void (peak = Math.max(peak, process.memoryUsage().rss))),
+    onProgress: () => Effect.sync(() => void (peak = Math.max(peak, process.memoryUsage.rss()))),
     onSynced: () => Effect.void
   })
 })).pipe(Effect.provide(Layer.mergeAll(NodeBlockDevices.layerFromPaths({ KEELOS_ROOT_B: slotFile }), NodeHttp.layer))))

@@ -110,6 +110,12 @@ export interface Registry {
   readonly blobUrl: (repository: string, digest: Digest.Digest) => URL
   /** A client that authorizes requests to `repository` for `scope` and follows redirects; for streaming blobs. */
   readonly authorizedClient: (scope: string) => HttpClient.HttpClient.With<HttpClientError.HttpClientError | RegistryError.RegistryError>
+  /**
+   * The Authorization header for `scope`, for a transfer made without this client (an image
+   * streamed into a slot): with `challenge` null the one that worked last (null when none has yet);
+   * with the WWW-Authenticate of a 401, a new one.
+   */
+  readonly authorization: (scope: string, challenge: string | null) => Effect.Effect<string | null, RegistryError.RegistryError>
   /** Uploads a blob unless the registry has it; returns whether bytes were sent. */
   readonly pushBlob: <E>(repository: string, blob: BlobSource<E>) => Effect.Effect<boolean, RegistryError.RegistryError | E>
   readonly listTags: (repository: string) => Effect.Effect<ReadonlyArray<string>, RegistryError.RegistryError>
@@ -281,6 +287,11 @@ export const make = (options: Options): Registry => {
   const authorizedClient = (scope: string) =>
     HttpClient.transform(options.client, (_unauthorized, request) => send(`${request.method} ${new URL(request.url).pathname}`, request, scope))
 
+  const authorization = (scope: string, challenge: string | null) =>
+    challenge === null
+      ? Effect.succeed(authorizations.get(scope) ?? null)
+      : Effect.tap(authorize("get blob", Challenge.parse(challenge), scope), (header) => Effect.sync(() => authorizations.set(scope, header)))
+
   /** Where the upload session continues: the Location of the last answer, relative to the registry. */
   const uploadLocation = (operation: string, response: HttpClientResponse.HttpClientResponse) => {
     const location = response.headers["location"]
@@ -393,6 +404,7 @@ export const make = (options: Options): Registry => {
     hasBlob,
     blobUrl,
     authorizedClient,
+    authorization,
     pushBlob,
     listTags,
     referrers,

@@ -39,6 +39,13 @@ const openDevice = (label: Slot.PartitionLabel, device: string, sizeBytes: numbe
       Effect.tryPromise({ try: () => handle.stat(), catch: ioError("open", device) }).pipe(
         Effect.map((stat): BlockDevice.BlockDevice => {
           const size = sizeBytes ?? stat.size
+          const fill = async (buffer: Uint8Array, offset: number) => {
+            for (let done = 0; done < buffer.length;) {
+              const { bytesRead } = await handle.read(buffer, done, buffer.length - done, offset + done)
+              if (bytesRead === 0) throw new Error(`short read at ${offset + done}`)
+              done += bytesRead
+            }
+          }
           const range = (operation: "read" | "write", offset: number, length: number) =>
             offset < 0 || offset + length > size
               ? Effect.fail(new BlockDevice.BlockDeviceError({ operation, device, reason: "OutOfRange", detail: `${offset}+${length} > ${size}` }))
@@ -51,16 +58,13 @@ const openDevice = (label: Slot.PartitionLabel, device: string, sizeBytes: numbe
               Effect.andThen(range("read", offset, length), Effect.tryPromise({
                 try: async () => {
                   const buffer = new Uint8Array(length)
-                  let done = 0
-                  while (done < length) {
-                    const { bytesRead } = await handle.read(buffer, done, length - done, offset + done)
-                    if (bytesRead === 0) throw new Error(`short read at ${offset + done}`)
-                    done += bytesRead
-                  }
+                  await fill(buffer, offset)
                   return buffer
                 },
                 catch: ioError("read", device)
               })),
+            readInto: (offset, into) =>
+              Effect.andThen(range("read", offset, into.length), Effect.tryPromise({ try: () => fill(into, offset), catch: ioError("read", device) })),
             write: (offset, data) =>
               Effect.andThen(range("write", offset, data.length), Effect.tryPromise({
                 try: async () => {

@@ -4,12 +4,17 @@
  * the operator's own CAs beside it (a private registry or update server).
  */
 import * as tls from "node:tls"
-import type { Layer } from "effect"
+import { Layer } from "effect"
 import type { HttpClient } from "effect/http"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import type { HttpDownload } from "@keelos/platform"
+import * as NodeHttpDownload from "./NodeHttpDownload.ts"
 
-export const layer = NodeHttpClient.layerNodeHttp
+/** The HttpClient and, for images, the HttpDownload that reads into the caller's buffers. */
+export const layer: Layer.Layer<HttpClient.HttpClient | HttpDownload.HttpDownload> = Layer.merge(NodeHttpClient.layerNodeHttp, NodeHttpDownload.layer)
 
-/** Trusts the system's CAs and `extraCaPem` (PEM, one or more certificates). */
-export const layerTrusting = (extraCaPem: string): Layer.Layer<HttpClient.HttpClient> =>
-  NodeHttpClient.layerNodeHttpOptions({ ca: [...tls.rootCertificates, extraCaPem] })
+/** Both trusting the system's CAs and `extraCaPem` (PEM, one or more certificates). */
+export const layerTrusting = (extraCaPem: string): Layer.Layer<HttpClient.HttpClient | HttpDownload.HttpDownload> => {
+  const ca = [...tls.rootCertificates, extraCaPem]
+  return Layer.merge(NodeHttpClient.layerNodeHttpOptions({ ca }), NodeHttpDownload.layerWith({ ca }))
+}

@@ -57,6 +57,11 @@ export class SimDisk {
     return this.get(label).current.slice(offset, offset + length)
   }
 
+  /** What the partition holds at `offset`, without a copy: valid until the next write. */
+  view(label: Slot.PartitionLabel, offset: number, length: number): Uint8Array {
+    return this.get(label).current.subarray(offset, offset + length)
+  }
+
   write(label: Slot.PartitionLabel, offset: number, bytes: Uint8Array): void {
     this.power.tick(`write ${label} @${offset}+${bytes.length}`)
     const partition = this.get(label)
@@ -131,6 +136,10 @@ export class SimDisk {
               offset < 0 || offset + length > disk.sizeOf(label)
                 ? Effect.fail(outOfRange("read", label, `${offset}+${length}`))
                 : Effect.sync(() => disk.read(label, offset, length)),
+            readInto: (offset, into) =>
+              offset < 0 || offset + into.length > disk.sizeOf(label)
+                ? Effect.fail(outOfRange("read", label, `${offset}+${into.length}`))
+                : Effect.sync(() => into.set(disk.view(label, offset, into.length))),
             write: (offset, data) =>
               offset < 0 || offset + data.length > disk.sizeOf(label)
                 ? Effect.fail(outOfRange("write", label, `${offset}+${data.length}`))

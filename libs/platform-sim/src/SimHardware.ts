@@ -7,7 +7,7 @@ import { Effect, FileSystem, Layer, Path } from "effect"
 import type { HttpClient } from "effect/http"
 import type { ChildProcessSpawner } from "effect/process"
 import type { Slot } from "@keelos/domain"
-import { BlockDevice, BootEnvBlock, DiskSpace, Power, Sockets } from "@keelos/platform"
+import { BlockDevice, BootEnvBlock, DiskSpace, type HttpDownload, Power, Sockets } from "@keelos/platform"
 import * as Durability from "./Durability.ts"
 import { NodeHalted, PowerSupply } from "./Power.ts"
 import { Prng } from "./Prng.ts"
@@ -103,6 +103,7 @@ export class SimHardware {
     | Power.Power
     | ChildProcessSpawner.ChildProcessSpawner
     | HttpClient.HttpClient
+    | HttpDownload.HttpDownload
     | Sockets.Sockets
     | DiskSpace.DiskSpace
   > {

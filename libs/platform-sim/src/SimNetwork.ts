@@ -9,6 +9,7 @@ import { Headers, HttpClient, HttpClientError, HttpClientResponse } from "effect
 import type { HttpClientRequest } from "effect/http"
 import type { Prng } from "./Prng.ts"
 import type { Trace } from "./Trace.ts"
+import { HttpDownload } from "@keelos/platform"
 
 export interface SimRequest {
   readonly method: string
@@ -121,9 +122,10 @@ export class SimNetwork {
     })
   }
 
-  /** The HttpClient of a machine on this network. */
-  layer(): Layer.Layer<HttpClient.HttpClient> {
-    return Layer.succeed(HttpClient.HttpClient)(HttpClient.make((request, url) => this.exchange(request, url)))
+  /** The HttpClient of a machine on this network, and the HttpDownload over it. */
+  layer(): Layer.Layer<HttpClient.HttpClient | HttpDownload.HttpDownload> {
+    const client = Layer.succeed(HttpClient.HttpClient)(HttpClient.make((request, url) => this.exchange(request, url)))
+    return Layer.merge(client, Layer.provide(HttpDownload.HttpDownload.layerFromHttpClient, client))
   }
 }
 

@@ -28,6 +28,12 @@ export interface BlockDevice {
   readonly path: string
   readonly sizeBytes: number
   readonly read: (offset: number, length: number) => Effect.Effect<Uint8Array, BlockDeviceError>
+  /**
+   * Fills `into` with the bytes at `offset`: for reading a whole partition through one buffer
+   * instead of allocating one per read (gigabytes of short-lived buffers cost a collection every
+   * few megabytes).
+   */
+  readonly readInto: (offset: number, into: Uint8Array) => Effect.Effect<void, BlockDeviceError>
   readonly write: (offset: number, data: Uint8Array) => Effect.Effect<void, BlockDeviceError>
   /** Makes every write before it durable. */
   readonly sync: Effect.Effect<void, BlockDeviceError>

@@ -6,12 +6,20 @@
  */
 import type { Effect, FileSystem, Path } from "effect"
 import type { HttpClient } from "effect/http"
-import type { BlockDevice, BootEnvBlock, DiskSpace, Power } from "@keelos/platform"
+import type { BlockDevice, BootEnvBlock, DiskSpace, HttpDownload, Power } from "@keelos/platform"
 import type { BootDecision } from "@keelos/boot"
 import type { SimHardware } from "@keelos/platform-sim"
 
 /** The platform a simulated node's software runs on. */
-export type SimPlatform = BlockDevice.BlockDevices | BootEnvBlock.BootEnvBlock | DiskSpace.DiskSpace | FileSystem.FileSystem | Path.Path | Power.Power | HttpClient.HttpClient
+export type SimPlatform =
+  | BlockDevice.BlockDevices
+  | BootEnvBlock.BootEnvBlock
+  | DiskSpace.DiskSpace
+  | FileSystem.FileSystem
+  | Path.Path
+  | Power.Power
+  | HttpClient.HttpClient
+  | HttpDownload.HttpDownload
 
 export interface Violation {
   readonly invariant: string

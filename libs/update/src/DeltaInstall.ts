@@ -189,7 +189,7 @@ export const install = Effect.fn("DeltaInstall.install")(function*(
   const reclaim = options.reclaim ?? Effect.void
   const from = candidate.ref
   if (from.from_size > active.sizeBytes) return yield* UpdateError.make("check", "Refused", `the delta's base (${from.from_size} bytes) is larger than slot ${active.label}`)
-  const base = (yield* Effect.mapError(SlotWriter.hashDevice(active, from.from_size, undefined, reclaim), failed("check", "Io"))).digest("hex")
+  const base = (yield* Effect.mapError(SlotWriter.hashDevice(active, from.from_size), failed("check", "Io"))).digest("hex")
   if (base !== from.from_sha256) {
     return yield* UpdateError.make("check", "Refused", `slot ${active.label} does not hold the image the delta was made from (it hashes to ${base}, the delta needs ${from.from_sha256})`)
   }
@@ -203,7 +203,7 @@ export const install = Effect.fn("DeltaInstall.install")(function*(
     ),
     Effect.ignore(fs.remove(options.patchFile))
   )
-  const readBack = (yield* Effect.mapError(SlotWriter.hashDevice(target, image.sizeBytes, undefined, reclaim), failed("verify", "Io"))).digest("hex")
+  const readBack = (yield* Effect.mapError(SlotWriter.hashDevice(target, image.sizeBytes), failed("verify", "Io"))).digest("hex")
   if (readBack !== image.sha256) {
     return yield* UpdateError.make("verify", "Integrity", `slot ${target.label} reads back as ${readBack}, not ${image.sha256}: the device did not keep what was written`)
   }

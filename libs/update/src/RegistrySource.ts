@@ -3,8 +3,8 @@
  * gates as an HTTP channel: the tag's index gives this node's architecture (a missing one is a
  * clear refusal), the manifest must carry a signature by a trusted key over its digest (found as
  * a referrer), its annotations must be fresh release metadata, and then channel, arch and version
- * gates apply. The image blob is fetched with the registry's authorized client and hashed on the
- * way like any download.
+ * gates apply. The image blob is streamed into the slot like any download, with the registry's
+ * Authorization header for the repository.
  */
 import { Clock, Effect, Result } from "effect"
 import { HttpClient } from "effect/http"
@@ -108,7 +108,7 @@ export const resolve = Effect.fn("RegistrySource.resolve")(function*(
     sha256: metadata.image.sha256,
     sizeBytes: metadata.image.size,
     version: metadata.version,
-    client,
+    authorize: (challenge: string | null) => Effect.mapError(registry.authorization(Registry.pullScope(repository), challenge), toUpdateError("download")),
     deltas: metadata.deltas.map((ref) => ({ ref, url: registry.blobUrl(repository, Digest.fromHex(ref.sha256)), client }))
   } satisfies Resolved
 })

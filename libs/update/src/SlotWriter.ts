@@ -1,6 +1,7 @@
 /**
  * Streams an image from HTTP straight into a slot: the SHA-256 is computed on the way, memory is
- * one write buffer whatever the image size, an interrupted transfer resumes with an HTTP Range
+ * one write buffer whatever the image size (HttpDownload reads the body into it, so nothing is
+ * allocated per chunk and no collection is needed), an interrupted transfer resumes with an HTTP Range
  * request from the last byte written (and after a crash from the last synced byte the caller
  * recorded), and the slot is synced, dropped from the page cache and read back from the device
  * before it counts as written. Bytes that do not hash to the expected digest are never reported
@@ -8,9 +9,8 @@
  * event loop it stalls the transfer instead of overlapping it.)
  */
 import { createHash, type Hash } from "node:crypto"
-import { Duration, Effect, Stream } from "effect"
-import { HttpClient, type HttpClientError, HttpClientRequest } from "effect/http"
-import type { BlockDevice } from "@keelos/platform"
+import { Duration, Effect } from "effect"
+import { type BlockDevice, HttpDownload } from "@keelos/platform"
 import * as UpdateError from "./UpdateError.ts"
 
 export interface Target {
@@ -18,10 +18,10 @@ export interface Target {
   readonly sha256: string
   readonly sizeBytes: number
   /**
-   * The client to fetch with, when the source needs its own (a registry's authorized client);
-   * otherwise the HttpClient of the context. A `Transfer` UpdateError from it is retried.
+   * The Authorization header to send, when the source needs one (a registry): called with null
+   * first, and with the WWW-Authenticate challenge when the server answers 401, once per attempt.
    */
-  readonly client?: HttpClient.HttpClient.With<HttpClientError.HttpClientError | UpdateError.UpdateError>
+  readonly authorize?: (challenge: string | null) => Effect.Effect<string | null, UpdateError.UpdateError>
 }
 
 export interface Options {
@@ -37,8 +37,6 @@ export interface Options {
   readonly maxStalledAttempts?: number
   /** First pause between attempts; doubles while attempts make no progress, capped at 30 s. */
   readonly retryBaseMillis?: number
-  /** Lets the runtime free the chunks already written (run at every sync); see NodeMemory. */
-  readonly reclaim?: Effect.Effect<void>
 }
 
 const defaultBuffer = 1 << 20
@@ -46,22 +44,19 @@ const defaultSyncEvery = 16 << 20
 
 const ioError = (operation: "write" | "verify") => (error: BlockDevice.BlockDeviceError) => UpdateError.make(operation, "Io", error.message)
 
-/** Hashes the first `length` bytes of the device, a buffer at a time. */
+/** Hashes the first `length` bytes of the device through one buffer. */
 export const hashDevice = (
   device: BlockDevice.BlockDevice,
   length: number,
   bufferBytes = defaultBuffer,
-  reclaim: Effect.Effect<void> = Effect.void,
   hash: Hash = createHash("sha256")
 ) =>
   Effect.gen(function*() {
-    for (let offset = 0, read = 0; offset < length; offset += bufferBytes) {
-      hash.update(yield* device.read(offset, Math.min(bufferBytes, length - offset)))
-      read += bufferBytes
-      if (read >= defaultSyncEvery) {
-        read = 0
-        yield* reclaim
-      }
+    const buffer = new Uint8Array(Math.min(bufferBytes, length))
+    for (let offset = 0; offset < length; offset += bufferBytes) {
+      const chunk = offset + bufferBytes <= length ? buffer : buffer.subarray(0, length - offset)
+      yield* device.readInto(offset, chunk)
+      hash.update(chunk)
     }
     return hash
   })
@@ -69,7 +64,7 @@ export const hashDevice = (
 type Attempt = { readonly _tag: "Done" } | { readonly _tag: "Retry"; readonly cause: string } | { readonly _tag: "Restart"; readonly cause: string }
 
 export const write = Effect.fn("SlotWriter.write")(function*(device: BlockDevice.BlockDevice, target: Target, options: Options) {
-  const client = target.client ?? (yield* HttpClient.HttpClient)
+  const download = yield* HttpDownload.HttpDownload
   const bufferBytes = options.bufferBytes ?? defaultBuffer
   const syncEvery = options.syncEveryBytes ?? defaultSyncEvery
   const maxStalled = options.maxStalledAttempts ?? 6
@@ -79,11 +74,12 @@ export const write = Effect.fn("SlotWriter.write")(function*(device: BlockDevice
   }
 
   let offset = Math.min(options.resumeFrom, target.sizeBytes)
-  const reclaim = options.reclaim ?? Effect.void
-  let hash = yield* Effect.mapError(hashDevice(device, offset, bufferBytes, reclaim), ioError("write"))
+  let hash = yield* Effect.mapError(hashDevice(device, offset, bufferBytes), ioError("write"))
   let lastSynced = offset
   const buffer = new Uint8Array(bufferBytes)
+  const probe = new Uint8Array(1)
   let filled = 0
+  let authorization = target.authorize === undefined ? null : yield* target.authorize(null)
 
   const flush = Effect.gen(function*() {
     if (filled === 0) return
@@ -97,62 +93,62 @@ export const write = Effect.fn("SlotWriter.write")(function*(device: BlockDevice
       yield* Effect.mapError(device.sync, ioError("write"))
       lastSynced = offset
       yield* options.onSynced(offset)
-      yield* reclaim
     }
   })
 
-  /** Copies a batch of chunks into the write buffer, writing it out each time it fills. */
-  const accept = (chunks: ReadonlyArray<Uint8Array>) =>
+  /** Reads the body into the write buffer, writing it out each time it fills, up to the image's end. */
+  const receive = (response: HttpDownload.Response) =>
     Effect.gen(function*() {
-      for (const chunk of chunks) {
-        if (offset + filled + chunk.length > target.sizeBytes) {
-          return yield* UpdateError.make("download", "Integrity", `the server sent more than the ${target.sizeBytes} bytes the release names`)
-        }
-        let at = 0
-        while (at < chunk.length) {
-          const n = Math.min(chunk.length - at, bufferBytes - filled)
-          buffer.set(chunk.subarray(at, at + n), filled)
-          filled += n
-          at += n
-          if (filled === bufferBytes) yield* flush
-        }
+      while (offset + filled < target.sizeBytes) {
+        const n = yield* response.read(buffer.subarray(filled, Math.min(bufferBytes, target.sizeBytes - offset)))
+        if (n === 0) return
+        filled += n
+        if (filled === bufferBytes) yield* flush
+      }
+      if ((yield* response.read(probe)) > 0) {
+        return yield* UpdateError.make("download", "Integrity", `the server sent more than the ${target.sizeBytes} bytes the release names`)
       }
     })
 
   /** One request from `offset`; transport failures and 5xx are retried, other statuses are final. */
   const attempt: Effect.Effect<Attempt, UpdateError.UpdateError> = Effect.gen(function*() {
-    const request = offset > 0
-      ? HttpClientRequest.get(target.url).pipe(HttpClientRequest.setHeader("range", `bytes=${offset}-`))
-      : HttpClientRequest.get(target.url)
-    const outcome = yield* client.execute(request).pipe(
-      Effect.flatMap((response): Effect.Effect<Attempt, UpdateError.UpdateError | HttpClientError.HttpClientError> => {
-        if (response.status === 200 && offset > 0) {
-          // The server ignores ranges: take the whole image from this response instead.
-          offset = 0
-          hash = createHash("sha256")
-        } else if (response.status === 206) {
-          const range = response.headers["content-range"] ?? ""
-          const start = /^bytes (\d+)-/.exec(range)?.[1]
-          if (start === undefined || Number(start) !== offset) {
-            return Effect.succeed({ _tag: "Restart", cause: `the server answered a range from ${offset} with ${range || "no Content-Range"}` })
-          }
-        } else if (response.status !== 200) {
-          return response.status >= 500 || response.status === 429 || response.status === 408
-            ? Effect.succeed({ _tag: "Retry", cause: `HTTP ${response.status}` })
-            : Effect.fail(UpdateError.make("download", "HttpStatus", `${target.url.href} answered HTTP ${response.status}`))
-        }
-        return Effect.as(Stream.runForEachArray(response.stream, accept), { _tag: "Done" })
-      }),
-      Effect.catchTag("HttpClientError", (error) => Effect.succeed<Attempt>({ _tag: "Retry", cause: error.message })),
-      Effect.catchIf(
-        (error): error is UpdateError.UpdateError => error._tag === "UpdateError" && error.reason === "Transfer",
-        (error) => Effect.succeed<Attempt>({ _tag: "Retry", cause: error.detail })
-      )
-    )
+    const request = (authorization: string | null) =>
+      download.get(target.url, {
+        ...(offset > 0 ? { range: `bytes=${offset}-` } : {}),
+        ...(authorization === null ? {} : { authorization })
+      })
+    let response = yield* request(authorization)
+    if (response.status === 401 && target.authorize !== undefined) {
+      authorization = yield* target.authorize(response.headers["www-authenticate"] ?? "")
+      response = yield* request(authorization)
+    }
+    if (response.status === 200 && offset > 0) {
+      // The server ignores ranges: take the whole image from this response instead.
+      offset = 0
+      hash = createHash("sha256")
+    } else if (response.status === 206) {
+      const range = response.headers["content-range"] ?? ""
+      const start = /^bytes (\d+)-/.exec(range)?.[1]
+      if (start === undefined || Number(start) !== offset) {
+        return { _tag: "Restart", cause: `the server answered a range from ${offset} with ${range || "no Content-Range"}` } satisfies Attempt
+      }
+    } else if (response.status !== 200) {
+      return response.status >= 500 || response.status === 429 || response.status === 408
+        ? { _tag: "Retry", cause: `HTTP ${response.status}` } satisfies Attempt
+        : yield* UpdateError.make("download", "HttpStatus", `${target.url.href} answered HTTP ${response.status}`)
+    }
+    yield* receive(response)
+    return { _tag: "Done" } satisfies Attempt
+  }).pipe(
+    Effect.scoped,
+    Effect.catchTag("HttpDownloadError", (error) => Effect.succeed<Attempt>({ _tag: "Retry", cause: error.message })),
+    Effect.catchIf(
+      (error): error is UpdateError.UpdateError => error._tag === "UpdateError" && error.reason === "Transfer",
+      (error) => Effect.succeed<Attempt>({ _tag: "Retry", cause: error.detail })
+    ),
     // Whatever arrived before a break is good data at its offset: keep it, resume after it.
-    yield* flush
-    return outcome
-  })
+    Effect.tap(() => flush)
+  )
 
   let stalled = 0
   while (true) {
@@ -179,7 +175,7 @@ export const write = Effect.fn("SlotWriter.write")(function*(device: BlockDevice
   yield* Effect.mapError(device.sync, ioError("write"))
   yield* options.onSynced(offset)
   yield* Effect.mapError(device.dropCache(0, target.sizeBytes), ioError("verify"))
-  const readBack = (yield* Effect.mapError(hashDevice(device, target.sizeBytes, bufferBytes, reclaim), ioError("verify"))).digest("hex")
+  const readBack = (yield* Effect.mapError(hashDevice(device, target.sizeBytes, bufferBytes), ioError("verify"))).digest("hex")
   if (readBack !== target.sha256) {
     return yield* UpdateError.make("verify", "Integrity", `slot ${device.label} reads back as ${readBack}, not ${target.sha256}: the device did not keep what was written`)
   }

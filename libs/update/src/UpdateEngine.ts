@@ -14,7 +14,7 @@ import type { FileSystem, Path } from "effect"
 import type { HttpClient } from "effect/http"
 import { BootControl } from "@keelos/boot"
 import { BootEnv, type ReleaseMetadata, Slot, UpdateState, type Version } from "@keelos/domain"
-import { BlockDevice, DiskSpace } from "@keelos/platform"
+import { BlockDevice, DiskSpace, type HttpDownload } from "@keelos/platform"
 import type { Signing } from "@keelos/release"
 import * as Channel from "./Channel.ts"
 import * as HealthGate from "./HealthGate.ts"
@@ -44,7 +44,7 @@ export interface Config {
   readonly minDataFreeBytes?: number
   /** Credentials and signature policy for OCI registries; anonymous and signed-only when absent. */
   readonly registries?: RegistrySource.Access
-  readonly writer?: Partial<Pick<SlotWriter.Options, "bufferBytes" | "syncEveryBytes" | "retryBaseMillis" | "maxStalledAttempts" | "reclaim">>
+  readonly writer?: Partial<Pick<SlotWriter.Options, "bufferBytes" | "syncEveryBytes" | "retryBaseMillis" | "maxStalledAttempts"> & Pick<DeltaInstall.Options, "reclaim">>
   /** Blocks a content-delta rebuild compresses at once on the thread pool (1 unless told). */
   readonly deltaParallelBlocks?: number
 }
@@ -90,7 +90,14 @@ export interface LastHealth {
   readonly atMillis: number
 }
 
-type Requirements = BootControl.BootControl | BlockDevice.BlockDevices | DiskSpace.DiskSpace | HttpClient.HttpClient | FileSystem.FileSystem | Path.Path
+type Requirements =
+  | BootControl.BootControl
+  | BlockDevice.BlockDevices
+  | DiskSpace.DiskSpace
+  | HttpClient.HttpClient
+  | HttpDownload.HttpDownload
+  | FileSystem.FileSystem
+  | Path.Path
 
 /** Progress events a caller of `install` keeps at most; older ones are dropped first. */
 const progressQueueBound = 64

@@ -12,7 +12,7 @@ import { generateKeyPairSync } from "node:crypto"
 import { Effect, Layer, Stream } from "effect"
 import { HttpClient } from "effect/http"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { BlockDevice } from "@keelos/platform"
+import { BlockDevice, HttpDownload } from "@keelos/platform"
 import { Digest, Manifest, MediaType, Registry } from "@keelos/oci"
 import { type RunningRegistry, startRegistry } from "@keelos/oci/testing"
 import * as NodeHttp from "@keelos/platform-node/NodeHttp"
@@ -186,7 +186,7 @@ describe("installing from an OCI registry (docker-registry 2.8, TLS + token auth
     expect(state.download).toBeNull()
   })
 
-  it("resumes an interrupted blob download with a Range request through the authorized client", async () => {
+  it("resumes an interrupted blob download with a Range request, authorized for the repository", async () => {
     const body = image(17, 400_000)
     await publish("keelos/resume", "0.6.0", [{ arch: "amd64", body }])
     const hardware = machine(4, 512 * 1024)
@@ -203,19 +203,25 @@ describe("installing from an OCI registry (docker-registry 2.8, TLS + token auth
         const device = yield* (yield* BlockDevice.BlockDevices).open("KEELOS_ROOT_B")
         // The first run got 150000 bytes onto the device before the connection broke.
         yield* device.write(0, body.subarray(0, 150_000))
-        const client = HttpClient.tapRequest(target.client!, (request) => Effect.sync(() => void seen.push(request.headers["range"] ?? "none")))
+        const download = yield* HttpDownload.HttpDownload
+        const tapped = HttpDownload.HttpDownload.of({
+          get: (url, headers) => {
+            seen.push(`${headers["range"] ?? "none"} ${headers["authorization"]?.split(" ")[0] ?? "anonymous"}`)
+            return download.get(url, headers)
+          }
+        })
         const progress: Array<number> = []
-        yield* SlotWriter.write(device, { ...target, client }, {
+        yield* SlotWriter.write(device, target, {
           resumeFrom: 150_000,
           bufferBytes: 16 * 1024,
           onProgress: (bytes) => Effect.sync(() => void progress.push(bytes)),
           onSynced: () => Effect.void
-        })
+        }).pipe(Effect.provideService(HttpDownload.HttpDownload, tapped))
         return progress
       })),
       Layer.merge(hardware.layer(), http)
     ))
-    expect(seen).toEqual(["bytes=150000-"])
+    expect(seen).toEqual(["bytes=150000- Bearer"])
     expect(resumed[0]).toBe(150_000 + 16 * 1024)
     expect(sha256(hardware.disk.read("KEELOS_ROOT_B", 0, body.length))).toBe(sha256(body))
   })
