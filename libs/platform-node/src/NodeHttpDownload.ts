@@ -143,7 +143,6 @@ class Exchange {
     if (this.eof) return
     this.eof = true
     if (this.parsed === undefined) return this.fail("Closed", "the connection closed before the response head")
-    if (this.framing?._tag === "UntilClose") this.done = true
     this.notify()
   }
 
@@ -280,6 +279,11 @@ class Exchange {
     }
   }
 
+  /** The whole body has been read: its framing says so, or it runs until the close and that came. */
+  finished() {
+    return this.done || (this.eof && this.framing?._tag === "UntilClose" && this.spillStart === this.spillEnd)
+  }
+
   satisfied() {
     return this.dest === undefined || this.filled === this.dest.length || this.done || this.failure !== undefined || this.eof
   }
@@ -301,7 +305,7 @@ class Exchange {
         this.socket.setTimeout(0)
         const filled = this.filled
         this.dest = undefined
-        if (filled > 0 || this.done) return resume(Effect.succeed(filled))
+        if (filled > 0 || this.finished()) return resume(Effect.succeed(filled))
         if (this.failure !== undefined) return resume(Effect.fail(this.failure))
         const framing = this.framing!
         const detail = framing._tag === "Length" ? `the connection closed with ${framing.remaining} bytes of the body still to come` : "the connection closed in the middle of a chunked body"

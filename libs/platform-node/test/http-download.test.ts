@@ -126,6 +126,9 @@ describe("NodeHttpDownload", () => {
     })
     const exit = await fetchAll(`http://127.0.0.1:${port}/`)
     expect(Exit.isSuccess(exit) && exit.value.body.equals(body)).toBe(true)
+    // A reader slower than the server still gets every byte that arrived before the close.
+    const slow = await fetchAll(`http://127.0.0.1:${port}/`, {}, {}, 700, true)
+    expect(Exit.isSuccess(slow) && slow.value.body.equals(body)).toBe(true)
   })
 
   it("hands over what arrived before a cut, then fails Closed", async () => {
@@ -203,6 +206,10 @@ describe("NodeHttpDownload", () => {
     // TLS hands over what it has decrypted even after the socket paused: none of it may be lost.
     const paused = await fetchAll(`https://localhost:${port}/`, {}, { ca: [cert] }, 50_000, true)
     expect(Exit.isSuccess(paused) && paused.value.body.equals(body)).toBe(true)
+    // The same for a body that runs until the close: the close may come with bytes nobody read yet.
+    const unframed = await serve((socket) => void socket.end(Buffer.concat([Buffer.from("HTTP/1.0 200 OK\r\n\r\n"), body])), { key, cert })
+    const untilClose = await fetchAll(`https://localhost:${unframed.port}/`, {}, { ca: [cert] }, 50_000, true)
+    expect(Exit.isSuccess(untilClose) && untilClose.value.body.equals(body)).toBe(true)
     const untrusted = failure(await fetchAll(`https://localhost:${port}/`))
     expect(untrusted).toMatchObject({ operation: "request", reason: "Tls" })
     expect(untrusted.detail).toContain("among the CAs this node trusts")
