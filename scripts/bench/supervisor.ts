@@ -7,7 +7,6 @@
  */
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { initNodeFlags } from "../../images/src/build.ts"
 
@@ -23,7 +22,10 @@ const stamps = execFileSync("bash", ["-c", script], { encoding: "utf8", maxBuffe
 const baseline = stamps.slice(1).map((t, i) => t - stamps[i]!)
 
 // Measured as it ships: one esbuild bundle, like keel-init in the image.
-const work = fs.mkdtempSync(path.join(os.tmpdir(), "keel-bench-"))
+// Inside the repository, so the bundle finds koffi (for posix_spawn) as keel-init finds it in the image.
+const work = path.join(import.meta.dirname, "..", "..", "results", "bench-supervisor")
+fs.rmSync(work, { recursive: true, force: true })
+fs.mkdirSync(work, { recursive: true })
 const child = path.join(work, "supervisor-child.js")
 execFileSync(process.execPath, [path.join(import.meta.dirname, "..", "..", "tools", "build", "src", "bundle.ts"), path.join(import.meta.dirname, "supervisor-child.ts"), child], { stdio: "ignore" })
 // With the flags keel-init runs with in the image.

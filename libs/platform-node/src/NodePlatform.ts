@@ -1,6 +1,6 @@
 /**
- * Every real platform layer of a node in one: Effect's Node services (FileSystem, Path,
- * ChildProcessSpawner, ...), an HTTP client, socket probes, power, mounts, links and DHCP sockets,
+ * Every real platform layer of a node in one: Effect's Node services (FileSystem, Path, ...), a
+ * ChildProcessSpawner that starts services without forking, an HTTP client, socket probes, power, mounts, links and DHCP sockets,
  * kernel, reaper and block devices by label. The boot environment block needs its path and is provided separately.
  */
 import { Layer } from "effect"
@@ -10,6 +10,7 @@ import * as NodeBlockDevices from "./NodeBlockDevices.ts"
 import * as NodeKernel from "./NodeKernel.ts"
 import * as NodeControlSocket from "./NodeControlSocket.ts"
 import * as NodeDhcpSockets from "./NodeDhcpSockets.ts"
+import * as NodeFastSpawner from "./NodeFastSpawner.ts"
 import * as NodeLinks from "./NodeLinks.ts"
 import * as NodeMounts from "./NodeMounts.ts"
 import * as NodePower from "./NodePower.ts"
@@ -21,6 +22,8 @@ import * as NodeWatchdog from "./NodeWatchdog.ts"
 
 export const layer = Layer.mergeAll(
   NodeServices.layer,
+  // Services start through posix_spawn rather than a fork of PID 1 (the rest through Node's spawner).
+  Layer.provide(NodeFastSpawner.layer, NodeServices.layer),
   // node:http, not undici: readiness checks need little, and PID 1 starts faster without 1.2 MB of undici.
   NodeHttpClient.layerNodeHttp,
   NodeSockets.layer,

@@ -1,12 +1,13 @@
 /**
  * Reaps orphaned zombies without stealing the exits of Node's own children (boot.md G9): scan
- * /proc for zombies whose parent is this process, skip the pids Node spawned, and waitpid each
+ * /proc for zombies whose parent is this process, skip the pids Node or the fast spawner started, and waitpid each
  * remaining one by pid with WNOHANG. Works as PID 1, or as a child subreaper for host tests.
  */
 import * as fs from "node:fs"
 import { Effect, Layer } from "effect"
 import { Reaper } from "@keelos/platform"
 import { libc } from "./internal/libc.ts"
+import * as PosixSpawn from "./internal/posixSpawn.ts"
 
 const WNOHANG = 1
 const PR_SET_CHILD_SUBREAPER = 36
@@ -33,7 +34,8 @@ export const make: Reaper.Reaper["Service"] = {
         for (const entry of fs.readdirSync("/proc")) {
           if (!/^\d+$/.test(entry)) continue
           const pid = Number(entry)
-          if (own.has(pid)) continue
+          // The fast spawner's children are waited for by it, even before the supervisor knows their pids.
+          if (own.has(pid) || PosixSpawn.running.has(pid)) continue
           let stat: ReturnType<typeof parseStat>
           try {
             stat = parseStat(fs.readFileSync(`/proc/${entry}/stat`, "utf8"))

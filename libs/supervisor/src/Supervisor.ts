@@ -236,6 +236,8 @@ export const make = Effect.fn("Supervisor.make")(function*(root: ServiceSpec.Gro
         extendEnv: false,
         killSignal: "SIGTERM",
         forceKillAfter: Duration.millis(spec.shutdownGraceMillis),
+        // A daemon reads nothing from init: /dev/null, not a pipe nobody writes to.
+        stdin: "ignore",
         stdout: "pipe",
         stderr: "pipe"
       })
