@@ -1,7 +1,7 @@
 /**
  * posix_spawn(3) and what it needs, bound through koffi: glibc starts the child with
  * clone(CLONE_VM | CLONE_VFORK), so nothing of the parent's memory is copied, where Node's
- * child_process forks the whole process first. Plus pipe2, kill and a non-blocking waitpid for the
+ * child_process forks the whole process first. Plus pipe2 and a non-blocking waitpid for the
  * children started this way, and the set of their pids, which the reaper leaves alone.
  */
 import { createRequire } from "node:module"
@@ -164,4 +164,3 @@ export const poll = (pid: number): Ended | undefined => {
   return signal === 0 ? { code: (s >> 8) & 0xff, signal: null } : { code: null, signal }
 }
 
-export const close = (fd: number): void => void bindings().close(fd)
