@@ -8,7 +8,7 @@
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { initNodeFlags } from "../../images/src/build.ts"
+import { initNodeEnv, initNodeFlags } from "../../images/src/build.ts"
 
 const cycles = Number(process.env["KEEL_BENCH_CYCLES"] ?? 1000)
 const percentile = (values: ReadonlyArray<number>, p: number) => {
@@ -28,8 +28,8 @@ fs.rmSync(work, { recursive: true, force: true })
 fs.mkdirSync(work, { recursive: true })
 const child = path.join(work, "supervisor-child.js")
 execFileSync(process.execPath, [path.join(import.meta.dirname, "..", "..", "tools", "build", "src", "bundle.ts"), path.join(import.meta.dirname, "supervisor-child.ts"), child], { stdio: "ignore" })
-// With the flags keel-init runs with in the image.
-const output = execFileSync(process.execPath, ["--expose-gc", ...initNodeFlags, child, String(cycles)], { encoding: "utf8", maxBuffer: 64 << 20 })
+// With the flags and environment keel-init runs with in the image.
+const output = execFileSync(process.execPath, ["--expose-gc", ...initNodeFlags, child, String(cycles)], { encoding: "utf8", maxBuffer: 64 << 20, env: initNodeEnv })
 const ours = JSON.parse(output.trim().split("\n").pop()!) as { intervals: Array<number>; rss: number }
 
 const round = (n: number, digits = 3) => Number(n.toFixed(digits))
