@@ -41,6 +41,18 @@ const collect = () => {
     clearInterval(keepAlive)
     keepAlive = undefined
   }
+  holdLoop()
+}
+
+/** Children whose handle was unref'd: like Node's, they do not keep Node running on their own. */
+const unreferenced = new Set<number>()
+
+/** The timer keeps Node running while some child that was not unref'd runs. */
+const holdLoop = () => {
+  for (const pid of unreferenced) if (!waiting.has(pid)) unreferenced.delete(pid)
+  if (keepAlive === undefined) return
+  if (waiting.size > unreferenced.size) keepAlive.ref()
+  else keepAlive.unref()
 }
 
 const watchExit = (pid: number, done: (ended: PosixSpawn.Ended) => void) => {
@@ -152,7 +164,14 @@ const spawnFast = (planned: NonNullable<ReturnType<typeof plan>>): Effect.Effect
       all: Stream.merge(stdout, stderr),
       getInputFd: () => Sink.fail(unsupported("getInputFd")),
       getOutputFd: () => Stream.fail(unsupported("getOutputFd")),
-      unref: Effect.succeed(Effect.void)
+      unref: Effect.sync(() => {
+        if (waiting.has(started.pid)) unreferenced.add(started.pid)
+        holdLoop()
+        return Effect.sync(() => {
+          unreferenced.delete(started.pid)
+          holdLoop()
+        })
+      })
     })
   })
 
