@@ -56,8 +56,10 @@ describe("NodeFastSpawner", () => {
       yield* child.kill({ killSignal: "SIGTERM", forceKillAfter: "300 millis" })
       const waited = performance.now() - started
       const exit = yield* Effect.exit(child.exitCode)
-      // Dead, or a zombie its new parent has not reaped yet.
-      const alive = fs.existsSync(`/proc/${grandchild}`) && !/\) Z /.test(fs.readFileSync(`/proc/${grandchild}/stat`, "utf8"))
+      // Dead, or a zombie its new parent has not reaped yet; a SIGKILL takes effect when the sleeper wakes, so give it a moment.
+      const running = () => fs.existsSync(`/proc/${grandchild}`) && !/\) Z /.test(fs.readFileSync(`/proc/${grandchild}/stat`, "utf8"))
+      let alive = running()
+      for (let i = 0; alive && i < 100; i++) alive = yield* Effect.andThen(Effect.sleep("10 millis"), Effect.sync(running))
       return { waited, failed: Exit.isFailure(exit) && String(exit.cause).includes("SIGKILL"), alive }
     }))
     expect(result.waited).toBeGreaterThanOrEqual(290)
@@ -85,8 +87,12 @@ describe("NodeFastSpawner", () => {
     expect(result).toEqual({ fast: false, stdout: "/tmp\ninput\n", code: 0 })
   })
 
-  it("keeps Node running while a child runs, with nothing else to wait for", () => {
-    const out = spawnSync(process.execPath, [path.join(import.meta.dirname, "fixtures", "fast-spawn-alone.ts")], { encoding: "utf8", timeout: 30_000 })
-    expect(out.stdout.trim()).toBe(JSON.stringify({ code: 7 }))
+  it("keeps Node running while a child runs, with nothing else to wait for, unless its handle was unref'd", () => {
+    const alone = (...args: Array<string>) =>
+      spawnSync(process.execPath, [path.join(import.meta.dirname, "fixtures", "fast-spawn-alone.ts"), ...args], { encoding: "utf8", timeout: 30_000 })
+    expect(alone().stdout.trim()).toBe(JSON.stringify({ code: 7 }))
+    const unrefd = alone("unref")
+    expect(unrefd.status).toBe(0)
+    expect(unrefd.stdout).toBe("")
   })
 })
