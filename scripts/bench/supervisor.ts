@@ -27,10 +27,13 @@ const work = path.join(import.meta.dirname, "..", "..", "results", "bench-superv
 fs.rmSync(work, { recursive: true, force: true })
 fs.mkdirSync(work, { recursive: true })
 const child = path.join(work, "supervisor-child.js")
-execFileSync(process.execPath, [path.join(import.meta.dirname, "..", "..", "tools", "build", "src", "bundle.ts"), path.join(import.meta.dirname, "supervisor-child.ts"), child], { stdio: "ignore" })
+// With the options keel-init's own build gives keel-bundle (the built-ins it loads on first use).
+const initBuild = (JSON.parse(fs.readFileSync(path.join(import.meta.dirname, "..", "..", "apps", "init", "package.json"), "utf8")) as { scripts: { build: string } }).scripts.build
+const lazy = initBuild.split(" ").slice(3)
+execFileSync(process.execPath, [path.join(import.meta.dirname, "..", "..", "tools", "build", "src", "bundle.ts"), path.join(import.meta.dirname, "supervisor-child.ts"), child, ...lazy], { stdio: "ignore" })
 // With the flags and environment keel-init runs with in the image.
 const output = execFileSync(process.execPath, ["--expose-gc", ...initNodeFlags, child, String(cycles)], { encoding: "utf8", maxBuffer: 64 << 20, env: initNodeEnv })
-const ours = JSON.parse(output.trim().split("\n").pop()!) as { intervals: Array<number>; rss: number }
+const ours = JSON.parse(output.trim().split("\n").pop()!) as { intervals: Array<number>; settlingRss: number; rss: number }
 
 const round = (n: number, digits = 3) => Number(n.toFixed(digits))
 const figures = {
@@ -40,9 +43,10 @@ const figures = {
   respawn_p50_ms: round(percentile(ours.intervals, 50)),
   respawn_p99_ms: round(percentile(ours.intervals, 99)),
   respawn_p99_ratio: round(percentile(ours.intervals, 99) / percentile(baseline, 99), 2),
-  init_rss_mb: round(ours.rss / (1 << 20), 1)
+  init_rss_mb: round(ours.rss / (1 << 20), 1),
+  settling_rss_mb: round(ours.settlingRss / (1 << 20), 1)
 }
 console.log(`baseline (shell while loop): p50 ${figures.baseline_p50_ms} ms, p99 ${figures.baseline_p99_ms} ms`)
 console.log(`supervisor:                  p50 ${figures.respawn_p50_ms} ms, p99 ${figures.respawn_p99_ms} ms`)
-console.log(`supervising process RSS with three services: ${figures.init_rss_mb} MB (target: under 60)`)
+console.log(`supervising process RSS with three services: ${figures.settling_rss_mb} MB 3.5 s after the loop, ${figures.init_rss_mb} MB settled (target: under 60)`)
 console.log(JSON.stringify({ respawn_p99_ratio: figures.respawn_p99_ratio, init_rss_mb: figures.init_rss_mb }))

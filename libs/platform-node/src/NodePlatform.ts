@@ -4,7 +4,6 @@
  * kernel, reaper and block devices by label. The boot environment block needs its path and is provided separately.
  */
 import { Layer } from "effect"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import * as NodeBlockDevices from "./NodeBlockDevices.ts"
 import * as NodeKernel from "./NodeKernel.ts"
@@ -13,6 +12,7 @@ import * as NodeDhcpSockets from "./NodeDhcpSockets.ts"
 import * as NodeFastSpawner from "./NodeFastSpawner.ts"
 import * as NodeLinks from "./NodeLinks.ts"
 import * as NodeMounts from "./NodeMounts.ts"
+import * as NodePlainHttpClient from "./NodePlainHttpClient.ts"
 import * as NodePower from "./NodePower.ts"
 import * as NodeReaper from "./NodeReaper.ts"
 import * as NodeSignals from "./NodeSignals.ts"
@@ -25,7 +25,7 @@ export const layer = Layer.mergeAll(
   // Services start through posix_spawn rather than a fork of PID 1 (the rest through Node's spawner).
   Layer.provide(NodeFastSpawner.layer, NodeServices.layer),
   // node:http, not undici: readiness checks need little, and PID 1 starts faster without 1.2 MB of undici.
-  NodeHttpClient.layerNodeHttp,
+  NodePlainHttpClient.layer,
   NodeSockets.layer,
   NodeSignals.layer,
   NodeWatchdog.layer(),
