@@ -36,6 +36,7 @@ import { Result } from "effect"
 import { EnvBlock, GrubConfig } from "@keelos/boot"
 import { ModulesDep } from "@keelos/platform"
 import * as AgentConfig from "../../apps/agent/src/AgentConfig.ts"
+import * as AppBuild from "../../tools/build/src/appBuild.ts"
 import { signingKey, trustedKeysDocument } from "./keys.ts"
 
 const root = path.resolve(import.meta.dirname, "..", "..")
@@ -233,8 +234,8 @@ const cpio = (tree: string, output: string) => {
 
 const bundles = (tree: string) => {
   for (const [app, name] of [["init", "keel-init"], ["agent", "keel-agent"]] as const) {
-    const out = path.join(root, "apps", app, "dist", `${name}.js`)
-    run(process.execPath, [path.join(root, "tools", "build", "src", "bundle.ts"), path.join(root, "apps", app, "src", "main.ts"), out])
+    const { entry, outfile: out, options } = AppBuild.bundleArgs(path.join(root, "apps", app))
+    run(process.execPath, [path.join(root, "tools", "build", "src", "bundle.ts"), entry, out, ...options])
     copy(out, path.join(tree, "usr", "lib", "keel", `${name}.js`))
     const chunks = path.join(root, "apps", app, "dist", `${name}-chunks`)
     if (fs.existsSync(chunks)) fs.cpSync(chunks, path.join(tree, "usr", "lib", "keel", `${name}-chunks`), { recursive: true })

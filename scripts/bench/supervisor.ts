@@ -9,6 +9,7 @@ import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { initNodeEnv, initNodeFlags } from "../../images/src/build.ts"
+import * as AppBuild from "../../tools/build/src/appBuild.ts"
 
 const cycles = Number(process.env["KEEL_BENCH_CYCLES"] ?? 1000)
 const percentile = (values: ReadonlyArray<number>, p: number) => {
@@ -28,9 +29,8 @@ fs.rmSync(work, { recursive: true, force: true })
 fs.mkdirSync(work, { recursive: true })
 const child = path.join(work, "supervisor-child.js")
 // With the options keel-init's own build gives keel-bundle (the built-ins it loads on first use).
-const initBuild = (JSON.parse(fs.readFileSync(path.join(import.meta.dirname, "..", "..", "apps", "init", "package.json"), "utf8")) as { scripts: { build: string } }).scripts.build
-const lazy = initBuild.split(" ").slice(3)
-execFileSync(process.execPath, [path.join(import.meta.dirname, "..", "..", "tools", "build", "src", "bundle.ts"), path.join(import.meta.dirname, "supervisor-child.ts"), child, ...lazy], { stdio: "ignore" })
+const { options } = AppBuild.bundleArgs(path.join(import.meta.dirname, "..", "..", "apps", "init"))
+execFileSync(process.execPath, [path.join(import.meta.dirname, "..", "..", "tools", "build", "src", "bundle.ts"), path.join(import.meta.dirname, "supervisor-child.ts"), child, ...options], { stdio: "ignore" })
 // With the flags and environment keel-init runs with in the image.
 const output = execFileSync(process.execPath, ["--expose-gc", ...initNodeFlags, child, String(cycles)], { encoding: "utf8", maxBuffer: 64 << 20, env: initNodeEnv })
 const ours = JSON.parse(output.trim().split("\n").pop()!) as { intervals: Array<number>; settlingRss: number; rss: number }
