@@ -7,7 +7,7 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Stream } from "effect"
 import { NodeApi, NodeApiClient } from "@keelos/api"
 import { Pki } from "@keelos/pki"
 import * as NodeMtlsClient from "@keelos/platform-node/NodeMtlsClient"
@@ -30,11 +30,24 @@ const pki = await Effect.runPromise(Effect.gen(function*() {
 }))
 provisionDisk(disk, { pki: { ca: pki.ca.cert, ...pki.node }, network: qemuUserNetwork })
 
-/** Milliseconds since `vm` started when the agent first answers WhoAmI. */
-const agentAnswers = async (vm: Vm, port: number) => {
-  const client = NodeApiClient.NodeApiClient.layer(`https://127.0.0.1:${port}/rpc`).pipe(
+const clientOf = (port: number) =>
+  NodeApiClient.NodeApiClient.layer(`https://127.0.0.1:${port}/rpc`).pipe(
     Layer.provide(NodeMtlsClient.layer({ ca: pki.ca.cert, ...pki.reader }))
   )
+
+/** keel-agent's own account of its start (its "serving" line: Node, modules, setup). */
+const agentStart = (port: number) =>
+  Effect.runPromise(
+    Effect.scoped(Effect.flatMap(NodeApiClient.NodeApiClient, (c) => Stream.runCollect(c.StreamLogs({ service: "keel-agent", tail: 20, follow: false })))).pipe(
+      Effect.map((lines) => Array.from(lines).map((l) => l.line).findLast((l) => l.includes("serving the node API")) ?? "(no serving line)"),
+      Effect.provide(clientOf(port)),
+      Effect.orElseSucceed(() => "(its log could not be read)")
+    )
+  )
+
+/** Milliseconds since `vm` started when the agent first answers WhoAmI. */
+const agentAnswers = async (vm: Vm, port: number) => {
+  const client = clientOf(port)
   const once = Effect.scoped(Effect.flatMap(NodeApiClient.NodeApiClient, (c) => c.WhoAmI())).pipe(Effect.provide(client), Effect.timeout("1 second"))
   for (let i = 0; i < 1200; i++) {
     if ((await Effect.runPromiseExit(once))._tag === "Success") return performance.now() - vm.started
@@ -54,6 +67,9 @@ const bootOnce = async (name: string) => {
     const init = await vm.waitFor(/^keel-init \S+ starting as pid 1$/, 120_000)
     const ready = await vm.waitFor(/keel-init: supervising/, 120_000)
     const agent = await agentAnswers(vm, port)
+    console.log(`  ${name}: ${await agentStart(port)}`)
+    // Where the time went: every console line with its time since QEMU started.
+    fs.writeFileSync(path.join(results, `${name}.timeline.txt`), vm.lines.map((l) => `${(l.atMs / 1000).toFixed(2).padStart(7)} ${l.text}`).join("\n") + `\n${(agent / 1000).toFixed(2).padStart(7)} (host) the agent answered\n`)
     await vm.powerCut()
     return { init: init.atMs / 1000, ready: ready.atMs / 1000, agent: agent / 1000 }
   } finally {

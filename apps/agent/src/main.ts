@@ -77,7 +77,10 @@ const bootstrap = (config: AgentConfig) =>
     yield* Console.log("keel-agent: bootstrapped; restarting into the node API")
   })
 
+const seconds = (millis: number) => `${(millis / 1000).toFixed(2)} s`
+
 const main = Effect.gen(function*() {
+  const loaded = yield* NodeMain.startTimes
   yield* Console.log(`keel-agent ${Agent.version} starting`)
   const config = yield* NodeConfigFile.load(AgentConfig, configFile)
   if ((yield* waitForMode(config)) === "bootstrap") return yield* bootstrap(config)
@@ -85,7 +88,15 @@ const main = Effect.gen(function*() {
   yield* Layer.launch(Layer.tap(Agent.layer(config, pem), (context) => {
     const address = Context.get(context, HttpServer.HttpServer).address
     const where = address._tag === "UnixPathAddress" ? address.path : `${config.listen.host}:${address.port}`
-    return Effect.andThen(Console.log(`keel-agent ${Agent.version} serving the node API on ${where}`), NodeMain.flushCompileCache)
+    return NodeMain.startTimes.pipe(
+      Effect.flatMap((serving) =>
+        Console.log(
+          `keel-agent ${Agent.version} serving the node API on ${where}; started in ${seconds(serving.nowMillis)}: ` +
+            `Node ${seconds(loaded.nodeMillis)}, modules ${seconds(loaded.nowMillis - loaded.nodeMillis)}, setup ${seconds(serving.nowMillis - loaded.nowMillis)}`
+        )
+      ),
+      Effect.andThen(NodeMain.flushCompileCache)
+    )
   }))
 }).pipe(
   Effect.catch((error) =>

@@ -13,3 +13,17 @@ export * as NodeSocket from "@effect/platform-node/NodeSocket"
  * the power goes (keel-agent) would otherwise never leave one for the next boot.
  */
 export const flushCompileCache: Effect.Effect<void> = Effect.sync(() => nodeModule.flushCompileCache())
+
+/** Where a process's start went, in milliseconds since it began: Node's own start-up, then the modules. */
+export interface StartTimes {
+  /** Node ready to run the program (its bootstrap done). */
+  readonly nodeMillis: number
+  /** Now: the program's modules evaluated and whatever it has done since. */
+  readonly nowMillis: number
+}
+
+/** For a service to say how long its start took and where (keel-agent's "serving" line). */
+export const startTimes: Effect.Effect<StartTimes> = Effect.sync(() => ({
+  nodeMillis: performance.nodeTiming.bootstrapComplete,
+  nowMillis: performance.now()
+}))
