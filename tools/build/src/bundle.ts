@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 /**
- * `keel-bundle ENTRY OUTFILE [--lazy node:tls,...]`: an ESM bundle for Node 24 with every dependency inlined except native
- * bindings (koffi ships beside the bundle in the image). Code reached only through a dynamic
- * `import()` goes into chunks in `NAME-chunks/` beside OUTFILE, loaded when that path runs (the
- * X.509 code of first trust stays out of every normal start). Deterministic: no timestamps, no
+ * `keel-bundle ENTRY OUTFILE [--lazy node:tls,...]`: an ESM bundle for Node 24 with every dependency
+ * inlined except native bindings (koffi ships beside the bundle in the image). Code reached only
+ * through a dynamic `import()` goes into chunks in `NAME-chunks/` beside OUTFILE, loaded when that
+ * path runs (the X.509 code of first trust stays out of every normal start). Deterministic: no timestamps, no
  * absolute paths, content-hashed chunk names, so identical inputs give identical bytes (the
  * reproducible-image requirement). `--lazy` names built-ins loaded on first use rather than at start
- * (lazyBuiltins.ts): keel-init bundles code that could open TLS connections but never does.
+ * (lazyBuiltins.ts): keel-init bundles code that can open TLS connections but on most nodes never does.
  */
 import * as fs from "node:fs"
+import * as nodeModule from "node:module"
 import * as path from "node:path"
 import * as esbuild from "esbuild"
 import * as LazyBuiltins from "./lazyBuiltins.ts"
@@ -17,6 +18,11 @@ const [entry, outfile, ...options] = process.argv.slice(2)
 const lazy = options[0] === "--lazy" && options[1] !== undefined ? options[1].split(",") : []
 if (entry === undefined || outfile === undefined || (options.length > 0 && lazy.length === 0) || options.length > 2) {
   console.error("usage: keel-bundle ENTRY OUTFILE [--lazy node:tls,node:https,...]")
+  process.exit(2)
+}
+const unknown = lazy.filter((id) => !id.startsWith("node:") || !nodeModule.isBuiltin(id))
+if (unknown.length > 0) {
+  console.error(`keel-bundle: --lazy takes Node built-ins named node:NAME; not one: ${unknown.join(", ")}`)
   process.exit(2)
 }
 const name = path.basename(outfile, ".js")

@@ -63,6 +63,12 @@ describe("keel-bundle --lazy", () => {
     expect(stderr).toContain("would be undefined at run time")
   })
 
+  it("refuses a lazy module that is not a Node built-in", () => {
+    const { status, stderr } = bundle("notbuiltin", "console.log(1)\n", "node:tls,leftpad")
+    expect(status).toBe(2)
+    expect(stderr).toContain("not one: leftpad")
+  })
+
   it("refuses options it does not know", () => {
     const entry = path.join(work, "plain.ts")
     fs.writeFileSync(entry, "console.log(1)\n")
