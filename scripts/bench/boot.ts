@@ -45,12 +45,22 @@ const agentStart = (port: number) =>
     )
   )
 
-/** Milliseconds since `vm` started when the agent first answers WhoAmI. */
+/** One line per call that reached a listening agent but failed, for the timeline. */
+type Attempt = { readonly startMs: number; readonly endMs: number; readonly outcome: string }
+
+/** Milliseconds since `vm` started when the agent first answers WhoAmI, and the calls that failed on the way. */
 const agentAnswers = async (vm: Vm, port: number) => {
   const client = clientOf(port)
-  const once = Effect.scoped(Effect.flatMap(NodeApiClient.NodeApiClient, (c) => c.WhoAmI())).pipe(Effect.provide(client), Effect.timeout("1 second"))
+  // A call the agent has accepted but not answered yet waits: the agent answers it as soon as its
+  // start lets it (cutting it off after a second would count a slow first answer as none).
+  const once = Effect.scoped(Effect.flatMap(NodeApiClient.NodeApiClient, (c) => c.WhoAmI())).pipe(Effect.provide(client), Effect.timeout("60 seconds"))
+  const attempts: Array<Attempt> = []
   for (let i = 0; i < 1200; i++) {
-    if ((await Effect.runPromiseExit(once))._tag === "Success") return performance.now() - vm.started
+    const startMs = performance.now() - vm.started
+    const exit = await Effect.runPromiseExit(once)
+    if (exit._tag === "Success") return { atMs: performance.now() - vm.started, attempts }
+    const outcome = String(exit.cause).split("\n")[0]!.slice(0, 160)
+    attempts.push({ startMs, endMs: performance.now() - vm.started, outcome })
     await new Promise((r) => setTimeout(r, 100))
   }
   throw new Error(`the agent did not answer:\n${vm.tail()}`)
@@ -66,10 +76,17 @@ const bootOnce = async (name: string) => {
   try {
     const init = await vm.waitFor(/^keel-init \S+ starting as pid 1$/, 120_000)
     const ready = await vm.waitFor(/keel-init: supervising/, 120_000)
-    const agent = await agentAnswers(vm, port)
+    const { atMs: agent, attempts } = await agentAnswers(vm, port)
     console.log(`  ${name}: ${await agentStart(port)}`)
-    // Where the time went: every console line with its time since QEMU started.
-    fs.writeFileSync(path.join(results, `${name}.timeline.txt`), vm.lines.map((l) => `${(l.atMs / 1000).toFixed(2).padStart(7)} ${l.text}`).join("\n") + `\n${(agent / 1000).toFixed(2).padStart(7)} (host) the agent answered\n`)
+    // Where the time went: every console line with its time since QEMU started, and the host's calls
+    // that failed (the last few: the ones while the agent came up).
+    const at = (ms: number) => (ms / 1000).toFixed(2).padStart(7)
+    const timeline = [
+      ...vm.lines.map((l) => ({ ms: l.atMs, text: l.text })),
+      ...attempts.slice(-8).map((a) => ({ ms: a.startMs, text: `(host) a call failed after ${((a.endMs - a.startMs) / 1000).toFixed(2)} s: ${a.outcome}` })),
+      { ms: agent, text: "(host) the agent answered" }
+    ].sort((a, b) => a.ms - b.ms)
+    fs.writeFileSync(path.join(results, `${name}.timeline.txt`), timeline.map((l) => `${at(l.ms)} ${l.text}`).join("\n") + "\n")
     await vm.powerCut()
     return { init: init.atMs / 1000, ready: ready.atMs / 1000, agent: agent / 1000 }
   } finally {
