@@ -1,6 +1,9 @@
-/** YAML documents of a seed, parsed with their line numbers kept for error messages. */
+/**
+ * YAML documents of a seed, parsed with their line numbers kept for error messages. The YAML library
+ * (a quarter of keel-init's code) loads on first use: most boots have no seed to parse.
+ */
 import { Effect, Schema } from "effect"
-import * as YAML from "yaml"
+import type * as YAML from "yaml"
 
 export class ProvisionError extends Schema.TaggedError<ProvisionError>()("ProvisionError", {
   document: Schema.String,
@@ -12,9 +15,19 @@ export class ProvisionError extends Schema.TaggedError<ProvisionError>()("Provis
   }
 }
 
+let library: typeof YAML | undefined
+
+/** The YAML library, imported the first time it is needed. */
+const load: Effect.Effect<typeof YAML> = Effect.suspend(() =>
+  library === undefined
+    // Bundled, the CommonJS build may arrive as the default export only.
+    ? Effect.map(Effect.promise(() => import("yaml")), (module) => (library = "parseDocument" in module ? module : (module as { default: typeof YAML }).default))
+    : Effect.succeed(library)
+)
+
 /** The data of one YAML document; a syntax error names its line. */
 export const parse = (document: string, text: string): Effect.Effect<unknown, ProvisionError> =>
-  Effect.suspend(() => {
+  Effect.flatMap(load, (YAML) => {
     const parsed = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true })
     const error = parsed.errors[0]
     if (error !== undefined) {
@@ -23,8 +36,13 @@ export const parse = (document: string, text: string): Effect.Effect<unknown, Pr
     return Effect.succeed(parsed.toJS() as unknown)
   })
 
-/** The line a key path sits on in `text` (the key's own line for a mapping entry), for errors found after parsing. */
+/**
+ * The line a key path sits on in `text` (the key's own line for a mapping entry), for errors found
+ * after `parse` read the document (which loaded the library; without it, no line is known).
+ */
 export const lineOf = (text: string, path: ReadonlyArray<string | number>): number | null => {
+  const YAML = library
+  if (YAML === undefined) return null
   let node: unknown = YAML.parseDocument(text).contents
   let offset: number | undefined = (node as { range?: [number, number, number] } | null)?.range?.[0]
   for (const segment of path) {
@@ -46,4 +64,4 @@ export const lineOf = (text: string, path: ReadonlyArray<string | number>): numb
 const lineAt = (text: string, offset: number) => text.slice(0, offset).split("\n").length
 
 /** YAML text for plain data (what osctl writes into a seed's documents). */
-export const stringify = (value: unknown): string => YAML.stringify(value)
+export const stringify = (value: unknown): Effect.Effect<string> => Effect.map(load, (YAML) => YAML.stringify(value))

@@ -64,11 +64,11 @@ describe("LocalCluster.plan", () => {
 })
 
 describe("LocalCluster.seedOf", () => {
-  it("is a seed the node accepts: its name, eth0 by DHCP, eth1 static on the private network, its PKI", () => {
+  it("is a seed the node accepts: its name, eth0 by DHCP, eth1 static on the private network, its PKI", async () => {
     const node = plan().nodes[1]!
     const pem = (kind: string, body: string) => `-----BEGIN ${kind}-----\n${body}\n-----END ${kind}-----\n`
     const pki = { ca: pem("CERTIFICATE", "Y2E="), cert: pem("CERTIFICATE", "bm9kZQ=="), key: pem("PRIVATE KEY", "a2V5") }
-    const exit = Effect.runSyncExit(NoCloud.parseSeed(LocalCluster.seedOf(node, pki)))
+    const exit = await Effect.runPromiseExit(NoCloud.parseSeed(LocalCluster.seedOf(node, pki)))
     if (!Exit.isSuccess(exit)) throw new Error(String(exit.cause))
     expect(exit.value.warnings).toEqual([])
     expect(exit.value.config).toMatchObject({

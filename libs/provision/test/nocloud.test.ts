@@ -1,7 +1,10 @@
 /** The NoCloud parser against the shapes of the cloud-init documentation's examples, and broken documents. */
-import { describe, expect, it } from "vitest"
+import { beforeAll, describe, expect, it } from "vitest"
 import { Cause, Effect, Exit, Option } from "effect"
-import { NoCloud, type ProvisionError } from "../src/index.ts"
+import { NoCloud, type ProvisionError, Yaml } from "../src/index.ts"
+
+// The parser loads its YAML library on first use (asynchronously); load it once so these cases can run synchronously.
+beforeAll(() => Effect.runPromise(Yaml.parse("warm-up", "")))
 
 const run = (seed: NoCloud.Seed) => Effect.runSyncExit(NoCloud.parseSeed(seed))
 const ok = (seed: NoCloud.Seed) => {

@@ -38,16 +38,31 @@ const standIn = (id: string): string => {
     "    return descriptor === undefined ? undefined : { ...descriptor, configurable: true }",
     "  }",
     "})",
-    "export default lazyObject(load)"
+    "const standIns = Object.create(null)"
   ]
   for (const [name, descriptor] of Object.entries(Object.getOwnPropertyDescriptors(real))) {
     if (!/^[A-Za-z_$][\w$]*$/.test(name) || name === "default") continue
     const value = descriptor.get === undefined ? descriptor.value : undefined
-    if (typeof value === "function") lines.push(`export const ${name} = lazyFunction(${JSON.stringify(name)})`)
-    else if (descriptor.get !== undefined || (typeof value === "object" && value !== null)) {
-      lines.push(`export const ${name} = lazyObject(() => load()[${JSON.stringify(name)}])`)
-    }
+    const key = JSON.stringify(name)
+    if (typeof value === "function") lines.push(`export const ${name} = standIns[${key}] = lazyFunction(${key})`)
+    else if (typeof value === "object" && value !== null) lines.push(`export const ${name} = standIns[${key}] = lazyObject(() => load()[${key}])`)
+    // A getter may give a primitive (http.maxHeaderSize): the default export reads it from the real module.
+    else if (descriptor.get !== undefined) lines.push(`export const ${name} = lazyObject(() => load()[${key}])`)
   }
+  // The default export (`import http from "node:http"`, CommonJS code's `require`) hands out the same
+  // stand-ins, so reading `http.createServer` at load time does not load the built-in either; a
+  // constant or a getter is read from the real module.
+  lines.push(
+    "export default new Proxy({}, {",
+    "  get: (_, key) => key in standIns ? standIns[key] : load()[key],",
+    "  has: (_, key) => key in standIns || key in load(),",
+    "  ownKeys: () => Reflect.ownKeys(load()),",
+    "  getOwnPropertyDescriptor: (_, key) => {",
+    "    const descriptor = Reflect.getOwnPropertyDescriptor(load(), key)",
+    "    return descriptor === undefined ? undefined : { ...descriptor, configurable: true }",
+    "  }",
+    "})"
+  )
   return lines.join("\n") + "\n"
 }
 
@@ -64,12 +79,15 @@ export const plugin = (ids: ReadonlyArray<string>): esbuild.Plugin => ({
   name: "keel-lazy-builtins",
   setup(build) {
     const lazy = new Set(ids)
-    const filter = new RegExp(`^(${ids.map((id) => id.replace(/[/]/g, "\\/")).join("|")})$`)
-    build.onResolve({ filter }, (args) => ({ path: args.path, namespace }))
+    // CommonJS dependencies (ws) require built-ins by their bare names ("http"): those are lazy too.
+    const names = ids.map((id) => id.slice("node:".length).replace(/[/]/g, "\\/"))
+    const filter = new RegExp(`^(node:)?(${names.join("|")})$`)
+    build.onResolve({ filter }, (args) => ({ path: args.path.startsWith("node:") ? args.path : `node:${args.path}`, namespace }))
     build.onLoad({ filter: /.*/, namespace }, (args) => ({ contents: standIn(args.path), loader: "js" }))
     if (lazy.has("node:https")) {
       build.onLoad({ filter: effectHttpInternal }, () => ({
-        contents: "export const http = process.getBuiltinModule(\"node:http\")\nexport { default as https } from \"node:https\"\n",
+        contents: (lazy.has("node:http") ? "export { default as http } from \"node:http\"\n" : "export const http = process.getBuiltinModule(\"node:http\")\n") +
+          "export { default as https } from \"node:https\"\n",
         loader: "js"
       }))
     }

@@ -53,6 +53,34 @@ describe("keel-bundle --lazy", () => {
     })
   })
 
+  it("defers a built-in read through its default export or required by its bare name, as CommonJS dependencies do", () => {
+    fs.writeFileSync(path.join(work, "dep.cjs"), "const http = require(\"http\")\nconst make = http.createServer\nmodule.exports = () => make()\n")
+    const { status, stderr, outfile } = bundle("default", `
+      import http from "node:http"
+      import make from "./dep.cjs"
+      const loaded = ${loaded}
+      const createServer = http.createServer
+      const before = loaded("http")
+      const server = make()
+      console.log(JSON.stringify({
+        before,
+        after: loaded("http"),
+        isServer: server instanceof http.Server,
+        same: createServer === http.createServer,
+        constant: typeof http.maxHeaderSize
+      }))
+    `, "node:http")
+    expect(stderr).not.toContain("error")
+    expect(status).toBe(0)
+    expect(JSON.parse(execFileSync(process.execPath, [outfile], { encoding: "utf8" }))).toEqual({
+      before: false,
+      after: true,
+      isServer: true,
+      same: true,
+      constant: "number"
+    })
+  })
+
   it("refuses to build a bundle that reads a constant a lazy built-in cannot defer", () => {
     const { status, stderr } = bundle("constant", `
       import * as Tls from "node:tls"

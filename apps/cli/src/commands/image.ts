@@ -49,9 +49,9 @@ const provision = Command.make(
         }
       }
       const documents = {
-        metaData: Yaml.stringify(sections["meta-data"] ?? {}),
-        ...(sections["network-config"] === undefined ? {} : { networkConfig: Yaml.stringify(sections["network-config"]) }),
-        userData: `#cloud-config\n${Yaml.stringify(userData)}`
+        metaData: yield* Yaml.stringify(sections["meta-data"] ?? {}),
+        ...(sections["network-config"] === undefined ? {} : { networkConfig: yield* Yaml.stringify(sections["network-config"]) }),
+        userData: `#cloud-config\n${yield* Yaml.stringify(userData)}`
       }
       const { warnings } = yield* NoCloud.parseSeed(documents)
       for (const warning of warnings) yield* Console.error(`warning: ${warning}`)
