@@ -107,7 +107,7 @@ execFileSync(process.execPath, [path.join(root, "apps", "cli", "src", "main.ts")
 })
 
 say(`booting under ${accelerator().toUpperCase()} (UEFI, GRUB, stage 1, keel-init); the node API is forwarded to 127.0.0.1:${port}`)
-const vm = new Vm({ name: "node", resultsDir: nodeDir, disk, boot: { _tag: "Uefi" }, extraDisks: [seedImage], forwards: [{ host: port, guest: NodeApi.defaultPort }] })
+const vm = new Vm({ name: "node", resultsDir: nodeDir, disk, boot: { _tag: "Uefi" }, extraDisks: [seedImage], forwards: [{ host: port, guest: NodeApi.defaultPort }], cpus: 2 })
 
 const client = NodeApiClient.NodeApiClient.layer(`https://127.0.0.1:${port}/rpc`).pipe(
   Layer.provide(NodeMtlsClient.layer({ ca: read("ca.crt"), cert: read("admin.crt"), key: read("admin.key") }))

@@ -28,6 +28,8 @@ export interface VmOptions {
   readonly disk: string
   readonly boot: Boot
   readonly memoryMb?: number
+  /** Virtual CPUs (default 1; under TCG each runs on a host thread of its own). */
+  readonly cpus?: number
   /** More disks, read-only (a NoCloud seed volume): vdb, vdc, ... in this order. */
   readonly extraDisks?: ReadonlyArray<string>
   /** TCP ports forwarded from the host's loopback to the guest (QEMU user networking, guest 10.0.2.15). */
@@ -97,7 +99,7 @@ export class Vm {
     fs.rmSync(this.qmpPath, { force: true })
     const log = fs.createWriteStream(path.join(options.resultsDir, `${options.name}.serial.log`))
     const args = [
-      "-accel", accelerator(), "-cpu", accelerator() === "kvm" ? "host" : "max", "-m", String(options.memoryMb ?? 1024),
+      "-accel", accelerator(), "-cpu", accelerator() === "kvm" ? "host" : "max", "-m", String(options.memoryMb ?? 1024), "-smp", String(options.cpus ?? 1),
       "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", ...(options.rebootable === true ? [] : ["-no-reboot"]),
       ...(options.boot._tag === "Direct"
         ? ["-kernel", options.boot.kernel, "-initrd", options.boot.initrd, "-append", options.boot.append]
