@@ -12,7 +12,7 @@
  * before mkfs, which leaves that MiB out of the filesystem, and cleared after, says the partition
  * holds nothing but an interrupted format of ours, so the next boot formats it again.
  */
-import { Console, Effect, FileSystem, Option, Schema } from "effect"
+import { Clock, Console, Effect, FileSystem, Option, Schema } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import { BootCount, NodeFiles, Slot } from "@keelos/domain"
 import { JsonFile } from "@keelos/store"
@@ -166,9 +166,26 @@ const configureNetwork = (file: string) =>
     return { network: "configured" as const, config }
   }).pipe(Effect.catch((error) => Effect.as(log(`network: ${error.message}`), { network: "failed" as const, config: undefined })))
 
+/** Where early boot's time went, step by step, for its closing line (a slow boot says why). */
+const stopwatch = Effect.gen(function*() {
+  const steps: Array<readonly [string, number]> = []
+  let last = yield* Clock.currentTimeMillis
+  const started = last
+  const lap = (name: string) =>
+    Effect.map(Clock.currentTimeMillis, (now) => {
+      steps.push([name, now - last])
+      last = now
+    })
+  const seconds = (millis: number) => `${(millis / 1000).toFixed(2)} s`
+  const summary = Effect.map(Clock.currentTimeMillis, (now) => `in ${seconds(now - started)}: ${steps.map(([name, millis]) => `${name} ${seconds(millis)}`).join(", ")}`)
+  return { lap, summary }
+})
+
 export const run = (config: EarlyBootConfig) =>
   Effect.gen(function*() {
+    const watch = yield* stopwatch
     const mounted = yield* mountApiFilesystems
+    yield* watch.lap("mounts")
     const kernel = yield* Kernel.Kernel
     const modulesFailed: Array<string> = []
     for (const module of config.modules) {
@@ -180,16 +197,21 @@ export const run = (config: EarlyBootConfig) =>
         yield* log(`module ${module}: ${loaded.failure.message}`)
       }
     }
+    yield* watch.lap(`${config.modules.length} modules`)
     yield* Effect.flatMap(Links.Links, (links) => links.up("lo")).pipe(Effect.catch((e) => log(e.message)))
     yield* kernel.setHostname(config.hostname).pipe(Effect.catch((e) => log(e.message)))
     const data = yield* mountData(config)
+    yield* watch.lap("data partition")
     const esp = yield* mountEsp
     const boots = yield* countBoot
+    yield* watch.lap("ESP and boot count")
     const seed = yield* Seed.apply
     const hostname = yield* Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFileString(NodeFiles.hostnameFile)).pipe(Effect.map((t) => t.trim()), Effect.option)
     if (Option.isSome(hostname) && hostname.value !== config.hostname) yield* kernel.setHostname(hostname.value).pipe(Effect.catch((e) => log(e.message)))
+    yield* watch.lap("seed")
     const { network, config: networkConfig } = yield* configureNetwork(config.networkFile ?? StaticNetwork.networkFile)
-    yield* log(`early boot done: ${mounted.length} filesystems mounted, data partition ${data}, ESP ${esp}, network ${network}, seed ${seed}, boot ${boots}`)
+    yield* watch.lap("network")
+    yield* log(`early boot done: ${mounted.length} filesystems mounted, data partition ${data}, ESP ${esp}, network ${network}, seed ${seed}, boot ${boots}; ${yield* watch.summary}`)
     const report: Report = { mounted, modulesFailed, data, esp, network, networkConfig, hostnameConfigured: Option.isSome(hostname), seed, boots }
     return report
   })
