@@ -172,5 +172,5 @@ describe("SquashfsReader", () => {
       }
     }
     expect(failures).toBeGreaterThan(50)
-  })
+  }, 60_000)
 })
