@@ -64,7 +64,10 @@ export const defaultBootConfig: BootConfigOptions = {
   envPath: "/EFI/keel/grubenv",
   kernel: "/boot/vmlinuz",
   initrd: "/boot/initrd",
-  cmdline: "console=ttyS0 panic=-1 quiet"
+  // cryptomgr.notests skips the kernel's crypto self-tests and the blacklist skips setting up kprobe
+  // trace events (nothing on a node traces): 1.2 s of initcalls under TCG by initcall_debug, and
+  // 0.4 s earlier to stage 1 over three direct kernel boots each way.
+  cmdline: "console=ttyS0 panic=-1 quiet cryptomgr.notests initcall_blacklist=init_kprobe_trace"
 }
 
 /** The full grub.cfg embedded into the EFI and BIOS GRUB images. */
