@@ -4,13 +4,15 @@
  */
 import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import * as EffectImports from "../src/effectImports.ts"
 
 const bundleTool = path.join(import.meta.dirname, "..", "src", "bundle.ts")
-// Inside the repository, so that the entry resolves the installed effect package.
-const work = fs.mkdtempSync(path.join(import.meta.dirname, ".work-"))
+// The entry resolves the installed effect package through a link to the repository's node_modules.
+const work = fs.mkdtempSync(path.join(os.tmpdir(), "keel-effect-imports-"))
+fs.symlinkSync(path.join(import.meta.dirname, "..", "..", "..", "node_modules"), path.join(work, "node_modules"))
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }))
 
 const index = new Map([
