@@ -107,7 +107,10 @@ execFileSync(process.execPath, [path.join(root, "apps", "cli", "src", "main.ts")
 })
 
 say(`booting under ${accelerator().toUpperCase()} (UEFI, GRUB, stage 1, keel-init); the node API is forwarded to 127.0.0.1:${port}`)
-const vm = new Vm({ name: "node", resultsDir: nodeDir, disk, boot: { _tag: "Uefi" }, extraDisks: [seedImage], forwards: [{ host: port, guest: NodeApi.defaultPort }], cpus: 2 })
+const vm = new Vm({ name: "node", resultsDir: nodeDir, disk, boot: { _tag: "Uefi" }, extraDisks: [seedImage], forwards: [{ host: port, guest: NodeApi.defaultPort }], cpus: 2, ownProcessGroup: true })
+// QEMU is out of the terminal's reach (Ctrl-C comes here): it goes with this process whatever ends it.
+process.on("exit", () => vm.kill())
+for (const signal of ["SIGTERM", "SIGHUP"] as const) process.on(signal, () => process.exit(1))
 
 const client = NodeApiClient.NodeApiClient.layer(`https://127.0.0.1:${port}/rpc`).pipe(
   Layer.provide(NodeMtlsClient.layer({ ca: read("ca.crt"), cert: read("admin.crt"), key: read("admin.key") }))

@@ -30,6 +30,12 @@ export interface VmOptions {
   readonly memoryMb?: number
   /** Virtual CPUs (default 1; under TCG each runs on a host thread of its own). */
   readonly cpus?: number
+  /**
+   * Run QEMU in a process group of its own, so a Ctrl-C at the terminal reaches only the program
+   * that started it (npm start powers the node off in order; QEMU would quit at once). That program
+   * must then end QEMU itself.
+   */
+  readonly ownProcessGroup?: boolean
   /** More disks, read-only (a NoCloud seed volume): vdb, vdc, ... in this order. */
   readonly extraDisks?: ReadonlyArray<string>
   /** TCP ports forwarded from the host's loopback to the guest (QEMU user networking, guest 10.0.2.15). */
@@ -121,7 +127,7 @@ export class Vm {
           ]).flat()
         ])
     ]
-    this.process = spawn("qemu-system-x86_64", args, { stdio: ["ignore", "pipe", "pipe"] })
+    this.process = spawn("qemu-system-x86_64", args, { stdio: ["ignore", "pipe", "pipe"], detached: options.ownProcessGroup === true })
     const onData = (chunk: Buffer) => {
       log.write(chunk)
       this.pending += chunk.toString("utf8")
