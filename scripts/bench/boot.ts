@@ -47,7 +47,7 @@ const agentStart = (port: number) =>
     )
   )
 
-/** One line per call that reached a listening agent but failed, for the timeline. */
+/** A call that failed (nothing listening yet, the connection dropped, or no answer in time), for the timeline. */
 type Attempt = { readonly startMs: number; readonly endMs: number; readonly outcome: string }
 
 /** Milliseconds since `vm` started when the agent first answers WhoAmI, and the calls that failed on the way. */
