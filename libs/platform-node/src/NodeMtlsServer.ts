@@ -5,12 +5,10 @@
  * the verified certificate off the request's socket, and TlsCredentials to rotate the server's own
  * certificate while it runs (setSecureContext).
  *
- * The server listens before the API serves (the agent builds its engines in between). A request
- * that arrives in that gap would get no answer at all from Node, so it waits here, bounded, and goes
- * to the API's handler the moment one is attached.
+ * The server listens before the API serves (the agent builds its engines in between): a request
+ * that arrives in that gap waits, bounded, for the API's handler (internal/holdUntilServed.ts).
  */
 import { randomBytes } from "node:crypto"
-import type { IncomingMessage, ServerResponse } from "node:http"
 import * as https from "node:https"
 import type { TLSSocket } from "node:tls"
 import { Effect, Layer, Option } from "effect"
@@ -18,6 +16,7 @@ import type { HttpServer } from "effect/http"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { TlsCredentials, TlsPeer } from "@keelos/platform"
+import { holdUntilServed } from "./internal/holdUntilServed.ts"
 
 export interface MtlsOptions {
   readonly ca: string
@@ -52,43 +51,6 @@ const secureOptions = (options: { readonly ca: string; readonly cert: string; re
   requestCert: true,
   rejectUnauthorized: true
 })
-
-/** How many requests may wait for the API to start serving; more are answered 503. */
-export const startingLimit = 256
-
-type Handler = (request: IncomingMessage, response: ServerResponse) => void
-
-const unavailable = (response: ServerResponse, reason: string) => {
-  response.writeHead(503, { "content-type": "text/plain", "retry-after": "1" }).end(`${reason}\n`)
-}
-
-/**
- * Holds requests while no handler serves them: until the first one is attached they wait (up to
- * `startingLimit`) and are then handed to it in order; once it has been removed (the agent is
- * stopping) they are answered 503 instead of being left open.
- */
-const holdUntilServed = (server: https.Server): https.Server => {
-  let waiting: Array<[IncomingMessage, ServerResponse]> = []
-  let served = false
-  const hold: Handler = (request, response) => {
-    if (server.listenerCount("request") > 1) return
-    if (served) return unavailable(response, "the node API is stopping")
-    if (waiting.length >= startingLimit) return unavailable(response, "the node API is starting")
-    waiting.push([request, response])
-  }
-  server.on("request", hold)
-  server.on("newListener", (event: string | symbol, listener: Handler) => {
-    if (event !== "request" || listener === hold) return
-    served = true
-    const held = waiting
-    waiting = []
-    // Node adds the listener after this event: hand the held requests over once it is in place.
-    process.nextTick(() => {
-      for (const [request, response] of held) if (!response.destroyed) listener(request, response)
-    })
-  })
-  return server
-}
 
 /** The server, its peer reader and its replaceable credentials. Fails with the listen error (port in use, no permission). */
 export const layer = (options: MtlsOptions): Layer.Layer<HttpServer.HttpServer | TlsPeer.TlsPeer | TlsCredentials.TlsCredentials, unknown> => {
