@@ -96,7 +96,7 @@ const bootOnce = async (name: string, from: string) => {
   }
 }
 
-console.log(`boot bench: ${runs} boots under ${accelerator().toUpperCase()} with ${cpus} CPUs, SeaBIOS + GRUB; a first boot (it fills the agent's compile cache) is not counted`)
+console.log(`boot bench: ${runs} boots under ${accelerator().toUpperCase()} with ${cpus} CPUs, SeaBIOS + GRUB; a first boot (it formats the data partition) is not counted`)
 await bootOnce("warmup", disk)
 const samples: Array<{ init: number; ready: number; agent: number }> = []
 for (let i = 1; i <= runs; i++) {

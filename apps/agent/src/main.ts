@@ -12,13 +12,11 @@ import { Console, Context, Deferred, Effect, FileSystem, Layer, Schedule } from 
 import { HttpServer } from "effect/http"
 import * as NodeConfigFile from "@keelos/platform-node/NodeConfigFile"
 import * as NodeMain from "@keelos/platform-node/NodeMain"
-import { NodeRuntime, NodeServices } from "@keelos/platform-node/NodeMain"
+import { NodeServices } from "@keelos/platform-node/NodeMain"
 import { BootstrapApi } from "@keelos/api"
 import { Bootstrap, NodeCertificate } from "@keelos/agent"
 import * as Agent from "./Agent.ts"
 import { AgentConfig, configPath } from "./AgentConfig.ts"
-
-const configFile = process.argv[2] ?? configPath
 
 const readPem = (config: AgentConfig) =>
   Effect.gen(function*() {
@@ -79,7 +77,7 @@ const bootstrap = (config: AgentConfig) =>
 
 const seconds = (millis: number) => `${(millis / 1000).toFixed(2)} s`
 
-const main = Effect.gen(function*() {
+const main = (configFile: string) => Effect.gen(function*() {
   const loaded = yield* NodeMain.startTimes
   yield* Console.log(`keel-agent ${Agent.version} starting`)
   const config = yield* NodeConfigFile.load(AgentConfig, configFile)
@@ -94,8 +92,7 @@ const main = Effect.gen(function*() {
           `keel-agent ${Agent.version} serving the node API on ${where}; started in ${seconds(serving.nowMillis)}: ` +
             `Node ${seconds(loaded.nodeMillis)}, modules ${seconds(loaded.nowMillis - loaded.nodeMillis)}, setup ${seconds(serving.nowMillis - loaded.nowMillis)}`
         )
-      ),
-      Effect.andThen(NodeMain.flushCompileCache)
+      )
     )
   }))
 }).pipe(
@@ -108,4 +105,4 @@ const main = Effect.gen(function*() {
   Effect.provide(NodeServices.layer)
 )
 
-NodeRuntime.runMain(main, { disableErrorReporting: true })
+NodeMain.runProgram((args) => main(args[0] ?? configPath), { disableErrorReporting: true })

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `keel-bundle ENTRY OUTFILE [--lazy node:tls,...]`: an ESM bundle for Node 24 with every dependency
+ * `keel-bundle ENTRY OUTFILE [--lazy node:tls,...] [--snapshot INSTALLED_PATH]`: an ESM bundle for Node 24 with every dependency
  * inlined except native bindings (koffi ships beside the bundle in the image). Code reached only
  * through a dynamic `import()` goes into chunks in `NAME-chunks/` beside OUTFILE, loaded when that
  * path runs (the X.509 code of first trust stays out of every normal start). Deterministic: no timestamps, no
@@ -9,37 +9,53 @@
  * (lazyBuiltins.ts): keel-init bundles code that can open TLS connections but on most nodes never does.
  * Named imports from Effect's indexes are bundled as imports of the modules themselves
  * (effectImports.ts), which lets esbuild drop what is not used: keel-init's start-up code went
- * from 1987 to 834 KiB, keel-agent's from 2083 to 1190, osctl's from 1733 to 819.
+ * from 1987 to 834 KiB, keel-agent's from 2083 to 1190, osctl's from 1733 to 819. `--snapshot`
+ * makes OUTFILE a Node startup snapshot of the bundle (one CommonJS script, its modules evaluated;
+ * startupSnapshot.ts) for a program installed at INSTALLED_PATH: keel-agent's start under TCG went from
+ * 4.8 to 2.7 s (modules 2.5 s to 0.2 s; Node's own start 0.5 s to 0.9 s with the bigger heap to read).
  */
 import * as fs from "node:fs"
 import * as nodeModule from "node:module"
 import * as path from "node:path"
+import * as url from "node:url"
 import * as esbuild from "esbuild"
 import * as EffectImports from "./effectImports.ts"
 import * as LazyBuiltins from "./lazyBuiltins.ts"
+import * as StartupSnapshot from "./startupSnapshot.ts"
 
+const usage = "usage: keel-bundle ENTRY OUTFILE [--lazy node:tls,node:https,...] [--snapshot INSTALLED_PATH]"
 const [entry, outfile, ...options] = process.argv.slice(2)
-const lazy = options[0] === "--lazy" && options[1] !== undefined ? options[1].split(",") : []
-if (entry === undefined || outfile === undefined || (options.length > 0 && lazy.length === 0) || options.length > 2) {
-  console.error("usage: keel-bundle ENTRY OUTFILE [--lazy node:tls,node:https,...]")
+const flags = new Map<string, string>()
+for (let i = 0; i < options.length; i += 2) {
+  const [flag, value] = [options[i]!, options[i + 1]]
+  if ((flag !== "--lazy" && flag !== "--snapshot") || value === undefined || flags.has(flag)) {
+    console.error(usage)
+    process.exit(2)
+  }
+  flags.set(flag, value)
+}
+if (entry === undefined || outfile === undefined) {
+  console.error(usage)
   process.exit(2)
 }
+const lazy = flags.get("--lazy")?.split(",") ?? []
 const unknown = lazy.filter((id) => !id.startsWith("node:") || !nodeModule.isBuiltin(id))
 if (unknown.length > 0) {
   console.error(`keel-bundle: --lazy takes Node built-ins named node:NAME; not one: ${unknown.join(", ")}`)
   process.exit(2)
 }
-const name = path.basename(outfile, ".js")
+/** With --snapshot: OUTFILE is a startup snapshot, installed at this absolute path on the node. */
+const installedAt = flags.get("--snapshot")
+if (installedAt !== undefined && !path.isAbsolute(installedAt)) {
+  console.error("keel-bundle: --snapshot takes the absolute path the snapshot is installed at on the node")
+  process.exit(2)
+}
+const name = path.basename(outfile, path.extname(outfile))
 fs.rmSync(path.join(path.dirname(outfile), `${name}-chunks`), { recursive: true, force: true })
-const result = await esbuild.build({
+const common = {
   entryPoints: [entry],
-  outdir: path.dirname(outfile),
-  entryNames: name,
-  chunkNames: `${name}-chunks/[name]-[hash]`,
-  splitting: true,
   bundle: true,
   platform: "node",
-  format: "esm",
   target: "node24",
   external: ["koffi"],
   legalComments: "none",
@@ -47,9 +63,27 @@ const result = await esbuild.build({
   minifySyntax: true,
   metafile: true,
   logLevel: "warning",
-  plugins: [...(lazy.length > 0 ? [LazyBuiltins.plugin(lazy)] : []), EffectImports.plugin(entry)],
-  banner: { js: "import { createRequire as __keelCreateRequire } from \"node:module\"; const require = __keelCreateRequire(import.meta.url);" }
-})
+  plugins: [...(lazy.length > 0 ? [LazyBuiltins.plugin(lazy)] : []), EffectImports.plugin(entry)]
+} satisfies esbuild.BuildOptions
+const result = installedAt === undefined
+  ? await esbuild.build({
+    ...common,
+    outdir: path.dirname(outfile),
+    entryNames: name,
+    chunkNames: `${name}-chunks/[name]-[hash]`,
+    splitting: true,
+    format: "esm",
+    banner: { js: "import { createRequire as __keelCreateRequire } from \"node:module\"; const require = __keelCreateRequire(import.meta.url);" }
+  })
+  // A snapshot is built from one CommonJS script; its modules run at build time, so the place the
+  // code will find its native modules from (import.meta.url) is where it is installed, not here.
+  : await esbuild.build({
+    ...common,
+    write: false,
+    outfile: path.join(path.dirname(outfile), `${name}.cjs`),
+    format: "cjs",
+    define: { "import.meta.url": JSON.stringify(url.pathToFileURL(installedAt).href) }
+  })
 // A read of an export a lazy built-in leaves out (a constant) would be undefined at run time.
 const missing = result.warnings.filter((warning) => warning.id === "import-is-undefined")
 if (missing.length > 0) {
@@ -57,4 +91,14 @@ if (missing.length > 0) {
   process.exit(1)
 }
 const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0)
-console.log(`${outfile}: ${(bytes / 1024).toFixed(0)} KiB`)
+if (installedAt !== undefined) {
+  try {
+    StartupSnapshot.build(result.outputFiles![0]!.text, outfile)
+  } catch (error) {
+    console.error(`keel-bundle: ${outfile}: ${(error as Error).message}`)
+    process.exit(1)
+  }
+  console.log(`${outfile}: startup snapshot of ${(bytes / 1024).toFixed(0)} KiB of code, ${(fs.statSync(outfile).size / (1 << 20)).toFixed(1)} MiB`)
+} else {
+  console.log(`${outfile}: ${(bytes / 1024).toFixed(0)} KiB`)
+}

@@ -1,0 +1,46 @@
+/**
+ * Builds a Node startup snapshot of a CommonJS bundle, reproducibly. A snapshot holds the heap after
+ * the bundle's modules have run, so a service started from it (`node --snapshot-blob FILE ARGS`) skips
+ * evaluating them: under TCG that is most of keel-agent's start. Node writes into the snapshot what
+ * differs from one build to the next unless pinned: the process id (a PID namespace makes it 1),
+ * addresses (no address-space randomisation), random and hash seeds (fixed here; Node draws new ones
+ * when the snapshot starts, and rehashes), the paths of the script, the blob and Node itself (a
+ * private mount namespace shows the work directory as /tmp, with Node bound at /tmp/node), and the
+ * warnings about built-ins (off). Needs root, or user namespaces for `unshare --map-root-user`.
+ */
+import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+
+/** Runs inside the namespaces: binds Node and the work directory at fixed paths, then builds. */
+const inside = [
+  "set -e",
+  "mount --bind \"$KEEL_WORK\" /tmp",
+  "touch /tmp/node",
+  "mount --bind \"$KEEL_NODE\" /tmp/node",
+  "cd /tmp",
+  "exec setarch -R /tmp/node --no-warnings --predictable --random-seed=1 --hash-seed=1 --snapshot-blob snapshot.blob --build-snapshot entry.cjs"
+].join("\n")
+
+/** Writes the snapshot of `bundle` (CommonJS source) to `blob`; throws with Node's output when the build fails. */
+export const build = (bundle: string, blob: string): void => {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), "keel-snapshot-"))
+  try {
+    fs.writeFileSync(path.join(work, "entry.cjs"), bundle)
+    const rootless = process.getuid?.() === 0 ? [] : ["--user", "--map-root-user"]
+    const result = spawnSync("unshare", [...rootless, "--mount", "--pid", "--fork", "sh", "-c", inside], {
+      env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", KEEL_WORK: work, KEEL_NODE: fs.realpathSync(process.execPath) },
+      encoding: "utf8"
+    })
+    const made = path.join(work, "snapshot.blob")
+    if (result.status !== 0 || !fs.existsSync(made)) {
+      const output = `${result.error?.message ?? ""}${result.stdout}${result.stderr}`.trim().split("\n").slice(0, 30).join("\n")
+      throw new Error(`the startup snapshot did not build (exit ${result.status}):\n${output}`)
+    }
+    fs.mkdirSync(path.dirname(blob), { recursive: true })
+    fs.copyFileSync(made, blob)
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true })
+  }
+}

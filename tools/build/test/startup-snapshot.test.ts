@@ -1,0 +1,72 @@
+import { execFileSync, spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { describe, expect, it } from "vitest"
+
+const bundleTool = path.join(import.meta.dirname, "..", "src", "bundle.ts")
+const work = fs.mkdtempSync(path.join(os.tmpdir(), "keel-snap-test-"))
+
+const snapshot = (name: string, source: string, ...options: Array<string>) => {
+  const entry = path.join(work, `${name}.ts`)
+  fs.writeFileSync(entry, source)
+  const blob = path.join(work, name, `${name}.blob`)
+  const result = spawnSync(process.execPath, [bundleTool, entry, blob, ...options], { encoding: "utf8" })
+  return { ...result, blob }
+}
+
+// What the program had when its modules ran (at build time) and what it has when it runs.
+const program = `
+  import * as v8 from "node:v8"
+  const atLoad = { pid: process.pid, random: Math.random(), url: import.meta.url }
+  const main = (args) => console.log(JSON.stringify({ args, atLoad, pid: process.pid, random: Math.random() }))
+  if (v8.startupSnapshot.isBuildingSnapshot()) v8.startupSnapshot.setDeserializeMainFunction(() => main(process.argv.slice(1)))
+  else main(process.argv.slice(2))
+`
+const run = (blob: string, ...args: Array<string>) =>
+  JSON.parse(execFileSync(process.execPath, ["--snapshot-blob", blob, ...args], { encoding: "utf8" })) as {
+    args: Array<string>
+    atLoad: { pid: number; random: number; url: string }
+    pid: number
+    random: number
+  }
+
+describe("keel-bundle --snapshot", () => {
+  it("builds the same bytes twice, and the program starts from it with its arguments and fresh randomness", () => {
+    const first = snapshot("app", program, "--snapshot", "/usr/lib/keel/app.blob")
+    expect(first.stderr).toBe("")
+    expect(first.status).toBe(0)
+    const firstBytes = fs.readFileSync(first.blob)
+    const second = snapshot("app", program, "--snapshot", "/usr/lib/keel/app.blob")
+    expect(second.status).toBe(0)
+    expect(Buffer.compare(fs.readFileSync(second.blob), firstBytes)).toBe(0)
+    // Nothing of the build's own paths (its work directory keel-snapshot-*, Node's path).
+    expect(firstBytes.includes("keel-snapshot-")).toBe(false)
+    expect(firstBytes.includes(fs.realpathSync(process.execPath))).toBe(false)
+
+    const one = run(second.blob, "/etc/keel/app.json", "--flag")
+    const two = run(second.blob)
+    expect(one.args).toEqual(["/etc/keel/app.json", "--flag"])
+    expect(two.args).toEqual([])
+    // The modules ran once, at build time, in a PID namespace, where the program is installed.
+    expect(one.atLoad).toEqual(two.atLoad)
+    expect(one.atLoad.pid).toBe(1)
+    expect(one.atLoad.url).toBe("file:///usr/lib/keel/app.blob")
+    expect(one.pid).not.toBe(1)
+    // Math.random is seeded anew at each start, not replayed from the build's fixed seed.
+    expect(one.random).not.toBe(two.random)
+  })
+
+  it("fails naming the snapshot, then Node's account, when a module holds what a snapshot cannot (a TLS binding)", () => {
+    const { status, stderr } = snapshot("tls", "import * as tls from \"node:tls\"\nconsole.log(typeof tls.connect)\n", "--snapshot", "/usr/lib/keel/tls.blob")
+    expect(status).toBe(1)
+    expect(stderr.split("\n")[0]).toMatch(/^keel-bundle: .*tls\.blob: the startup snapshot did not build/)
+    expect(stderr).not.toMatch(/^\s+at /m)
+  })
+
+  it("refuses an installed path that is not absolute", () => {
+    const { status, stderr } = snapshot("relative", program, "--snapshot", "lib/app.blob")
+    expect(status).toBe(2)
+    expect(stderr).toContain("absolute path")
+  })
+})
