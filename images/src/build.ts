@@ -233,14 +233,19 @@ const cpio = (tree: string, output: string) => {
 }
 
 const bundles = (tree: string) => {
-  for (const [app, name] of [["init", "keel-init"], ["agent", "keel-agent"]] as const) {
-    const { entry, outfile: out, options } = AppBuild.bundleArgs(path.join(root, "apps", app))
-    run(process.execPath, [path.join(root, "tools", "build", "src", "bundle.ts"), entry, out, ...options])
-    // keel-agent is a startup snapshot (its modules already evaluated), keel-init an ESM bundle.
-    copy(out, path.join(tree, "usr", "lib", "keel", `${name}${path.extname(out)}`))
-    const chunks = path.join(root, "apps", app, "dist", `${name}-chunks`)
-    if (fs.existsSync(chunks)) fs.cpSync(chunks, path.join(tree, "usr", "lib", "keel", `${name}-chunks`), { recursive: true })
+  const lib = path.join(tree, "usr", "lib", "keel")
+  const bundle = (app: string, script: string) => {
+    const { entry, outfile, options } = AppBuild.bundleArgs(path.join(root, "apps", app), script)
+    run(process.execPath, [path.join(root, "tools", "build", "src", "bundle.ts"), entry, outfile, ...options])
+    copy(outfile, path.join(lib, path.basename(outfile)))
+    const chunks = path.join(path.dirname(outfile), `${path.basename(outfile, ".js")}-chunks`)
+    if (outfile.endsWith(".js") && fs.existsSync(chunks)) fs.cpSync(chunks, path.join(lib, path.basename(chunks)), { recursive: true })
   }
+  // Started from startup snapshots (their modules already evaluated: under TCG most of a start):
+  // keel-init by stage 1 and keel-agent by keel-init. The ESM keel-init is the initramfs /init of initrd-node.
+  bundle("init", "snapshot")
+  bundle("init", "build")
+  bundle("agent", "build")
   for (const pkg of ["koffi", "@koromix/koffi-linux-x64"]) {
     fs.cpSync(path.join(root, "node_modules", pkg), path.join(tree, "usr", "lib", "keel", "node_modules", pkg), { recursive: true, dereference: true })
   }
@@ -378,7 +383,7 @@ const stageOneConfig = {
   mode: "initramfs",
   modules: stage1Modules,
   newRoot: "/newroot",
-  exec: { command: "/usr/bin/node", args: [...initNodeFlags, "/usr/lib/keel/keel-init.js"], env: initNodeEnv },
+  exec: { command: "/usr/bin/node", args: [...initNodeFlags, "--snapshot-blob", "/usr/lib/keel/keel-init.blob"], env: initNodeEnv },
   deviceWaitMillis: 10_000
 }
 
@@ -394,7 +399,12 @@ const nodeInitramfs = (kernelTree: string, rootTree: string, node: string, work:
   for (const [link, target] of [["bin", "usr/bin"], ["lib", "usr/lib"], ["lib64", "usr/lib64"]] as const) fs.symlinkSync(target, path.join(tree, link))
   install(tree, node, "usr/bin/node")
   installLibraries(tree, path.join(root, "node_modules", "@koromix", "koffi-linux-x64", "linux_x64", "koffi.node"))
-  fs.cpSync(path.join(rootTree, "usr", "lib", "keel"), path.join(tree, "usr", "lib", "keel"), { recursive: true, verbatimSymlinks: true })
+  // Not the startup snapshots: /init is the ESM keel-init, and the slot's own keel-init is exec'd from the slot.
+  fs.cpSync(path.join(rootTree, "usr", "lib", "keel"), path.join(tree, "usr", "lib", "keel"), {
+    recursive: true,
+    verbatimSymlinks: true,
+    filter: (source) => !source.endsWith(".blob")
+  })
   installModules(kernelTree, tree, stage1Modules)
   run("depmod", ["-b", path.join(tree, "usr"), kernel.release])
   fs.writeFileSync(path.join(tree, "etc", "keel", "init.json"), JSON.stringify(stageOneConfig, null, 2) + "\n")

@@ -109,9 +109,10 @@ int main(void) {
   if (chdir("/") != 0) fail("chdir /");
   /* --lite-mode: PID 1 idles and waits on I/O; V8 without its optimizing tiers keeps it near 70 MB
      resident instead of 125 (npm run bench -- supervisor). The malloc tunable returns what Node
-     frees after start-up to the kernel. Keep in step with initNodeFlags and initNodeEnv in
+     frees after start-up to the kernel. The startup snapshot holds keel-init with its modules
+     already evaluated. Keep in step with initNodeFlags, initNodeEnv and stageOneConfig in
      images/src/build.ts. */
-  char *const argv[] = {"keel-init", "--lite-mode", "/usr/lib/keel/keel-init.js", NULL};
+  char *const argv[] = {"keel-init", "--lite-mode", "--snapshot-blob", "/usr/lib/keel/keel-init.blob", NULL};
   char *const envp[] = {"PATH=/usr/bin:/usr/sbin", "GLIBC_TUNABLES=glibc.malloc.mmap_threshold=32768", NULL};
   execve("/usr/bin/node", argv, envp);
   fail("exec /usr/bin/node");

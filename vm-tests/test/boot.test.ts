@@ -85,7 +85,7 @@ describe(`KeelOS boots in QEMU (${accelerator()})`, () => {
     try {
       const first = await vm.waitFor(/^keel-init \S+ starting as pid 1$/, 120_000)
       await vm.waitFor(/keel-init: initramfs: root KEELOS_ROOT_A from \/dev\/vda3/, 60_000)
-      const switched = await vm.waitFor(/keel-init: initramfs: switched root \((\d+) initramfs entries freed\); exec \/usr\/bin\/node (--\S+ )*\/usr\/lib\/keel\/keel-init.js/, 60_000)
+      const switched = await vm.waitFor(/keel-init: initramfs: switched root \((\d+) initramfs entries freed\); exec \/usr\/bin\/node (--\S+ )*--snapshot-blob \/usr\/lib\/keel\/keel-init\.blob/, 60_000)
       // Node, its libraries, the bundles, koffi and the modules: everything unpacked is gone.
       expect(Number(/\((\d+) initramfs/.exec(switched.text)![1])).toBeGreaterThan(100)
       const second = await vm.waitFor(/^keel-init \S+ starting as pid 1$/, 120_000, vm.lines.indexOf(switched) + 1)

@@ -12,16 +12,15 @@
 import { Cause, Console, Effect, Layer, Schema } from "effect"
 import { Init, InitConfig, StageOne } from "@keelos/init"
 import * as NodeConfigFile from "@keelos/platform-node/NodeConfigFile"
+import * as NodeMain from "@keelos/platform-node/NodeMain"
 import * as NodePlatform from "@keelos/platform-node/NodePlatform"
 import * as NodePower from "@keelos/platform-node/NodePower"
 import * as NodeReaper from "@keelos/platform-node/NodeReaper"
 import * as NodeSwitchRoot from "@keelos/platform-node/NodeSwitchRoot"
 
-const configFile = process.argv[2] ?? InitConfig.configPath
-
 export const version = "0.1.0"
 
-const main = Effect.gen(function*() {
+const main = (configFile: string) => Effect.gen(function*() {
   yield* Console.log(`keel-init ${version} starting as pid ${process.pid}`)
   const config = yield* NodeConfigFile.load(Schema.Union([InitConfig.InitConfig, StageOne.StageOneConfig]), configFile)
   if (config.mode === "initramfs") {
@@ -59,4 +58,4 @@ const main = Effect.gen(function*() {
 )
 
 // Not NodeRuntime.runMain: its SIGINT/SIGTERM handlers would end PID 1. Signals are init's to handle.
-Effect.runFork(main)
+NodeMain.onStart((args) => void Effect.runFork(main(args[0] ?? InitConfig.configPath)))

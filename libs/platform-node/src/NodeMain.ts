@@ -24,18 +24,18 @@ export const startTimes: Effect.Effect<StartTimes> = Effect.sync(() => ({
 }))
 
 /**
- * Runs a program's main with its arguments (those after the script). Run while Node builds a startup
- * snapshot of the bundle (`keel-bundle --snapshot`), it only registers the main to run when the
- * snapshot starts: the modules are then already evaluated, which under TCG saves most of a service's
+ * Starts a program with its arguments (those after the script). Run while Node builds a startup
+ * snapshot of the bundle (`keel-bundle --snapshot`), it only registers the start for when the
+ * snapshot runs: the modules are then already evaluated, which under TCG saves most of a service's
  * start. Started from a snapshot, `process.argv[1]` is the first argument (there is no script).
  */
+export const onStart = (start: (args: ReadonlyArray<string>) => void): void => {
+  if (v8.startupSnapshot.isBuildingSnapshot()) v8.startupSnapshot.setDeserializeMainFunction(() => start(process.argv.slice(1)))
+  else start(process.argv.slice(2))
+}
+
+/** Runs a program's main (NodeRuntime.runMain: interrupted by SIGINT and SIGTERM) when it starts (onStart). */
 export const runProgram = <A, E>(
   main: (args: ReadonlyArray<string>) => Effect.Effect<A, E>,
   options?: { readonly disableErrorReporting?: boolean }
-): void => {
-  if (v8.startupSnapshot.isBuildingSnapshot()) {
-    v8.startupSnapshot.setDeserializeMainFunction(() => NodeRuntime.runMain(main(process.argv.slice(1)), options))
-  } else {
-    NodeRuntime.runMain(main(process.argv.slice(2)), options)
-  }
-}
+): void => onStart((args) => NodeRuntime.runMain(main(args), options))

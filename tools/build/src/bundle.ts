@@ -23,12 +23,12 @@ import * as EffectImports from "./effectImports.ts"
 import * as LazyBuiltins from "./lazyBuiltins.ts"
 import * as StartupSnapshot from "./startupSnapshot.ts"
 
-const usage = "usage: keel-bundle ENTRY OUTFILE [--lazy node:tls,node:https,...] [--snapshot INSTALLED_PATH]"
+const usage = "usage: keel-bundle ENTRY OUTFILE [--lazy node:tls,node:https,...] [--snapshot INSTALLED_PATH [--node-flags --lite-mode,...]]"
 const [entry, outfile, ...options] = process.argv.slice(2)
 const flags = new Map<string, string>()
 for (let i = 0; i < options.length; i += 2) {
   const [flag, value] = [options[i]!, options[i + 1]]
-  if ((flag !== "--lazy" && flag !== "--snapshot") || value === undefined || flags.has(flag)) {
+  if ((flag !== "--lazy" && flag !== "--snapshot" && flag !== "--node-flags") || value === undefined || flags.has(flag)) {
     console.error(usage)
     process.exit(2)
   }
@@ -46,12 +46,16 @@ if (unknown.length > 0) {
 }
 /** With --snapshot: OUTFILE is a startup snapshot, installed at this absolute path on the node. */
 const installedAt = flags.get("--snapshot")
+if (installedAt === undefined && flags.has("--node-flags")) {
+  console.error("keel-bundle: --node-flags are the flags a startup snapshot (--snapshot) runs with")
+  process.exit(2)
+}
 if (installedAt !== undefined && !path.isAbsolute(installedAt)) {
   console.error("keel-bundle: --snapshot takes the absolute path the snapshot is installed at on the node")
   process.exit(2)
 }
 const name = path.basename(outfile, path.extname(outfile))
-fs.rmSync(path.join(path.dirname(outfile), `${name}-chunks`), { recursive: true, force: true })
+if (installedAt === undefined) fs.rmSync(path.join(path.dirname(outfile), `${name}-chunks`), { recursive: true, force: true })
 const common = {
   entryPoints: [entry],
   bundle: true,
@@ -82,7 +86,9 @@ const result = installedAt === undefined
     write: false,
     outfile: path.join(path.dirname(outfile), `${name}.cjs`),
     format: "cjs",
-    define: { "import.meta.url": JSON.stringify(url.pathToFileURL(installedAt).href) }
+    define: { "import.meta.url": JSON.stringify(url.pathToFileURL(installedAt).href) },
+    // Node runs a snapshot's script with require but no module: an entry's exports go nowhere.
+    banner: { js: "var module = { exports: {} };" }
   })
 // A read of an export a lazy built-in leaves out (a constant) would be undefined at run time.
 const missing = result.warnings.filter((warning) => warning.id === "import-is-undefined")
@@ -93,7 +99,7 @@ if (missing.length > 0) {
 const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0)
 if (installedAt !== undefined) {
   try {
-    StartupSnapshot.build(result.outputFiles![0]!.text, outfile)
+    StartupSnapshot.build(result.outputFiles![0]!.text, outfile, flags.get("--node-flags")?.split(",") ?? [])
   } catch (error) {
     console.error(`keel-bundle: ${outfile}: ${(error as Error).message}`)
     process.exit(1)

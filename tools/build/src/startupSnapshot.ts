@@ -20,17 +20,21 @@ const inside = [
   "touch /tmp/node",
   "mount --bind \"$KEEL_NODE\" /tmp/node",
   "cd /tmp",
-  "exec setarch -R /tmp/node --no-warnings --predictable --random-seed=1 --hash-seed=1 --snapshot-blob snapshot.blob --build-snapshot entry.cjs"
+  "exec setarch -R /tmp/node --no-warnings --predictable --random-seed=1 --hash-seed=1 $KEEL_NODE_FLAGS --snapshot-blob snapshot.blob --build-snapshot entry.cjs"
 ].join("\n")
 
-/** Writes the snapshot of `bundle` (CommonJS source) to `blob`; throws with Node's output when the build fails. */
-export const build = (bundle: string, blob: string): void => {
+/**
+ * Writes the snapshot of `bundle` (CommonJS source) to `blob`; throws with Node's output when the
+ * build fails. `nodeFlags`: V8 flags the program runs with (--lite-mode), so the code compiled into
+ * the snapshot is what that V8 accepts.
+ */
+export const build = (bundle: string, blob: string, nodeFlags: ReadonlyArray<string> = []): void => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "keel-snapshot-"))
   try {
     fs.writeFileSync(path.join(work, "entry.cjs"), bundle)
     const rootless = process.getuid?.() === 0 ? [] : ["--user", "--map-root-user"]
     const result = spawnSync("unshare", [...rootless, "--mount", "--pid", "--fork", "sh", "-c", inside], {
-      env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", KEEL_WORK: work, KEEL_NODE: fs.realpathSync(process.execPath) },
+      env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", KEEL_WORK: work, KEEL_NODE: fs.realpathSync(process.execPath), KEEL_NODE_FLAGS: nodeFlags.join(" ") },
       encoding: "utf8"
     })
     const made = path.join(work, "snapshot.blob")

@@ -64,9 +64,24 @@ describe("keel-bundle --snapshot", () => {
     expect(stderr).not.toMatch(/^\s+at /m)
   })
 
-  it("refuses an installed path that is not absolute", () => {
-    const { status, stderr } = snapshot("relative", program, "--snapshot", "lib/app.blob")
-    expect(status).toBe(2)
-    expect(stderr).toContain("absolute path")
+  it("refuses an installed path that is not absolute, and Node flags without a snapshot", () => {
+    const relative = snapshot("relative", program, "--snapshot", "lib/app.blob")
+    expect(relative.status).toBe(2)
+    expect(relative.stderr).toContain("absolute path")
+    const flagsAlone = snapshot("flags", program, "--node-flags", "--lite-mode")
+    expect(flagsAlone.status).toBe(2)
+    expect(flagsAlone.stderr).toContain("--node-flags are the flags a startup snapshot (--snapshot) runs with")
+  })
+
+  it("builds with the Node flags the program runs with (--lite-mode)", () => {
+    // The Node that builds the snapshot gets them: one it does not know fails the build.
+    const unknown = snapshot("unknown", program, "--snapshot", "/usr/lib/keel/unknown.blob", "--node-flags", "--no-such-flag")
+    expect(unknown.status).toBe(1)
+    expect(unknown.stderr).toContain("--no-such-flag")
+    const { status, stderr, blob } = snapshot("lite", program, "--snapshot", "/usr/lib/keel/lite.blob", "--node-flags", "--lite-mode")
+    expect(stderr).toBe("")
+    expect(status).toBe(0)
+    const started = JSON.parse(execFileSync(process.execPath, ["--lite-mode", "--snapshot-blob", blob, "x"], { encoding: "utf8" })) as { args: Array<string> }
+    expect(started.args).toEqual(["x"])
   })
 })
