@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 /**
  * `keel-bundle ENTRY OUTFILE [--lazy node:tls,...] [--snapshot INSTALLED_PATH [--node-flags FLAGS]]`:
- * an ESM bundle for Node 24 with every dependency inlined except native bindings (koffi ships beside the bundle in the image). Code reached only
- * through a dynamic `import()` goes into chunks in `NAME-chunks/` beside OUTFILE, loaded when that
- * path runs (the X.509 code of first trust stays out of every normal start). Deterministic: no timestamps, no
- * absolute paths, content-hashed chunk names, so identical inputs give identical bytes (the
+ * an ESM bundle for Node 24 with every dependency inlined except native bindings (koffi ships
+ * beside the bundle in the image). Code reached only through a dynamic `import()` goes into chunks
+ * in `NAME-chunks/` beside OUTFILE, loaded when that path runs (the X.509 code of first trust stays
+ * out of every normal start). Deterministic: no timestamps, no absolute paths, content-hashed chunk names, so identical inputs give identical bytes (the
  * reproducible-image requirement). `--lazy` names built-ins loaded on first use rather than at start
  * (lazyBuiltins.ts): keel-init bundles code that can open TLS connections but on most nodes never does.
  * Named imports from Effect's indexes are bundled as imports of the modules themselves
