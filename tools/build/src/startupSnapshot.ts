@@ -13,12 +13,15 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 
-/** Runs inside the namespaces: binds Node and the work directory at fixed paths, then builds. */
+/**
+ * Runs inside the namespaces: binds Node into the work directory, then the work directory (with that
+ * bind) over /tmp, where Node may itself live (a checkout under /tmp), and builds.
+ */
 const inside = [
   "set -e",
-  "mount --bind \"$KEEL_WORK\" /tmp",
-  "touch /tmp/node",
-  "mount --bind \"$KEEL_NODE\" /tmp/node",
+  "touch \"$KEEL_WORK/node\"",
+  "mount --bind \"$KEEL_NODE\" \"$KEEL_WORK/node\"",
+  "mount --rbind \"$KEEL_WORK\" /tmp",
   "cd /tmp",
   "exec setarch -R /tmp/node --no-warnings --predictable --random-seed=1 --hash-seed=1 $KEEL_NODE_FLAGS --snapshot-blob snapshot.blob --build-snapshot entry.cjs"
 ].join("\n")
