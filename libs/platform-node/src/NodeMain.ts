@@ -5,7 +5,7 @@
 import * as v8 from "node:v8"
 import { Effect } from "effect"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-export * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+export { NodeRuntime }
 export * as NodeServices from "@effect/platform-node/NodeServices"
 export * as NodeSocket from "@effect/platform-node/NodeSocket"
 
