@@ -173,7 +173,8 @@ class Reader {
 const segment = <E, E2>(patch: Source<E>, old: Source<E2>, at: number, produced: number, size: number) =>
   Effect.gen(function*() {
     if (at + 8 > patch.size) return yield* bad("Malformed", "the patch ends inside a segment header")
-    const head = new DataView((yield* patch.read(at, 8)).slice().buffer)
+    const headBytes = yield* patch.read(at, 8)
+    const head = new DataView(headBytes.buffer, headBytes.byteOffset, headBytes.byteLength)
     const frameSize = head.getUint32(0, true)
     const segmentSize = head.getUint32(4, true)
     if (segmentSize > segmentBytes || at + 8 + frameSize > patch.size) return yield* bad("Malformed", `a segment of ${segmentSize} bytes in a frame of ${frameSize}`)

@@ -232,7 +232,7 @@ export const readHeader = <E>(delta: Keeldiff.Source<E>) =>
     if (delta.size < magic.length + 4) return yield* fail("Malformed", "shorter than a content delta's header")
     const head = yield* delta.read(0, magic.length + 4)
     if (head.length < magic.length + 4 || !magic.every((byte, i) => head[i] === byte)) return yield* fail("Malformed", "not a content delta (no KEELTD01 magic)")
-    const frameSize = new DataView(head.slice().buffer).getUint32(magic.length, true)
+    const frameSize = new DataView(head.buffer, head.byteOffset, head.byteLength).getUint32(magic.length, true)
     if (magic.length + 4 + frameSize > delta.size) return yield* fail("Malformed", `a header of ${frameSize} bytes in a delta of ${delta.size}`)
     const frame = yield* delta.read(magic.length + 4, frameSize)
     const json = yield* Effect.try({

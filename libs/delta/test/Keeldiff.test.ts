@@ -45,6 +45,20 @@ describe("Keeldiff", () => {
     }
   })
 
+  it("reads a patch handed out as Node Buffers that view a larger pool, as file reads give them", () => {
+    const runs = Matcher.runs(old, next)
+    const patch = Keeldiff.encode(old, next, runs, { level: 3 })
+    const pool = new Uint8Array(patch.length + 4096).fill(0xff)
+    pool.set(patch, 4096)
+    const pooled: Keeldiff.Source<never> = {
+      size: patch.length,
+      read: (offset, length) => Effect.sync(() => Buffer.from(pool.buffer, 4096 + offset, Math.min(length, patch.length - offset)))
+    }
+    const chunks: Array<Uint8Array> = []
+    Effect.runSync(Keeldiff.apply(pooled, source(old), next.length, (bytes) => Effect.sync(() => void chunks.push(bytes))))
+    expect(Buffer.compare(Buffer.concat(chunks), next)).toBe(0)
+  })
+
   it("handles files with nothing in common, empty files and files smaller than a window", () => {
     for (const [a, b] of [[random(1000, 1), random(3000, 2)], [new Uint8Array(0), random(10, 3)], [random(10, 4), new Uint8Array(0)], [random(5, 5), random(7, 6)]] as const) {
       const patch = Keeldiff.encode(a, b, Matcher.runs(a, b), { level: 3 })

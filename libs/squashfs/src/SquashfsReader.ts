@@ -174,7 +174,8 @@ const make = <E>(source: Source<E>, superblock: Layout.Superblock, compressor: C
     return Effect.gen(function*() {
       const count = superblock.idCount
       const blocks = Math.ceil((count * 4) / Layout.metadataSize)
-      const index = new DataView((yield* readExactly(Number(superblock.idTableStart), blocks * 8)).slice().buffer)
+      const indexBytes = yield* readExactly(Number(superblock.idTableStart), blocks * 8)
+      const index = new DataView(indexBytes.buffer, indexBytes.byteOffset, indexBytes.byteLength)
       const list: Array<number> = []
       for (let b = 0; b < blocks; b++) {
         const inBlock = Math.min(count - b * 2048, 2048)
@@ -192,7 +193,8 @@ const make = <E>(source: Source<E>, superblock: Layout.Superblock, compressor: C
     return Effect.gen(function*() {
       const count = superblock.fragmentCount
       const blocks = Math.ceil((count * 16) / Layout.metadataSize)
-      const index = new DataView((yield* readExactly(Number(superblock.fragmentTableStart), blocks * 8)).slice().buffer)
+      const indexBytes = yield* readExactly(Number(superblock.fragmentTableStart), blocks * 8)
+      const index = new DataView(indexBytes.buffer, indexBytes.byteOffset, indexBytes.byteLength)
       const list: Array<{ start: number; size: number }> = []
       for (let b = 0; b < blocks; b++) {
         const inBlock = Math.min(count - b * 512, 512)
