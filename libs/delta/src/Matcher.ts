@@ -93,24 +93,30 @@ export const runs = (old: Uint8Array, next: Uint8Array): Array<Run> => {
     if (aligned) gapStart = Math.max(gapStart, bestEnd)
     aligned = false
   }
-  let h = hashAt(next, 0)
+  // The hash of the window at `hashed`; refreshed only where it is looked up, so runs of matching
+  // bytes (nearly all of a new version of a file) are walked by plain comparison.
+  let h = 0
+  let hashed = -1
   let i = 0
   while (i < next.length) {
-    let matched = false
     if (aligned) {
-      const o = i + delta
-      matched = o >= 0 && o < old.length && old[o] === next[i]
-      if (matched) {
-        score++
+      let j = i
+      const end = Math.min(next.length, old.length - delta)
+      while (j < end && old[j + delta] === next[j]) j++
+      if (j > i && i + delta >= 0) {
+        score += j - i
         if (score > best) {
           best = score
-          bestEnd = i + 1
+          bestEnd = j
         }
-      } else {
-        score--
+        i = j
+        continue
       }
+      score--
     }
-    if (!matched && i + window <= next.length) {
+    if (i + window <= next.length) {
+      if (hashed !== i) h = hashed === i - 1 && hashed >= 0 ? roll(h, next[i - 1]!, next[i - 1 + window]!) : hashAt(next, i)
+      hashed = i
       const candidate = index.table[index.slot(h)]!
       if (candidate >= 0 && (!aligned || candidate - i !== delta) && sameWindow(old, next, candidate, i)) {
         const fresh = matchesOver(old, next, candidate, i, lookahead)
@@ -135,11 +141,9 @@ export const runs = (old: Uint8Array, next: Uint8Array): Array<Run> => {
       if (bestEnd < i && bestEnd > rewound) {
         rewound = bestEnd
         i = bestEnd
-        if (i + window <= next.length) h = hashAt(next, i)
         continue
       }
     }
-    if (i + window < next.length) h = roll(h, next[i]!, next[i + window]!)
     i++
   }
   close()
