@@ -51,8 +51,11 @@ const Entry = Schema.Union([
 ])
 const Image = Schema.Struct({ sha256: Schema.String, size: Count })
 
+/** The patch format this code writes and reads: 2 since Keeldiff's diff bytes became sparse. */
+export const format = 2
+
 export const Header = Schema.Struct({
-  format: Schema.Literal(1),
+  format: Schema.Literal(format),
   from: Image,
   to: Image,
   writer: Schema.Struct({ fingerprint: Schema.String, blockSize: Count, mkfsTime: Count }),
@@ -75,8 +78,10 @@ export interface Stats {
 }
 
 export interface GenerateOptions {
-  /** zstd level of the payloads (19 unless told). */
+  /** zstd level of the new content the patches carry (19 unless told). */
   readonly level?: number
+  /** zstd level of the patches' control numbers and sparse diff bytes (Keeldiff's default unless told). */
+  readonly diffLevel?: number
   readonly compressor?: Compressor.Compressor
   /** For the rebuild that proves the delta. */
   readonly parallelBlocks?: number
@@ -153,6 +158,7 @@ export const generate = <E1, E2>(
       if (!bySha.has(digest)) bySha.set(digest, found)
     }
     const findBase = baseFinder(olds)
+    const encodeOptions: Keeldiff.EncodeOptions = { level: options.level ?? 19, ...(options.diffLevel === undefined ? {} : { diffLevel: options.diffLevel }) }
     const payloads: Array<Uint8Array> = []
     let payloadSize = 0
     let copied = 0
@@ -178,11 +184,11 @@ export const generate = <E1, E2>(
       let patch: Uint8Array | undefined
       if (base !== undefined) {
         const baseBytes = yield* readWhole(old, base)
-        patch = Keeldiff.encode(baseBytes, bytes, Matcher.runs(baseBytes, bytes), { level: options.level ?? 19 })
+        patch = Keeldiff.encode(baseBytes, bytes, Matcher.runs(baseBytes, bytes), encodeOptions)
       }
       let from: string | null = base?.entry.path ?? null
       if (patch === undefined || patch.length > bytes.length / 4) {
-        const whole = Keeldiff.encode(new Uint8Array(0), bytes, [], { level: options.level ?? 19 })
+        const whole = Keeldiff.encode(new Uint8Array(0), bytes, [], encodeOptions)
         if (patch === undefined || whole.length <= patch.length) {
           patch = whole
           from = null
@@ -202,7 +208,7 @@ export const generate = <E1, E2>(
       at += part.length
     }
     const header: Header = {
-      format: 1,
+      format,
       from: identity.from,
       to: identity.to,
       writer: { fingerprint: compressor.fingerprint, blockSize: next.superblock.blockSize, mkfsTime: next.superblock.mkfsTime },
@@ -239,6 +245,8 @@ export const readHeader = <E>(delta: Keeldiff.Source<E>) =>
       try: () => JSON.parse(new TextDecoder().decode(Zlib.zstdDecompressSync(frame, { maxOutputLength: maxHeaderBytes }))) as unknown,
       catch: () => fail("Malformed", "the header does not decompress to JSON")
     })
+    const written = typeof json === "object" && json !== null && "format" in json ? json.format : undefined
+    if (typeof written === "number" && written !== format) return yield* fail("Incompatible", `the delta is in format ${written}; this node reads format ${format}`)
     const header = yield* Effect.mapError(Schema.decodeUnknownEffect(Header)(json), (error) => fail("Malformed", `the header: ${error.message.split("\n")[0]}`))
     return { header, payloadStart: magic.length + 4 + frameSize }
   })

@@ -6,6 +6,7 @@
  * without the base files, corrupt bytes (typed errors, never a defect).
  */
 import { createHash } from "node:crypto"
+import { zstdCompressSync } from "node:zlib"
 import { Cause, Effect, Exit } from "effect"
 import { describe, expect, it } from "vitest"
 import { Compressor, SquashfsReader } from "@keelos/squashfs"
@@ -106,6 +107,15 @@ describe("TreeDelta", () => {
     const unrelated = image(new Map([["usr/bin/other", text(1000, 99)]]))
     expect(failureOf(Effect.runSyncExit(rebuild(generated.delta, unrelated)))).toBe("TreeDeltaError:BaseMismatch")
     expect(failureOf(Effect.runSyncExit(rebuild(new TextEncoder().encode("BSDIFF40 not ours"), old)))).toBe("TreeDeltaError:Malformed")
+    // A delta in the format before sparse diff bytes (or a later one) is refused as such.
+    const { header, payloadStart } = Effect.runSync(TreeDelta.readHeader(TreeDelta.memory(generated.delta)))
+    const frame = zstdCompressSync(JSON.stringify({ ...header, format: 1 }))
+    const length = new Uint8Array(4)
+    new DataView(length.buffer).setUint32(0, frame.length, true)
+    const older = new Uint8Array(Buffer.concat([TreeDelta.magic, length, frame, generated.delta.subarray(payloadStart)]))
+    const exit = Effect.runSyncExit(rebuild(older, old))
+    expect(failureOf(exit)).toBe("TreeDeltaError:Incompatible")
+    expect(Exit.isFailure(exit) && Cause.squash(exit.cause)).toMatchObject({ detail: "the delta is in format 1; this node reads format 2" })
   })
 
   it("fails corrupt deltas with typed errors, or rebuilds an image the signed hash refuses", () => {
