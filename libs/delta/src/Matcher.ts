@@ -1,6 +1,6 @@
 /**
  * Finds where a new version of a file copies an old one, for patches of whole executables in
- * linear time: the old bytes are indexed by a rolling hash of 16-byte windows at every 4th
+ * linear time: the old bytes are indexed by a hash of 16-byte windows at every 4th
  * position, and the new bytes are scanned once, following the current alignment (old = new +
  * delta) across scattered changed bytes (relocated addresses and the like become small diff bytes,
  * as in bsdiff) and switching to a new alignment only when it matches clearly better over the next
@@ -21,21 +21,14 @@ const lookahead = 64
 const switchMargin = 8
 /** How far the current alignment's score may fall below its best before the run ends. */
 const giveUp = 48
-const base = 0x01000193
-
-const power = (() => {
-  let p = 1
-  for (let i = 0; i < window - 1; i++) p = Math.imul(p, base)
-  return p
-})()
-
-const hashAt = (bytes: Uint8Array, at: number): number => {
-  let h = 0
-  for (let i = 0; i < window; i++) h = (Math.imul(h, base) + bytes[at + i]!) | 0
-  return h
+/** A window's hash from its four 32-bit words, so any position is hashed without the ones before. */
+const hashAt = (view: DataView, at: number): number => {
+  const h = Math.imul(view.getInt32(at, true), 0x9e3779b1) ^ Math.imul(view.getInt32(at + 4, true), 0x85ebca6b) ^
+    Math.imul(view.getInt32(at + 8, true), 0xc2b2ae35) ^ Math.imul(view.getInt32(at + 12, true), 0x27d4eb2f)
+  return h ^ (h >>> 15)
 }
 
-const roll = (h: number, out: number, into: number): number => (Math.imul(h - Math.imul(out, power), base) + into) | 0
+const viewOf = (bytes: Uint8Array) => new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 
 class Index {
   readonly table: Int32Array
@@ -45,15 +38,10 @@ class Index {
     const wanted = Math.max(1 << 10, Math.min(1 << 27, 2 ** Math.ceil(Math.log2(Math.max(1, old.length / stride) * 2))))
     this.table = new Int32Array(wanted).fill(-1)
     this.shift = 32 - Math.log2(wanted)
-    if (old.length < window) return
-    let h = hashAt(old, 0)
-    for (let at = 0; ; at++) {
-      if (at % stride === 0) {
-        const slot = this.slot(h)
-        if (this.table[slot] === -1) this.table[slot] = at
-      }
-      if (at + window >= old.length) break
-      h = roll(h, old[at]!, old[at + window]!)
+    const view = viewOf(old)
+    for (let at = 0; at + window <= old.length; at += stride) {
+      const slot = this.slot(hashAt(view, at))
+      if (this.table[slot] === -1) this.table[slot] = at
     }
   }
 
@@ -93,10 +81,9 @@ export const runs = (old: Uint8Array, next: Uint8Array): Array<Run> => {
     if (aligned) gapStart = Math.max(gapStart, bestEnd)
     aligned = false
   }
-  // The hash of the window at `hashed`; refreshed only where it is looked up, so runs of matching
-  // bytes (nearly all of a new version of a file) are walked by plain comparison.
-  let h = 0
-  let hashed = -1
+  // Windows are hashed only where they are looked up, so runs of matching bytes (nearly all of a
+  // new version of a file) are walked by plain comparison.
+  const view = viewOf(next)
   let i = 0
   while (i < next.length) {
     if (aligned) {
@@ -115,9 +102,7 @@ export const runs = (old: Uint8Array, next: Uint8Array): Array<Run> => {
       score--
     }
     if (i + window <= next.length) {
-      if (hashed !== i) h = hashed === i - 1 && hashed >= 0 ? roll(h, next[i - 1]!, next[i - 1 + window]!) : hashAt(next, i)
-      hashed = i
-      const candidate = index.table[index.slot(h)]!
+      const candidate = index.table[index.slot(hashAt(view, i))]!
       if (candidate >= 0 && (!aligned || candidate - i !== delta) && sameWindow(old, next, candidate, i)) {
         const fresh = matchesOver(old, next, candidate, i, lookahead)
         const current = aligned ? matchesOver(old, next, i + delta, i, lookahead) : 0
