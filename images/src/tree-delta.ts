@@ -2,23 +2,25 @@
  * Makes a content delta (KEELTD01) between two OS images written by KeelOS's SquashFS writer, and
  * proves it by rebuilding the new image from the old one before writing it:
  *
- *   node images/src/tree-delta.ts --from OLD/os.img --to NEW/os.img --out FILE [--level 19]
+ *   node images/src/tree-delta.ts --from OLD/os.img --to NEW/os.img --out FILE [--level 19] [--check-every 8]
  *
- * Prints one JSON line: the delta's size and what it carries. Run as a child process by the
+ * `--level` is the zstd level of the new content; `--check-every N` compresses one block in N of the
+ * proof's rebuild again (1: every block, as a node does). Prints one JSON line: the delta's size,
+ * what it carries and what the proof compressed. Run as a child process by the
  * release tools (they are synchronous) and by the delta benchmark.
  */
 import * as fs from "node:fs"
 import { parseArgs } from "node:util"
 import { Effect } from "effect"
 import { TreeDelta } from "@keelos/delta"
-import { SquashfsReader } from "@keelos/squashfs"
 import * as NodeDirectoryTree from "@keelos/platform-node/NodeDirectoryTree"
 import { sha256File } from "./sha256.ts"
 
-const { values } = parseArgs({ options: { from: { type: "string" }, to: { type: "string" }, out: { type: "string" }, level: { type: "string", default: "19" } } })
+const { values } = parseArgs({ options: { from: { type: "string" }, to: { type: "string" }, out: { type: "string" }, level: { type: "string", default: "19" }, "check-every": { type: "string", default: "8" } } })
 const level = Number(values.level)
-if (values.from === undefined || values.to === undefined || values.out === undefined || !Number.isInteger(level) || level < 1 || level > 22) {
-  console.error("usage: node images/src/tree-delta.ts --from OLD.img --to NEW.img --out FILE [--level 1-22]")
+const checkEvery = Number(values["check-every"])
+if (values.from === undefined || values.to === undefined || values.out === undefined || !Number.isInteger(level) || level < 1 || level > 22 || !Number.isInteger(checkEvery) || checkEvery < 1) {
+  console.error("usage: node images/src/tree-delta.ts --from OLD.img --to NEW.img --out FILE [--level 1-22] [--check-every N]")
   process.exit(2)
 }
 const from = values.from
@@ -28,12 +30,10 @@ const out = values.out
 const program = Effect.gen(function*() {
   const oldFile = yield* NodeDirectoryTree.fileSource(from)
   const newFile = yield* NodeDirectoryTree.fileSource(to)
-  const old = yield* SquashfsReader.open(oldFile)
-  const next = yield* SquashfsReader.open(newFile)
   const identity = { from: { sha256: sha256File(from), size: oldFile.size }, to: { sha256: sha256File(to), size: newFile.size } }
-  const { delta, stats } = yield* TreeDelta.generate(old, next, identity, { level, parallelBlocks: 4 })
+  const { delta, stats, proof } = yield* TreeDelta.generate(oldFile, newFile, identity, { level, checkEvery, parallelBlocks: 4 })
   fs.writeFileSync(out, delta)
-  console.log(JSON.stringify({ delta: out, bytes: delta.length, ...stats }))
+  console.log(JSON.stringify({ delta: out, bytes: delta.length, ...stats, proof }))
 })
 
 Effect.runPromise(program).catch((error: unknown) => {

@@ -13,7 +13,7 @@
 import { createHash } from "node:crypto"
 import * as Zlib from "node:zlib"
 import { Effect, Schema, Stream } from "effect"
-import { Compressor, type SquashfsError, type SquashfsReader, SquashfsWriter, type Tree } from "@keelos/squashfs"
+import { Compressor, ReplayingCompressor, type SquashfsError, SquashfsReader, SquashfsWriter, type Tree } from "@keelos/squashfs"
 import * as Keeldiff from "./Keeldiff.ts"
 import * as Matcher from "./Matcher.ts"
 
@@ -85,6 +85,11 @@ export interface GenerateOptions {
   readonly compressor?: Compressor.Compressor
   /** For the rebuild that proves the delta. */
   readonly parallelBlocks?: number
+  /**
+   * The proof's rebuild compresses one block in this many again and compares it with the new
+   * image's (8 unless told; 1 compresses every block, as a node does).
+   */
+  readonly checkEvery?: number
 }
 
 /** The image a reader reads, whole: its SHA-256 and size. */
@@ -140,17 +145,23 @@ const encodeHeader = (header: Header, payload: Uint8Array): Uint8Array => {
 }
 
 /**
- * The content delta from the image `old` reads to the image `next` reads (both written by this
- * writer); checked by rebuilding `next` from it before it is returned.
+ * The content delta from the image `oldImage` to the image `nextImage` (both written by this
+ * writer), proved before it is returned by rebuilding `nextImage` from it and `oldImage`. The
+ * rebuild writes the new image's own stored bytes for the content it has read there, and
+ * compresses again the rest and a sample of that (`checkEvery`), so it checks every byte of the
+ * layout and of every file, and that this zlib still writes the image's blocks.
  */
 export const generate = <E1, E2>(
-  old: SquashfsReader.SquashfsReader<E1>,
-  next: SquashfsReader.SquashfsReader<E2>,
+  oldImage: SquashfsReader.Source<E1>,
+  nextImage: SquashfsReader.Source<E2>,
   identity: { readonly from: Identity; readonly to: Identity },
   options: GenerateOptions = {}
 ) =>
   Effect.gen(function*() {
     const compressor = options.compressor ?? Compressor.zlib
+    const replay = ReplayingCompressor.make(compressor, { checkEvery: options.checkEvery ?? 8 })
+    const old = yield* SquashfsReader.open(oldImage, compressor)
+    const next = yield* SquashfsReader.open(nextImage, replay.recorder)
     const olds = (yield* old.entries()).filter((found) => found.entry.kind === "file")
     const bySha = new Map<string, SquashfsReader.Found>()
     for (const found of olds) {
@@ -217,13 +228,15 @@ export const generate = <E1, E2>(
     const delta = encodeHeader(header, payload)
     // The proof a node can rebuild the image: rebuild it here, from the old image and the delta.
     const image = SquashfsWriter.memorySink()
-    const rebuilt = yield* apply(memory(delta), old, image.sink, { compressor, ...(options.parallelBlocks === undefined ? {} : { parallelBlocks: options.parallelBlocks }) })
+    const rebuilt = yield* apply(memory(delta), old, image.sink, { compressor: replay.replayer, ...(options.parallelBlocks === undefined ? {} : { parallelBlocks: options.parallelBlocks }) })
     const digest = sha256(image.bytes().subarray(0, rebuilt.size))
     if (rebuilt.size !== identity.to.size || digest !== identity.to.sha256) {
-      return yield* fail("NotReproducible", `the delta rebuilds ${rebuilt.size} bytes hashing to ${digest}, not the image (${identity.to.size} bytes, ${identity.to.sha256}): was it written by this writer?`)
+      const { checked, differed } = replay.counts()
+      const why = differed > 0 ? `${differed} of the ${checked} blocks compressed again differ from the image's` : "was it written by this writer?"
+      return yield* fail("NotReproducible", `the delta rebuilds ${rebuilt.size} bytes hashing to ${digest}, not the image (${identity.to.size} bytes, ${identity.to.sha256}): ${why}`)
     }
     const stats: Stats = { files: copied + patched + added, copied, patched, added, changedBytes }
-    return { delta, stats }
+    return { delta, stats, proof: replay.counts() }
   })
 
 /** Bytes in memory as random access. */

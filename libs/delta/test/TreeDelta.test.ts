@@ -6,7 +6,7 @@
  * without the base files, corrupt bytes (typed errors, never a defect).
  */
 import { createHash } from "node:crypto"
-import { zstdCompressSync } from "node:zlib"
+import { deflateSync, zstdCompressSync } from "node:zlib"
 import { Cause, Effect, Exit } from "effect"
 import { describe, expect, it } from "vitest"
 import { Compressor, SquashfsReader } from "@keelos/squashfs"
@@ -50,7 +50,7 @@ const v2 = new Map<string, Uint8Array>([
 const old = image(v1)
 const next = image(v2, [{ ...owned, path: "etc/localtime", kind: "symlink", target: "/usr/share/zoneinfo/UTC" }])
 const identity = { from: { sha256: sha(old), size: old.length }, to: { sha256: sha(next), size: next.length } }
-const generated = Effect.runSync(TreeDelta.generate(reader(old), reader(next), identity, { level: 9 }))
+const generated = Effect.runSync(TreeDelta.generate(TreeDelta.memory(old), TreeDelta.memory(next), identity, { level: 9 }))
 
 const rebuild = (delta: Uint8Array, base: Uint8Array, compressor?: Compressor.Compressor) => {
   const out = new Uint8Array(next.length * 2)
@@ -95,7 +95,7 @@ describe("TreeDelta", () => {
     const padded = new Uint8Array(next.length + 12_345)
     padded.set(next)
     const paddedIdentity = { from: identity.from, to: { sha256: sha(padded), size: padded.length } }
-    const { delta } = Effect.runSync(TreeDelta.generate(reader(old), reader(padded), paddedIdentity, { level: 3 }))
+    const { delta } = Effect.runSync(TreeDelta.generate(TreeDelta.memory(old), TreeDelta.memory(padded), paddedIdentity, { level: 3 }))
     const out = new Uint8Array(padded.length).fill(0xee)
     Effect.runSync(TreeDelta.apply(TreeDelta.memory(delta), reader(old), { write: (offset, chunk) => Effect.sync(() => out.set(chunk, offset)) }))
     expect(sha(out)).toBe(sha(padded))
@@ -116,6 +116,19 @@ describe("TreeDelta", () => {
     const exit = Effect.runSyncExit(rebuild(older, old))
     expect(failureOf(exit)).toBe("TreeDeltaError:Incompatible")
     expect(Exit.isFailure(exit) && Cause.squash(exit.cause)).toMatchObject({ detail: "the delta is in format 1; this node reads format 2" })
+  })
+
+  it("refuses to prove a delta to an image another compressor wrote, naming the blocks that differ", () => {
+    const level1: Compressor.Compressor = {
+      ...Compressor.zlib,
+      compress: (bytes) => deflateSync(bytes, { level: 1 }),
+      compressAsync: (bytes) => Promise.resolve(deflateSync(bytes, { level: 1 }))
+    }
+    const foreign = image(v2, [], { compressor: level1 })
+    const foreignIdentity = { from: identity.from, to: { sha256: sha(foreign), size: foreign.length } }
+    const exit = Effect.runSyncExit(TreeDelta.generate(TreeDelta.memory(old), TreeDelta.memory(foreign), foreignIdentity, { level: 3, checkEvery: 2 }))
+    expect(failureOf(exit)).toBe("TreeDeltaError:NotReproducible")
+    expect(Exit.isFailure(exit) && (Cause.squash(exit.cause) as Error).message).toMatch(/[1-9][0-9]* of the [0-9]+ blocks compressed again differ from the image's/)
   })
 
   it("fails corrupt deltas with typed errors, or rebuilds an image the signed hash refuses", () => {

@@ -4,13 +4,18 @@
  * `@keelos/squashfs/testing`.
  */
 import { Effect, Stream } from "effect"
+import type * as Compressor from "../src/Compressor.ts"
 import * as SquashfsWriter from "../src/SquashfsWriter.ts"
 import type * as Tree from "../src/Tree.ts"
 
 const owned = { mode: 0o755, uid: 0, gid: 0, mtime: 1_700_000_000 }
 
 /** An image holding `files` (parent directories made as needed) and any `extra` entries. */
-export const imageOf = (files: ReadonlyMap<string, Uint8Array>, extra: ReadonlyArray<Tree.Entry> = []): Uint8Array => {
+export const imageOf = (
+  files: ReadonlyMap<string, Uint8Array>,
+  extra: ReadonlyArray<Tree.Entry> = [],
+  options: { readonly compressor?: Compressor.Compressor } = {}
+): Uint8Array => {
   const entries: Array<Tree.Entry> = [{ ...owned, path: "", kind: "dir" }]
   const dirs = new Set<string>([""])
   for (const path of files.keys()) {
@@ -26,7 +31,7 @@ export const imageOf = (files: ReadonlyMap<string, Uint8Array>, extra: ReadonlyA
   }
   entries.push(...extra)
   const image = SquashfsWriter.memorySink()
-  const result = Effect.runSync(SquashfsWriter.write({ entries, content: (entry) => Stream.make(files.get(entry.path)!) }, image.sink, { mkfsTime: 1_700_000_000 }))
+  const result = Effect.runSync(SquashfsWriter.write({ entries, content: (entry) => Stream.make(files.get(entry.path)!) }, image.sink, { mkfsTime: 1_700_000_000, ...options }))
   return image.bytes().slice(0, result.size)
 }
 

@@ -11,7 +11,6 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { Effect, FileSystem, Stream } from "effect"
 import { TreeDelta } from "@keelos/delta"
-import { SquashfsReader } from "@keelos/squashfs"
 import { imageOf, text } from "@keelos/squashfs/testing"
 import { UpdateEngine } from "../src/index.ts"
 import { channelFiles, channelUrl, engineOn, image, machine, serve, sha256 } from "./helpers.ts"
@@ -120,9 +119,8 @@ const tree = (() => {
   const files2 = new Map([["usr/bin/node", node2], ["usr/lib/modules/6.1.0-56/virtio.ko", files1.get("usr/lib/modules/6.1.0-55/virtio.ko")!], ["etc/os-release", text(40, 4)]])
   const old = imageOf(files1)
   const next = imageOf(files2)
-  const reader = (bytes: Uint8Array) => Effect.runSync(SquashfsReader.open(TreeDelta.memory(bytes)))
   const identity = { from: { sha256: sha256(old), size: old.length }, to: { sha256: sha256(next), size: next.length } }
-  const { delta } = Effect.runSync(TreeDelta.generate(reader(old), reader(next), identity, { level: 3 }))
+  const { delta } = Effect.runSync(TreeDelta.generate(TreeDelta.memory(old), TreeDelta.memory(next), identity, { level: 3 }))
   return { old, next, delta }
 })()
 

@@ -18,7 +18,6 @@ import { type RunningRegistry, startRegistry } from "@keelos/oci/testing"
 import * as NodeHttp from "@keelos/platform-node/NodeHttp"
 import { Artifact, Publish, Signing } from "@keelos/release"
 import { TreeDelta } from "@keelos/delta"
-import { SquashfsReader } from "@keelos/squashfs"
 import { imageOf, text } from "@keelos/squashfs/testing"
 import { RegistrySource, SlotWriter, UpdateEngine } from "../src/index.ts"
 import { engineOn, image, installAll, machine, releaseKey, sha256 } from "./helpers.ts"
@@ -309,8 +308,7 @@ describe("installing from an OCI registry (docker-registry 2.8, TLS + token auth
     const node2 = files.get("usr/bin/node")!.slice()
     for (let i = 0; i < node2.length; i += 5_000) node2[i] = node2[i]! ^ 0x11
     const v2 = imageOf(new Map([["usr/bin/node", node2], ["etc/os-release", text(30, 9)]]))
-    const reader = (bytes: Uint8Array) => Effect.runSync(SquashfsReader.open(TreeDelta.memory(bytes)))
-    const { delta } = Effect.runSync(TreeDelta.generate(reader(v1), reader(v2), { from: { sha256: sha256(v1), size: v1.length }, to: { sha256: sha256(v2), size: v2.length } }, { level: 3 }))
+    const { delta } = Effect.runSync(TreeDelta.generate(TreeDelta.memory(v1), TreeDelta.memory(v2), { from: { sha256: sha256(v1), size: v1.length }, to: { sha256: sha256(v2), size: v2.length } }, { level: 3 }))
     await Effect.runPromise(Effect.provide(
       Effect.flatMap(session, (registry) =>
         Publish.publish(registry, "keelos/content", ["0.2.0"], [{

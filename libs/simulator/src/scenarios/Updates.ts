@@ -29,7 +29,6 @@ import { ReleaseMetadata, Slot, UpdateState, type Version } from "@keelos/domain
 import { Power } from "@keelos/platform"
 import { SimBootEnv, type SimHardware, SimNetwork } from "@keelos/platform-sim"
 import { Bsdiff, TreeDelta } from "@keelos/delta"
-import { SquashfsReader } from "@keelos/squashfs"
 import { imageOf } from "@keelos/squashfs/testing"
 import { Release, Signing } from "@keelos/release"
 import { type HealthGate, UpdateEngine } from "@keelos/update"
@@ -121,9 +120,8 @@ const rootImage = (files: ReadonlyMap<string, Uint8Array>) => {
 }
 
 const contentDelta = (from: Uint8Array, to: Uint8Array) => {
-  const reader = (bytes: Uint8Array) => Effect.runSync(SquashfsReader.open(TreeDelta.memory(bytes)))
   const identity = { from: { sha256: Durable.sha256(from), size: from.length }, to: { sha256: Durable.sha256(to), size: to.length } }
-  return Effect.runSync(TreeDelta.generate(reader(from), reader(to), identity, { level: 3 })).delta
+  return Effect.runSync(TreeDelta.generate(TreeDelta.memory(from), TreeDelta.memory(to), identity, { level: 3 })).delta
 }
 
 const makeRun = (faults: boolean) => (): ScenarioRun => {
