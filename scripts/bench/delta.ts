@@ -160,6 +160,9 @@ try {
     console.log(`full-image install of v2: ${round(fullBest.seconds)} s (${round(mb(imageSize) / fullBest.seconds, 1)} MB/s), RSS growth ${round(fullBest.rssGrowthMb, 1)} MB`)
     console.log(`content-delta install of v2 from v1: ${round(deltaBest.seconds)} s (${round(mb(imageSize) / deltaBest.seconds, 1)} MB/s of image), RSS growth ${round(Math.max(...deltaRuns.map((r) => r.rssGrowthMb)), 1)} MB`)
     const deltaBytes = sizeOf(deltaFile)
+    // Over a link slower than this, the delta install (download and rebuild) ends before the full one.
+    const breakevenMbit = ((imageSize - deltaBytes) * 8 / 1e6) / (deltaBest.seconds - fullBest.seconds)
+    console.log(`the delta install ends first over links slower than ${round(breakevenMbit, 0)} Mbit/s`)
     console.log(JSON.stringify({
       delta_mb: round(mb(deltaBytes)),
       delta_size_ratio_vs_bsdiff_trees: round(deltaBytes / sizeOf(patch("trees.bsdiff")), 3),
@@ -167,6 +170,7 @@ try {
       delta_apply_ratio_vs_full: round(fullBest.seconds / deltaBest.seconds, 3),
       delta_apply_rss_mb: round(Math.max(...deltaRuns.map((r) => r.rssGrowthMb)), 1),
       delta_gen_peak_mb: Math.round(generation.peakMb),
+      delta_breakeven_link_mbit: round(breakevenMbit, 0),
       bsdiff_trees_mb: round(mb(sizeOf(patch("trees.bsdiff")))),
       bsdiff_images_mb: round(mb(sizeOf(patch("images.bsdiff"))))
     }))
