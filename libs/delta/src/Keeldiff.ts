@@ -19,10 +19,11 @@ import type { Run } from "./Matcher.ts"
 
 export const segmentBytes = 4 << 20
 /**
- * The first frame's bound: a segment has at most one op per new byte (three numbers of at most
- * 4 bytes each) and one sparse diff entry per new byte (a count of at most 4 bytes and a value).
+ * The first frame's bound: every op makes at least one new byte and takes at most 13 bytes of
+ * numbers, every nonzero diff byte at most 5 (its count of zeros and itself), so a segment's
+ * control and diff bytes are at most 18 bytes per new byte (a real one: a few percent of that).
  */
-const maxControlAndDiff = 17 * segmentBytes
+const maxControlAndDiff = 18 * segmentBytes + 16
 const recordHead = 12
 
 export class KeeldiffError extends Schema.TaggedError<KeeldiffError>()("KeeldiffError", {
@@ -209,33 +210,53 @@ const unzstd = (frame: Uint8Array, max: number, what: string) =>
     catch: () => bad("Corrupt", `a segment's ${what} do not decompress`)
   })
 
-/** A segment's ops and streams, every number checked against the segment and the old file. */
-const decodeStreams = (body: Uint8Array, extra: Uint8Array, segmentSize: number, oldSize: number) => {
-  const reader = new Reader(body)
-  const controlLength = reader.varint()
-  const gapsLength = reader.varint()
-  const gapsStart = reader.at + controlLength
-  const valuesStart = gapsStart + gapsLength
-  if (valuesStart > body.length) throw bad("Corrupt", "a segment is shorter than its streams")
-  const control = new Reader(body.subarray(reader.at, gapsStart))
-  const count = control.varint()
-  const ops: Array<Op> = []
-  let oldEnd = 0
-  let runs = 0
-  let extras = 0
-  for (let i = 0; i < count; i++) {
-    const extraLength = control.varint()
-    const run = control.varint()
-    const oldStart = oldEnd + unzigzag(control.varint())
-    if (oldStart < 0 || oldStart + run > oldSize) throw bad("OutOfRange", `a run reads old bytes ${oldStart}..${oldStart + run} of ${oldSize}`)
-    ops.push({ extra: extraLength, run, oldStart })
-    oldEnd = oldStart + run
-    runs += run
-    extras += extraLength
-    if (runs + extras > segmentSize) throw bad("OutOfRange", "a segment's ops make more than its size")
+/**
+ * A segment's ops, read one at a time as they are applied (a corrupt count cannot make a list of
+ * millions first), each number checked against the segment and the old file.
+ */
+class Control {
+  readonly count: number
+  readonly gaps: Reader
+  readonly values: Uint8Array
+  private readonly control: Reader
+  private readonly segmentSize: number
+  private readonly oldSize: number
+  private oldEnd = 0
+  private made = 0
+  private extras = 0
+
+  constructor(body: Uint8Array, segmentSize: number, oldSize: number) {
+    this.segmentSize = segmentSize
+    this.oldSize = oldSize
+    const reader = new Reader(body)
+    const controlLength = reader.varint()
+    const gapsLength = reader.varint()
+    const gapsStart = reader.at + controlLength
+    const valuesStart = gapsStart + gapsLength
+    if (valuesStart > body.length) throw bad("Corrupt", "a segment is shorter than its streams")
+    this.control = new Reader(body.subarray(reader.at, gapsStart))
+    this.count = this.control.varint()
+    this.gaps = new Reader(body.subarray(gapsStart, valuesStart))
+    this.values = body.subarray(valuesStart)
   }
-  if (runs + extras !== segmentSize || extras !== extra.length) throw bad("Corrupt", "a segment's streams do not add up")
-  return { ops, gaps: new Reader(body.subarray(gapsStart, valuesStart)), values: body.subarray(valuesStart) }
+
+  next(): Op {
+    const extra = this.control.varint()
+    const run = this.control.varint()
+    const oldStart = this.oldEnd + unzigzag(this.control.varint())
+    if (extra + run === 0) throw bad("Corrupt", "an op that makes nothing")
+    if (oldStart < 0 || oldStart + run > this.oldSize) throw bad("OutOfRange", `a run reads old bytes ${oldStart}..${oldStart + run} of ${this.oldSize}`)
+    this.oldEnd = oldStart + run
+    this.made += extra + run
+    this.extras += extra
+    if (this.made > this.segmentSize) throw bad("OutOfRange", "a segment's ops make more than its size")
+    return { extra, run, oldStart }
+  }
+
+  /** Every op read made the segment, its extra bytes and nothing else. */
+  done(extraLength: number): boolean {
+    return this.made === this.segmentSize && this.extras === extraLength && this.control.at === this.control.bytes.length
+  }
 }
 
 /**
@@ -293,15 +314,15 @@ const segment = <E, E2>(patch: Source<E>, old: Source<E2>, at: number, produced:
     if (produced + segmentSize > size) return yield* bad("OutOfRange", `the patch makes more than the file's ${size} bytes`)
     const body = yield* unzstd(yield* patch.read(at + recordHead, streamsSize), maxControlAndDiff, "control and diff bytes")
     const extra = extraSize === 0 ? new Uint8Array(0) : yield* unzstd(yield* patch.read(at + recordHead + streamsSize, extraSize), segmentSize, "extra bytes")
-    const decoded = yield* Effect.try({
-      try: () => decodeStreams(body, extra, segmentSize, old.size),
-      catch: (error) => error instanceof KeeldiffError ? error : bad("Corrupt", String(error))
-    })
+    const corrupt = (error: unknown) => error instanceof KeeldiffError ? error : bad("Corrupt", String(error))
+    const control = yield* Effect.try({ try: () => new Control(body, segmentSize, old.size), catch: corrupt })
+    const diff = yield* Effect.try({ try: () => new SparseDiff(control.gaps, control.values), catch: corrupt })
     const out = new Uint8Array(segmentSize)
-    const diff = new SparseDiff(decoded.gaps, decoded.values)
     let o = 0
     let e = 0
-    for (const op of decoded.ops) {
+    for (let i = 0; i < control.count; i++) {
+      const op = yield* Effect.try({ try: () => control.next(), catch: corrupt })
+      if (e + op.extra > extra.length) return yield* bad("Corrupt", "a segment's ops take more extra bytes than it has")
       out.set(extra.subarray(e, e + op.extra), o)
       o += op.extra
       e += op.extra
@@ -310,9 +331,10 @@ const segment = <E, E2>(patch: Source<E>, old: Source<E2>, at: number, produced:
       if (base.length !== op.run) return yield* bad("OutOfRange", "the old file is shorter than a run")
       out.set(base, o)
       const at = o
-      yield* Effect.try({ try: () => diff.addTo(out, at, op.run), catch: (error) => error instanceof KeeldiffError ? error : bad("Corrupt", String(error)) })
+      yield* Effect.try({ try: () => diff.addTo(out, at, op.run), catch: corrupt })
       o += op.run
     }
+    if (!control.done(extra.length)) return yield* bad("Corrupt", "a segment's streams do not add up")
     if (!diff.done()) return yield* bad("Corrupt", "a segment's diff bytes lie outside its runs")
     return { bytes: out, next: end }
   })
