@@ -251,18 +251,42 @@ export const write = <E, E2>(source: Source<E>, sink: Sink<E2>, options: Options
     const output = new Output(sink, Layout.superblockSize)
     let contentDone = 0
     const parallel = Math.max(1, options.parallelBlocks ?? 1)
-    for (const node of preOrder(root)) {
-      const entry = node.entry
-      if (entry.kind !== "file") continue
-      node.blocksStart = output.offset
-      const blocks = source.stored?.(entry) ?? Stream.mapEffect(blocksOf(source.content(entry), entry, blockSize), (raw) => dataBlock(compressor, raw, parallel > 1), { concurrency: parallel })
-      yield* Stream.runForEach(blocks, (block) => {
-        node.blockSizes.push(block.size)
-        return output.push(block.stored)
-      })
-      contentDone += entry.size
-      if (options.onProgress) yield* options.onProgress(contentDone)
-    }
+    // One stream of every file's blocks, so the blocks of the next files are read and compressed
+    // while the last ones of this file still compress (most files are a block or two); written in
+    // order, each file's start before its first block and its end after its last.
+    const files = [...preOrder(root)].filter((node): node is Node & { readonly entry: Tree.File } => node.entry.kind === "file")
+    type Step =
+      | { readonly _tag: "start" | "end"; readonly node: Node & { readonly entry: Tree.File } }
+      | { readonly _tag: "raw"; readonly node: Node; readonly raw: Uint8Array }
+      | { readonly _tag: "block"; readonly node: Node; readonly block: StoredBlock }
+    const steps = Stream.fromIterable(files).pipe(
+      Stream.flatMap((node): Stream.Stream<Step, E | SquashfsError.SquashfsError> => {
+        const stored = source.stored?.(node.entry)
+        const blocks: Stream.Stream<Step, E | SquashfsError.SquashfsError> = stored === undefined
+          ? Stream.map(blocksOf(source.content(node.entry), node.entry, blockSize), (raw) => ({ _tag: "raw", node, raw }))
+          : Stream.map(stored, (block) => ({ _tag: "block", node, block }))
+        const start: Step = { _tag: "start", node }
+        const end: Step = { _tag: "end", node }
+        return Stream.make(start).pipe(Stream.concat(blocks), Stream.concat(Stream.make(end)))
+      }),
+      Stream.mapEffect((step): Effect.Effect<Step, SquashfsError.SquashfsError> =>
+        step._tag === "raw" ? Effect.map(dataBlock(compressor, step.raw, parallel > 1), (block) => ({ _tag: "block", node: step.node, block })) : Effect.succeed(step), { concurrency: parallel })
+    )
+    yield* Stream.runForEach(steps, (step) => {
+      switch (step._tag) {
+        case "start":
+          step.node.blocksStart = output.offset
+          return Effect.void
+        case "block":
+          step.node.blockSizes.push(step.block.size)
+          return output.push(step.block.stored)
+        case "end":
+          contentDone += step.node.entry.size
+          return options.onProgress ? options.onProgress(contentDone) : Effect.void
+        case "raw":
+          return Effect.die("a block left uncompressed")
+      }
+    })
     yield* output.flush()
 
     // Inodes and directory listings: a directory's children first, then its listing and inode.

@@ -12,7 +12,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { Cause, Effect, Exit, Stream } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
-import { SquashfsReader, SquashfsWriter, type Tree } from "../src/index.ts"
+import { Compressor, SquashfsReader, SquashfsWriter, type Tree } from "../src/index.ts"
 import { materialize, prng, sample, writeImage } from "./trees.ts"
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "keel-squashfs-"))
@@ -95,6 +95,28 @@ describe("SquashfsWriter", () => {
     expect(written.result.bytesUsed).toBeLessThanOrEqual(written.image.length)
     const changed = { entries: tree.entries, contents: new Map(tree.contents).set("etc/hostname", new TextEncoder().encode("other-name!\n")) }
     expect(sha(Effect.runSync(writeImage(changed, { mkfsTime: 1_700_000_000, blockSize }, SquashfsWriter)).image)).not.toBe(sha(written.image))
+  })
+
+  it("gives the same bytes with blocks compressed side by side and finished out of order, with progress after each file", async () => {
+    // Each call finishes after a number of turns that falls as calls go on, so later blocks finish first.
+    let calls = 0
+    const shuffling: Compressor.Compressor = {
+      ...Compressor.zlib,
+      compressAsync: async (bytes) => {
+        const turns = 4 * (8 - (calls++ % 8))
+        for (let i = 0; i < turns; i++) await Promise.resolve()
+        return Compressor.zlib.compress(bytes)
+      }
+    }
+    const progress: Array<number> = []
+    const onProgress = (done: number) => Effect.sync(() => void progress.push(done))
+    const parallel = await Effect.runPromise(writeImage(tree, { mkfsTime: 1_700_000_000, blockSize, compressor: shuffling, parallelBlocks: 8, onProgress }, SquashfsWriter))
+    expect(sha(parallel.image)).toBe(sha(written.image))
+    expect(calls).toBeGreaterThan(8)
+    const files = tree.entries.filter((entry) => entry.kind === "file")
+    expect(progress.length).toBe(files.length)
+    expect(progress.every((done, i) => i === 0 || done >= progress[i - 1]!)).toBe(true)
+    expect(progress.at(-1)).toBe(files.reduce((sum, entry) => sum + entry.size, 0))
   })
 
   it("refuses trees that are not trees, and contents that are not their size", () => {
