@@ -269,7 +269,7 @@ export const write = <E, E2>(source: Source<E>, sink: Sink<E2>, options: Options
         const end: Step = { _tag: "end", node }
         return Stream.make(start).pipe(Stream.concat(blocks), Stream.concat(Stream.make(end)))
       }),
-      Stream.mapEffect((step): Effect.Effect<Step, SquashfsError.SquashfsError> =>
+      Stream.mapEffect((step): Effect.Effect<Exclude<Step, { readonly _tag: "raw" }>, SquashfsError.SquashfsError> =>
         step._tag === "raw" ? Effect.map(dataBlock(compressor, step.raw, parallel > 1), (block) => ({ _tag: "block", node: step.node, block })) : Effect.succeed(step), { concurrency: parallel })
     )
     yield* Stream.runForEach(steps, (step) => {
@@ -283,8 +283,6 @@ export const write = <E, E2>(source: Source<E>, sink: Sink<E2>, options: Options
         case "end":
           contentDone += step.node.entry.size
           return options.onProgress ? options.onProgress(contentDone) : Effect.void
-        case "raw":
-          return Effect.die("a block left uncompressed")
       }
     })
     yield* output.flush()
