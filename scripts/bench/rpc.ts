@@ -1,7 +1,9 @@
 /**
  * `npm run bench -- rpc` (issue #7): GetStatus latency over mutual TLS against the real agent and a
  * real keel-init on the host, and the cold start of `osctl status` (a new process each time, as an
- * operator runs it) against `node -e 0` measured in the same run. Last line: one JSON object.
+ * operator runs it) against `node -e 0` measured in the same run. Also the floor under that figure:
+ * the same call from a bare node:https script (mtls-call.cjs), so what osctl itself adds is plain.
+ * Last line: one JSON object.
  */
 import { execFile, spawnSync } from "node:child_process"
 import { promisify } from "node:util"
@@ -64,17 +66,23 @@ const run = async (args: ReadonlyArray<string>) => {
 await run([osctl, "config", "add", "bench", "-n", `127.0.0.1:${port}`, "--ca", path.join(dir, "ca.crt"), "--cert", path.join(dir, "alice.crt"), "--key", path.join(dir, "alice.key")])
 await run([osctl, "status"])
 await run(["-e", "0"])
+const floorCall = [path.join(import.meta.dirname, "mtls-call.cjs"), env.OSCTLCONFIG]
+await run(floorCall)
 const bare: Array<number> = []
 const status: Array<number> = []
+const floor: Array<number> = []
 for (let i = 0; i < starts; i++) {
   bare.push(await run(["-e", "0"]))
   status.push(await run([osctl, "status"]))
+  floor.push(await run(floorCall))
 }
 const bareMs = quantile(bare, 0.5)
 const statusMs = quantile(status, 0.5)
+const floorMs = quantile(floor, 0.5)
 console.log(`cold start, median of ${starts}: node -e 0 ${bareMs.toFixed(1)} ms, osctl status ${statusMs.toFixed(1)} ms (target under 1.5x)`)
+console.log(`the same call from bare node:https (the floor for any Node client): ${floorMs.toFixed(1)} ms, ${(floorMs / bareMs).toFixed(2)}x node -e 0`)
 
 await agent.close()
 init.child.kill("SIGKILL")
-console.log(JSON.stringify({ status_p50_ms: round(p50), status_p99_ms: round(p99), osctl_cold_ratio: round(statusMs / bareMs), osctl_status_ms: round(statusMs, 1), node_bare_ms: round(bareMs, 1) }))
+console.log(JSON.stringify({ status_p50_ms: round(p50), status_p99_ms: round(p99), osctl_cold_ratio: round(statusMs / bareMs), osctl_status_ms: round(statusMs, 1), node_bare_ms: round(bareMs, 1), mtls_floor_ratio: round(floorMs / bareMs) }))
 process.exit(0)
