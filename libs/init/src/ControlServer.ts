@@ -20,12 +20,15 @@ export interface ControlDeps {
   readonly events: PubSub.PubSub<InitControl.SupervisorEvent>
   readonly logs: PubSub.PubSub<InitControl.LogLine>
   readonly power: Deferred.Deferred<PowerRequest>
-  /** The node's network; absent in host mode, where the network is the host's. */
-  readonly network: NetworkManager.NetworkManager | undefined
+  /**
+   * The node's network, once early boot has brought it up (a change asked for sooner waits for it);
+   * undefined in host mode, where the network is the host's.
+   */
+  readonly network: Effect.Effect<NetworkManager.NetworkManager | undefined>
 }
 
 const networkOf = (deps: ControlDeps) =>
-  deps.network === undefined ? Effect.fail(new InitControl.NetworkNotManaged()) : Effect.succeed(deps.network)
+  Effect.flatMap(deps.network, (network) => network === undefined ? Effect.fail(new InitControl.NetworkNotManaged()) : Effect.succeed(network))
 
 const failed = (error: { readonly operation: "apply" | "confirm"; readonly reason: string }) =>
   new InitControl.NetworkChangeFailed({ operation: error.operation, reason: error.reason })
