@@ -43,15 +43,8 @@ const root = path.resolve(import.meta.dirname, "..", "..")
 const kernel = { package: "linux-image-6.1.0-56-cloud-amd64", version: "6.1.192-2", release: "6.1.0-56-cloud-amd64" }
 /** Loaded by stage 1, in dependency order. */
 const stage1Modules = ["virtio_pci", "virtio_blk", "squashfs"]
-/**
- * Shipped in the root for keel-init to load, with their parameters. Before the data partition: what
- * the ESP, a seed (a disk, an ISO or the network) and the watchdog need. With the network, while
- * keel-agent starts: VLANs, bonds (bonding makes no bond0 of its own, bonds come from the machine
- * config) and container networking.
- */
-const earlyModules = ["virtio_net", "softdog", "vfat", "nls_cp437", "nls_ascii", "isofs", "loop"]
-const networkModules = ["overlay", "br_netfilter", "8021q", "bonding max_bonds=0"]
-const rootModules = [...earlyModules, ...networkModules]
+/** Shipped in the root for keel-init to load, with their parameters: bonding makes no bond0 of its own, bonds come from the machine config. */
+const rootModules = ["virtio_net", "softdog", "overlay", "br_netfilter", "vfat", "nls_cp437", "nls_ascii", "isofs", "loop", "8021q", "bonding max_bonds=0"]
 /**
  * Slot compression: GRUB 2.06 reads gzip, xz and lzo, not zstd or lz4 (boot.md G10), and it loads
  * the kernel and initrd from the slot. Measured with `npm run bench -- boot` (SeaBIOS + GRUB, TCG,
@@ -262,7 +255,7 @@ const initConfig = {
   mode: "node",
   controlSocket: "/run/keel/init.sock",
   reapIntervalMillis: 2000,
-  earlyBoot: { hostname: "keelos", modules: earlyModules, networkModules, servicesBeforeNetwork: ["keel-agent"], mkfs: "/usr/sbin/mkfs.ext4" },
+  earlyBoot: { hostname: "keelos", modules: rootModules, mkfs: "/usr/sbin/mkfs.ext4" },
   watchdog: { intervalMillis: 5000, answerWithinMillis: 20000 },
   logs: { dir: "/var/lib/keel/logs", maxBytes: 4 << 20, keep: 3, flushMillis: 1000, bufferLines: 10000 },
   // A slot that fails to come up stable 3 boots in a row boots with only the agent (maintenance mode).

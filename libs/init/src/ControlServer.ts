@@ -20,15 +20,12 @@ export interface ControlDeps {
   readonly events: PubSub.PubSub<InitControl.SupervisorEvent>
   readonly logs: PubSub.PubSub<InitControl.LogLine>
   readonly power: Deferred.Deferred<PowerRequest>
-  /**
-   * The node's network, once early boot has brought it up (a change asked for sooner waits for it);
-   * undefined in host mode, where the network is the host's.
-   */
-  readonly network: Effect.Effect<NetworkManager.NetworkManager | undefined>
+  /** The node's network; absent in host mode, where the network is the host's. */
+  readonly network: NetworkManager.NetworkManager | undefined
 }
 
 const networkOf = (deps: ControlDeps) =>
-  Effect.flatMap(deps.network, (network) => network === undefined ? Effect.fail(new InitControl.NetworkNotManaged()) : Effect.succeed(network))
+  deps.network === undefined ? Effect.fail(new InitControl.NetworkNotManaged()) : Effect.succeed(deps.network)
 
 const failed = (error: { readonly operation: "apply" | "confirm"; readonly reason: string }) =>
   new InitControl.NetworkChangeFailed({ operation: error.operation, reason: error.reason })

@@ -3,10 +3,6 @@
  * exec'd keel-init: the API filesystems (what stage 1 moved is kept), the kernel modules the image
  * lists, loopback, the hostname, and the data partition at /var/lib/keel.
  *
- * In two phases, so the way into the node does not wait for the network: `prepare` ends with the
- * seed, after which keel-init starts the agent; `network` then loads the network modules and applies
- * the static network while the agent starts.
- *
  * First boot creates the data filesystem only on the partition that carries the KEELOS_DATA label
  * (so never a whole disk: only partitions have labels) and only when it holds no filesystem at all
  * (every probed byte zero). Anything else that is not ext4 is refused with a clear message, never
@@ -33,17 +29,7 @@ export const EarlyBootConfig = Schema.Struct({
   /** The static network configuration on the data partition (default StaticNetwork.networkFile). */
   networkFile: Schema.optional(Schema.String),
   /** How long boot waits for the first DHCP lease on each DHCP link before starting services (default 10 s). */
-  dhcpWaitMillis: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
-  /**
-   * Kernel modules loaded with the network, after the services that do not wait for it have been
-   * started (`servicesBeforeNetwork`): network drivers and what container networking needs.
-   */
-  networkModules: Schema.optional(Schema.Array(Schema.String)),
-  /**
-   * Services started as soon as the data partition and the seed are there, while the network comes
-   * up: keel-agent, whose port listens on every address as they appear. The others wait for the network.
-   */
-  servicesBeforeNetwork: Schema.optional(Schema.Array(Schema.String))
+  dhcpWaitMillis: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)))
 })
 export type EarlyBootConfig = typeof EarlyBootConfig.Type
 
@@ -69,29 +55,20 @@ export const apiFilesystems: ReadonlyArray<Mounts.MountRequest> = [
 
 export type DataOutcome = "mounted" | "formatted"
 
-/** What the first phase (`prepare`) did: everything up to the seed. */
-export interface Prepared {
+export interface Report {
   readonly mounted: ReadonlyArray<string>
   readonly modulesFailed: ReadonlyArray<string>
   readonly data: DataOutcome
   readonly esp: "mounted" | "failed"
   /** This boot's number (1 on the first boot), 0 when it could not be counted. */
   readonly boots: number
+  readonly network: "not configured" | "configured" | "failed"
+  /** The network configuration applied, for the DHCP client; undefined when none was. */
+  readonly networkConfig: NetworkConfig.NetworkConfig | undefined
   /** Whether the machine config names the host (a DHCP server's host name then does not count). */
   readonly hostnameConfigured: boolean
   readonly seed: Seed.Outcome
 }
-
-/** What the second phase (`network`) did: the network modules and the static network. */
-export interface NetworkUp {
-  readonly modulesFailed: ReadonlyArray<string>
-  readonly network: "not configured" | "configured" | "failed"
-  /** The network configuration applied, for the DHCP client; undefined when none was. */
-  readonly networkConfig: NetworkConfig.NetworkConfig | undefined
-}
-
-/** Both phases, one after the other (`run`). */
-export interface Report extends Prepared, Omit<NetworkUp, "modulesFailed"> {}
 
 const log = (line: string) => Console.log(`keel-init: ${line}`)
 
@@ -204,34 +181,22 @@ const stopwatch = Effect.gen(function*() {
   return { lap, summary }
 })
 
-/** Loads `modules` in order ("bonding max_bonds=0": a name, then its parameters); the ones that failed, each said in the log. */
-const loadModules = (modules: ReadonlyArray<string>) =>
-  Effect.gen(function*() {
-    const kernel = yield* Kernel.Kernel
-    const failed: Array<string> = []
-    for (const module of modules) {
-      const [name, ...params] = module.split(" ")
-      const loaded = yield* Effect.result(kernel.loadModule(name!, params.join(" ")))
-      if (loaded._tag === "Failure") {
-        failed.push(module)
-        yield* log(`module ${module}: ${loaded.failure.message}`)
-      }
-    }
-    return failed
-  })
-
-/**
- * The first phase: API filesystems, the modules the disks and the seed need, loopback, the
- * hostname, the data partition, the ESP and the boot count, the seed. The services that do not
- * wait for the network can start after it.
- */
-export const prepare = (config: EarlyBootConfig) =>
+export const run = (config: EarlyBootConfig) =>
   Effect.gen(function*() {
     const watch = yield* stopwatch
     const mounted = yield* mountApiFilesystems
     yield* watch.lap("mounts")
     const kernel = yield* Kernel.Kernel
-    const modulesFailed = yield* loadModules(config.modules)
+    const modulesFailed: Array<string> = []
+    for (const module of config.modules) {
+      // "bonding max_bonds=0": the module's name, then its parameters.
+      const [name, ...params] = module.split(" ")
+      const loaded = yield* Effect.result(kernel.loadModule(name!, params.join(" ")))
+      if (loaded._tag === "Failure") {
+        modulesFailed.push(module)
+        yield* log(`module ${module}: ${loaded.failure.message}`)
+      }
+    }
     yield* watch.lap(`${config.modules.length} modules`)
     yield* Effect.flatMap(Links.Links, (links) => links.up("lo")).pipe(Effect.catch((e) => log(e.message)))
     yield* kernel.setHostname(config.hostname).pipe(Effect.catch((e) => log(e.message)))
@@ -244,30 +209,9 @@ export const prepare = (config: EarlyBootConfig) =>
     const hostname = yield* Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFileString(NodeFiles.hostnameFile)).pipe(Effect.map((t) => t.trim()), Effect.option)
     if (Option.isSome(hostname) && hostname.value !== config.hostname) yield* kernel.setHostname(hostname.value).pipe(Effect.catch((e) => log(e.message)))
     yield* watch.lap("seed")
-    yield* log(`early boot done: ${mounted.length} filesystems mounted, data partition ${data}, ESP ${esp}, seed ${seed}, boot ${boots}; ${yield* watch.summary}`)
-    const prepared: Prepared = { mounted, modulesFailed, data, esp, hostnameConfigured: Option.isSome(hostname), seed, boots }
-    return prepared
-  })
-
-/** The second phase: the network modules, then the static network from the data partition. */
-export const network = (config: EarlyBootConfig) =>
-  Effect.gen(function*() {
-    const watch = yield* stopwatch
-    const modules = config.networkModules ?? []
-    const modulesFailed = yield* loadModules(modules)
-    yield* watch.lap(`${modules.length} modules`)
     const { network, config: networkConfig } = yield* configureNetwork(config.networkFile ?? StaticNetwork.networkFile)
-    yield* watch.lap("static network")
-    yield* log(`network ${network}; ${yield* watch.summary}`)
-    const up: NetworkUp = { modulesFailed, network, networkConfig }
-    return up
-  })
-
-/** Both phases in order, nothing between them. */
-export const run = (config: EarlyBootConfig) =>
-  Effect.gen(function*() {
-    const prepared = yield* prepare(config)
-    const up = yield* network(config)
-    const report: Report = { ...prepared, modulesFailed: [...prepared.modulesFailed, ...up.modulesFailed], network: up.network, networkConfig: up.networkConfig }
+    yield* watch.lap("network")
+    yield* log(`early boot done: ${mounted.length} filesystems mounted, data partition ${data}, ESP ${esp}, network ${network}, seed ${seed}, boot ${boots}; ${yield* watch.summary}`)
+    const report: Report = { mounted, modulesFailed, data, esp, network, networkConfig, hostnameConfigured: Option.isSome(hostname), seed, boots }
     return report
   })

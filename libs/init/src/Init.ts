@@ -11,7 +11,7 @@
  * `runGuarded` is the PID 1 contract: it never returns on a node, and a defect anywhere ends in an
  * emergency reboot, never in PID 1 exiting (which would panic the kernel).
  */
-import { Cause, Clock, Console, Deferred, Duration, Effect, FileSystem, Layer, Option, Path, PubSub, Ref, Schedule, Schema, Stream } from "effect"
+import { Cause, Clock, Console, Deferred, Duration, Effect, FileSystem, Layer, Option, Path, PubSub, Ref, Schema, Stream } from "effect"
 import type { HttpClient } from "effect/http"
 import type { ChildProcessSpawner } from "effect/process"
 import { SocketServer } from "effect/socket"
@@ -61,41 +61,23 @@ const fromSignal = (signal: Signals.Signal): ControlServer.PowerRequest =>
     ? { action: "poweroff", reason: "SIGPWR: power failure" }
     : { action: "reboot", reason: signal === "SIGINT" ? "SIGINT: Ctrl-Alt-Del" : `${signal} received` }
 
-/**
- * Until each of `names` has a process (or has ended, or is absent from the image), polled every
- * 10 ms for at most 5 s: what goes first is not held up by work that blocks keel-init's thread.
- */
-const awaitSpawned = (supervisor: Supervisor.Supervisor, names: ReadonlySet<string>) =>
-  Effect.map(supervisor.statuses, (all) => all.every((s) => !names.has(s.name) || s.pid !== null || s.state !== "starting")).pipe(
-    Effect.repeat({ until: (spawned) => spawned, schedule: Schedule.spaced("10 millis") }),
-    Effect.timeoutOption("5 seconds"),
-    Effect.asVoid
-  )
-
 /** Runs until a stop is requested and the services are down; returns why it stopped. */
 export const run = (config: InitConfig): Effect.Effect<Outcome, never, Requirements> =>
   Effect.scoped(Effect.gen(function*() {
     // On a node, keel-init owns the network; in host mode the host's is not ours to change.
-    const networkUp = yield* Deferred.make<NetworkManager.NetworkManager | undefined>()
-    const earlyBoot = config.earlyBoot
-    // Without its data partition the node still boots, so the agent can report why.
-    const prepared = earlyBoot === undefined ? undefined : yield* EarlyBoot.prepare(earlyBoot).pipe(
-      Effect.catchTag("EarlyBootError", (error) => (error.step === "data" ? Effect.as(log(`${error.message}; continuing without it`), undefined) : Effect.die(error)))
-    )
-    if (earlyBoot === undefined) yield* Deferred.succeed(networkUp, undefined)
-    /** The network modules, the static network and the first DHCP leases, while the services that do not wait for them start. */
-    const bringUpNetwork = (early: EarlyBoot.EarlyBootConfig) =>
-      Effect.gen(function*() {
-        const up = yield* EarlyBoot.network(early)
-        const network = yield* NetworkManager.make({
-          initial: up.networkConfig,
-          hostnameConfigured: prepared?.hostnameConfigured ?? false,
-          log: (line) => log(`network: ${line}`)
-        })
-        yield* network.start(early.dhcpWaitMillis ?? 10_000)
-        yield* Deferred.succeed(networkUp, network)
+    let network: NetworkManager.NetworkManager | undefined
+    if (config.earlyBoot !== undefined) {
+      // Without its data partition the node still boots, so the agent can report why.
+      const report = yield* EarlyBoot.run(config.earlyBoot).pipe(
+        Effect.catchTag("EarlyBootError", (error) => (error.step === "data" ? Effect.as(log(`${error.message}; continuing without it`), undefined) : Effect.die(error)))
+      )
+      network = yield* NetworkManager.make({
+        initial: report?.networkConfig,
+        hostnameConfigured: report?.hostnameConfigured ?? false,
+        log: (line) => log(`network: ${line}`)
       })
-    const beforeNetwork = new Set(earlyBoot?.servicesBeforeNetwork ?? [])
+      yield* network.start(config.earlyBoot.dhcpWaitMillis ?? 10_000)
+    }
     const guard = config.bootGuard === undefined
       ? undefined
       : yield* BootGuard.begin(config.bootGuard).pipe(
@@ -120,15 +102,9 @@ export const run = (config: InitConfig): Effect.Effect<Outcome, never, Requireme
     const supervisor = yield* Supervisor.make(services, {
       onEvent: (event) => PubSub.publish(events, event),
       onLogLine: (service, line) =>
-        Effect.andThen(PubSub.publish(logs, { ...line, service }), files === undefined ? Effect.void : files.append(service, line)),
-      startGate: (child) => (beforeNetwork.has(child) ? Effect.void : Deferred.await(networkUp))
+        Effect.andThen(PubSub.publish(logs, { ...line, service }), files === undefined ? Effect.void : files.append(service, line))
     }).pipe(Effect.provide(context), Effect.orDie)
     yield* log(`supervising ${services.children.length} children; control socket ${config.controlSocket}`)
-    if (earlyBoot !== undefined) {
-      // Loading modules holds this thread: the services that go first are spawned before it starts.
-      yield* awaitSpawned(supervisor, beforeNetwork)
-      yield* Effect.forkScoped(bringUpNetwork(earlyBoot))
-    }
     if (guard !== undefined && !maintenance) {
       const allRunning = Effect.map(supervisor.statuses, (all) => all.every((s) => s.kind === "group" || s.state === "running" || s.state === "absent"))
       yield* Effect.forkScoped(BootGuard.awaitStable(allRunning, config.bootGuard!.stableAfterMillis).pipe(
@@ -141,7 +117,7 @@ export const run = (config: InitConfig): Effect.Effect<Outcome, never, Requireme
 
     // After early boot: the socket lives on /run, which early boot mounts.
     const server = yield* Effect.flatMap(ControlSocket.ControlSocket, (c) => c.listen(config.controlSocket)).pipe(Effect.orDie)
-    yield* Layer.build(ControlServer.layer({ supervisor, events, logs, power, network: Deferred.await(networkUp) }).pipe(Layer.provide(Layer.succeed(SocketServer.SocketServer)(server))))
+    yield* Layer.build(ControlServer.layer({ supervisor, events, logs, power, network }).pipe(Layer.provide(Layer.succeed(SocketServer.SocketServer)(server))))
 
     const orphans = yield* OrphanReaper.make
     const reap = Effect.gen(function*() {

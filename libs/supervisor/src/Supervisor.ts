@@ -78,11 +78,6 @@ export interface Options {
   readonly onLogLine?: (child: string, line: LogLine) => Effect.Effect<void>
   /** Called for every event (a node-wide journal, metrics). */
   readonly onEvent?: (event: SupervisorEvent) => Effect.Effect<void>
-  /**
-   * Awaited before a child starts, after its dependencies: keel-init holds the services that need
-   * the network until early boot has brought it up, while the way into the node starts at once.
-   */
-  readonly startGate?: (child: string) => Effect.Effect<void>
 }
 
 export interface Supervisor {
@@ -191,7 +186,7 @@ export const make = Effect.fn("Supervisor.make")(function*(root: ServiceSpec.Gro
     waitUntil(() => entry.spec.dependsOn.every((dep) => {
       const sibling = byName.get(dep)
       return sibling === undefined || isReady(sibling)
-    })).pipe(Effect.andThen(options.startGate === undefined ? Effect.void : options.startGate(entry.spec.name)))
+    }))
 
   const probe = (readiness: ServiceSpec.Readiness): Effect.Effect<boolean> => {
     switch (readiness._tag) {

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber } from "effect"
+import { Effect, Fiber } from "effect"
 import { Supervisor } from "../src/index.ts"
 import { advance, group, machine, service, startsOf } from "./helpers.ts"
 
@@ -126,24 +126,6 @@ describe("dependencies and readiness", () => {
       assert.isAtLeast(ready, 3000)
       assert.isAtMost(ready, 3100)
       assert.isAtLeast(startsOf(yield* sup.journal("containerd"))[0]!, ready)
-    }))
-
-  it.effect("a start gate holds the children it names until it opens; the others start at once", () =>
-    Effect.gen(function*() {
-      const m = machine()
-      m.processes.install("/usr/bin/agent", () => ({}))
-      m.processes.install("/usr/bin/containerd", () => ({}))
-      const network = yield* Deferred.make<void>()
-      const sup = yield* Supervisor.make(group("root", [service("agent"), service("containerd")]), {
-        startGate: (child) => (child === "agent" ? Effect.void : Deferred.await(network))
-      }).pipe(Effect.provide(m.layer))
-      yield* advance(5_000)
-      assert.deepStrictEqual(startsOf(yield* sup.journal("agent")), [0])
-      assert.deepStrictEqual(startsOf(yield* sup.journal("containerd")), [])
-      assert.deepStrictEqual((yield* sup.statuses).map((s) => [s.name, s.state]), [["agent", "running"], ["containerd", "starting"]])
-      yield* Deferred.succeed(network, undefined)
-      yield* advance(100)
-      assert.deepStrictEqual(startsOf(yield* sup.journal("containerd")), [5000])
     }))
 
   it.effect("a service that never becomes ready counts as failed and is restarted", () =>
