@@ -112,5 +112,14 @@ if (installedAt !== undefined) {
   }
   console.log(`${outfile}: startup snapshot of ${(bytes / 1024).toFixed(0)} KiB of code, ${(fs.statSync(outfile).size / (1 << 20)).toFixed(1)} MiB`)
 } else {
+  // What the bundle was made from, relative to it: a launcher (apps/cli/bin/osctl.js) runs the
+  // bundle only while none of these is newer than it, and the sources otherwise. A package stands
+  // for its files by its package.json, which an install rewrites with them (a few stats, not hundreds).
+  const packageOf = (input: string) => /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(input)?.[1]
+  const inputs = [...new Set(Object.keys(result.metafile.inputs).filter((input) => !input.includes(":")).map((input) => {
+    const pkg = packageOf(input)
+    return path.relative(path.dirname(outfile), path.resolve(pkg === undefined ? input : `${pkg}/package.json`))
+  }))].sort()
+  fs.writeFileSync(path.join(path.dirname(outfile), `${name}.inputs.json`), JSON.stringify(inputs) + "\n")
   console.log(`${outfile}: ${(bytes / 1024).toFixed(0)} KiB`)
 }
