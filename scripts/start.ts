@@ -25,6 +25,8 @@ const say = (line: string) => console.log(`keelos: ${line}`)
 say("checking the image (built only when its inputs changed) ...")
 const image = ensureImage()
 say(`image ${image.rebuilt ? "built" : "up to date"} in ${path.relative(root, image.dir)}`)
+// `npx osctl` runs this bundle while it is current (apps/cli/bin/osctl.js): about 0.25 s a command against 0.9 s from the sources.
+if (spawnSync("npm", ["run", "build", "--silent"], { cwd: path.join(root, "apps", "cli"), stdio: "ignore" }).status !== 0) say("osctl's bundle did not build; osctl runs from its sources")
 
 /**
  * `npm start -- --nodes N`: N nodes in the background through `osctl cluster create` (a private

@@ -55,7 +55,8 @@ write("ca.crt", pki.ca.cert)
 write("alice.crt", pki.admin.cert)
 write("alice.key", pki.admin.key)
 const env = { ...process.env, OSCTLCONFIG: path.join(dir, "osctl.json"), NODE_COMPILE_CACHE: path.join(dir, "compile-cache") }
-const osctl = path.join(root, "apps", "cli", "dist", "osctl.js")
+// The command as operators run it (the package's bin): the launcher, which runs the bundle just built.
+const osctl = path.join(root, "apps", "cli", "bin", "osctl.js")
 const port = new URL(agent.url).port
 // Asynchronous: the agent serves from this process, so its event loop must keep running.
 const run = async (args: ReadonlyArray<string>) => {
