@@ -21,7 +21,7 @@ import * as NodeBootEnvBlock from "@keelos/platform-node/NodeBootEnvBlock"
 import * as NodeHttpListener from "@keelos/platform-node/NodeHttpListener"
 import * as NodeKernelLog from "@keelos/platform-node/NodeKernelLog"
 import * as NodeLinks from "@keelos/platform-node/NodeLinks"
-import { NodeServices, NodeSocket } from "@keelos/platform-node/NodeMain"
+import { NodeDaemonServices, NodeSocket } from "@keelos/platform-node/NodeMain"
 import * as NodeMtlsServer from "@keelos/platform-node/NodeMtlsServer"
 import * as NodeTlsServer from "@keelos/platform-node/NodeTlsServer"
 import type { AgentConfig } from "./AgentConfig.ts"
@@ -66,7 +66,7 @@ export const layer = (config: AgentConfig, pem: Pem) =>
     const metrics = config.metrics === undefined
       ? Layer.empty
       : MetricsServer.layer.pipe(Layer.provide([facts, update]), Layer.provide(NodeHttpListener.layer(config.metrics)))
-    return Layer.merge(api, metrics).pipe(Layer.provide(initClient), Layer.provide(NodeServices.layer))
+    return Layer.merge(api, metrics).pipe(Layer.provide(initClient), Layer.provide(NodeDaemonServices.layer))
   }))
 
 type UpdateConfig = NonNullable<AgentConfig["update"]>
@@ -79,7 +79,7 @@ const runningVersion = (config: AgentConfig) =>
     const text = yield* Effect.orElseSucceed(fs.readFileString(config.update.osRelease), () => "")
     const id = /^VERSION_ID="?([^"\n]+)"?$/m.exec(text)?.[1]
     return id !== undefined && /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/.test(id) ? id : version
-  }).pipe(Effect.provide(NodeServices.layer))
+  }).pipe(Effect.provide(NodeDaemonServices.layer))
 
 const decodeKeys = Schema.decodeUnknownEffect(Schema.fromJsonString(Schema.Array(Schema.Struct({ id: Schema.String, development: Schema.Boolean, publicKey: Schema.String }))))
 
@@ -126,7 +126,7 @@ const httpLayer = (config: UpdateConfig) =>
     const fs = yield* FileSystem.FileSystem
     const pem = yield* Effect.orElseSucceed(fs.readFileString(caFile), () => null)
     return pem === null ? NodeHttp.layer : NodeHttp.layerTrusting(pem)
-  })).pipe(Layer.provide(NodeServices.layer))
+  })).pipe(Layer.provide(NodeDaemonServices.layer))
 
 /**
  * The update engine with the node's checks, and a fiber that reconciles at start: it runs the
@@ -144,7 +144,7 @@ const updateLayer = (config: UpdateConfig, running: string) =>
       Effect.orElseSucceed(() => []),
       Effect.provideContext(services)
     )
-    const hooks = config.hooks === undefined ? undefined : yield* Hooks.make(config.hooks).pipe(Effect.provide(NodeServices.layer))
+    const hooks = config.hooks === undefined ? undefined : yield* Hooks.make(config.hooks).pipe(Effect.provide(NodeDaemonServices.layer))
     const engine = UpdateEngine.layer({
       ...(hooks === undefined ? {} : { hooks }),
       registries: registryAccess(config, services),
@@ -183,7 +183,7 @@ const updateLayer = (config: UpdateConfig, running: string) =>
       Layer.provideMerge(engine),
       Layer.merge(UpdateChecks.UpdateChecks.layer(checks))
     )
-  })).pipe(Layer.provide(Layer.mergeAll(NodeServices.layer, httpLayer(config), NodeSockets.layer, NodeLinks.layer, NodeDiskSpace.layer)))
+  })).pipe(Layer.provide(Layer.mergeAll(NodeDaemonServices.layer, httpLayer(config), NodeSockets.layer, NodeLinks.layer, NodeDiskSpace.layer)))
 
 /** First-trust mode: BootstrapApi over TLS with the node's self-signed certificate, until `done`. */
 export const bootstrapLayer = (config: AgentConfig, identity: Bootstrap.Identity, done: Deferred.Deferred<void>) =>
@@ -191,5 +191,5 @@ export const bootstrapLayer = (config: AgentConfig, identity: Bootstrap.Identity
     Layer.provide(Bootstrap.handlers(identity, { ...config.tls, tokenFile: config.bootstrap!.tokenFile }, done)),
     Layer.provide(Audit.Audit.layer(config.audit)),
     Layer.provideMerge(NodeTlsServer.layer({ cert: identity.cert, key: identity.key, host: config.listen.host, port: config.listen.port })),
-    Layer.provide(NodeServices.layer)
+    Layer.provide(NodeDaemonServices.layer)
   )

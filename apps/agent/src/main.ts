@@ -12,7 +12,7 @@ import { Console, Context, Deferred, Effect, FileSystem, Layer, Schedule } from 
 import { HttpServer } from "effect/http"
 import * as NodeConfigFile from "@keelos/platform-node/NodeConfigFile"
 import * as NodeMain from "@keelos/platform-node/NodeMain"
-import { NodeServices } from "@keelos/platform-node/NodeMain"
+import { NodeDaemonServices } from "@keelos/platform-node/NodeMain"
 import { BootstrapApi } from "@keelos/api"
 import { Bootstrap, NodeCertificate } from "@keelos/agent"
 import * as Agent from "./Agent.ts"
@@ -102,7 +102,7 @@ const main = (configFile: string) => Effect.gen(function*() {
       Effect.sync(() => void (process.exitCode = 2))
     )
   ),
-  Effect.provide(NodeServices.layer)
+  Effect.provide(NodeDaemonServices.layer)
 )
 
 NodeMain.runProgram((args) => main(args[0] ?? configPath), { disableErrorReporting: true })

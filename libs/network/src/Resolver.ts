@@ -15,7 +15,7 @@ export interface Entry {
 const maxServers = 3
 
 export const render = (entries: ReadonlyMap<string, Entry>): string => {
-  const sources = [...entries.keys()].sort((a, b) => (a === "static" ? -1 : b === "static" ? 1 : a.localeCompare(b)))
+  const sources = [...entries.keys()].sort((a, b) => (a === "static" ? -1 : b === "static" ? 1 : a < b ? -1 : a > b ? 1 : 0))
   const servers = [...new Set(sources.flatMap((s) => entries.get(s)!.nameservers))].slice(0, maxServers)
   const search = [...new Set(sources.flatMap((s) => entries.get(s)!.search))]
   return [

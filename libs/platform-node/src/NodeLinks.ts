@@ -8,7 +8,7 @@
  * asks for an acknowledgement and reads the errno in it (internal/rtnetlink).
  */
 import * as fs from "node:fs"
-import { Effect, Layer } from "effect"
+import { Array as Arr, Effect, Layer, Order } from "effect"
 import { Links } from "@keelos/platform"
 import { Errno, libc } from "./internal/libc.ts"
 import {
@@ -173,9 +173,11 @@ const linkDump = Effect.gen(function*() {
     found.push({ index, name, kind, masterIndex, up: (flags & IFF_UP) !== 0, operstate, mtu, mac })
   }
   const names = new Map(found.map((l) => [l.index, l.name]))
-  return found
-    .map(({ masterIndex, ...link }) => ({ ...link, master: names.get(masterIndex) ?? null }))
-    .sort((a, b) => a.name.localeCompare(b.name))
+  // By name in code-unit order: localeCompare would build an ICU collator first (0.2 s at boot under TCG).
+  return Arr.sort(
+    found.map(({ masterIndex, ...link }) => ({ ...link, master: names.get(masterIndex) ?? null })),
+    Order.mapInput(Order.String, (link: Links.LinkInfo) => link.name)
+  )
 })
 
 const list: Links.Links["Service"]["list"] = Effect.map(linkDump, (links) => links.map(({ index: _, ...link }) => link))

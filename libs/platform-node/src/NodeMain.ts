@@ -7,6 +7,7 @@ import { Effect } from "effect"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 export { NodeRuntime }
 export * as NodeServices from "@effect/platform-node/NodeServices"
+export * as NodeDaemonServices from "./NodeDaemonServices.ts"
 export * as NodeSocket from "@effect/platform-node/NodeSocket"
 
 /** Where a process's start went, in milliseconds since it began: Node's own start-up, then the modules. */

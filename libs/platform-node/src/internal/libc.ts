@@ -3,9 +3,7 @@
  * importing platform-node on a machine without koffi's prebuilt binary fails only when a syscall
  * is really made.
  */
-import { createRequire } from "node:module"
-
-const require = createRequire(import.meta.url)
+import { koffi as loadKoffi } from "./koffi.ts"
 
 export interface Libc {
   readonly mount: (source: string | null, target: string, fstype: string | null, flags: number, data: string | null) => number
@@ -37,7 +35,7 @@ const finitModuleNumber: Record<string, number> = { x64: 313, arm64: 273 }
 
 export const libc = (): Libc => {
   if (bound !== undefined) return bound
-  const koffi = require("koffi") as typeof import("koffi")
+  const koffi = loadKoffi()
   const lib = koffi.load("libc.so.6")
   const syscall = lib.func("long syscall(long number, int fd, const char *params, int flags)")
   const number = finitModuleNumber[process.arch]

@@ -4,9 +4,7 @@
  * child_process forks the whole process first. Plus pipe2 and a non-blocking waitpid for the
  * children started this way, and the set of their pids, which the reaper leaves alone.
  */
-import { createRequire } from "node:module"
-
-const require = createRequire(import.meta.url)
+import { koffi as loadKoffi } from "./koffi.ts"
 
 const POSIX_SPAWN_SETSIGDEF = 0x04
 const POSIX_SPAWN_SETSIGMASK = 0x08
@@ -40,7 +38,7 @@ let bound: Bindings | undefined
 
 const bindings = (): Bindings => {
   if (bound !== undefined) return bound
-  const koffi = require("koffi") as typeof import("koffi")
+  const koffi = loadKoffi()
   const lib = koffi.load("libc.so.6")
   bound = {
     posixSpawn: lib.func("int posix_spawn(_Out_ int *pid, const char *path, void *actions, void *attr, const char **argv, const char **envp)"),
