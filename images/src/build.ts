@@ -251,6 +251,15 @@ const bundles = (tree: string) => {
   }
 }
 
+/**
+ * Node's flags for keel-agent, the ones its snapshot is built with (apps/agent's build script). No
+ * Sparkplug: under TCG each function V8 compiles to baseline machine code is code QEMU translates
+ * again, and the agent's start runs thousands of functions a few times each (npm run bench -- boot,
+ * 3 boots each: setup 1.3-1.9 -> 0.9-1.5 s). The optimizing tiers stay for the code that runs hot
+ * (decoding a bzip2 delta natively: 611 -> 655 ms; with --lite-mode, 4.4 s).
+ */
+export const agentNodeFlags = ["--no-sparkplug"]
+
 const initConfig = {
   mode: "node",
   controlSocket: "/run/keel/init.sock",
@@ -267,7 +276,7 @@ const initConfig = {
       // The agent first: it is the way in, so it comes up before (and goes down after) the rest.
       {
         // Started from its startup snapshot: under TCG that saves most of the agent's start, from the first boot on.
-        kind: "service", name: "keel-agent", command: "/usr/bin/node", args: ["--snapshot-blob", "/usr/lib/keel/keel-agent.blob", AgentConfig.configPath],
+        kind: "service", name: "keel-agent", command: "/usr/bin/node", args: [...agentNodeFlags, "--snapshot-blob", "/usr/lib/keel/keel-agent.blob", AgentConfig.configPath],
         env: {},
         // Ready when its port accepts (TLS or first trust). A node not provisioned yet has an agent that
         // waits for it without listening: a day's timeout keeps init from restarting it for that.
