@@ -24,14 +24,21 @@ export interface Summary {
 
 const next = (file: string) => `${file}.next`
 
+/** The last certificate summarized: the agent's start asks about the same one twice (an X.509 parse takes tens of ms under TCG). */
+let last: { readonly pem: string; readonly summary: Summary | undefined } | undefined
+
 /** The CN and expiry of a PEM certificate; undefined when it is not one. */
 export const summarize = (pem: string): Summary | undefined => {
+  if (last?.pem === pem) return last.summary
+  let summary: Summary | undefined
   try {
     const certificate = new X509Certificate(pem)
-    return { commonName: /(?:^|\n)CN=([^\n]*)/.exec(certificate.subject)?.[1] ?? "", notAfterMillis: Date.parse(certificate.validTo) }
+    summary = { commonName: /(?:^|\n)CN=([^\n]*)/.exec(certificate.subject)?.[1] ?? "", notAfterMillis: Date.parse(certificate.validTo) }
   } catch {
-    return undefined
+    summary = undefined
   }
+  last = { pem, summary }
+  return summary
 }
 
 /** Why `pair` cannot be this node's certificate, or undefined when it can. */

@@ -6,8 +6,8 @@
 import type * as Http from "node:http"
 import type { Layer } from "effect"
 import type { HttpServer } from "effect/http"
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as DaemonHttpServer from "./internal/daemonHttpServer.ts"
 import { holdUntilServed } from "./internal/holdUntilServed.ts"
 
 export const layer = (options: { readonly host: string; readonly port: number }): Layer.Layer<HttpServer.HttpServer, unknown> =>
-  NodeHttpServer.layer(() => holdUntilServed((process.getBuiltinModule("node:http") as typeof Http).createServer()), { host: options.host, port: options.port })
+  DaemonHttpServer.layer(() => holdUntilServed((process.getBuiltinModule("node:http") as typeof Http).createServer()), { host: options.host, port: options.port })

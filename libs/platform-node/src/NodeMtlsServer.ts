@@ -13,9 +13,9 @@ import * as https from "node:https"
 import type { TLSSocket } from "node:tls"
 import { Effect, Layer, Option } from "effect"
 import type { HttpServer } from "effect/http"
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { TlsCredentials, TlsPeer } from "@keelos/platform"
+import * as DaemonHttpServer from "./internal/daemonHttpServer.ts"
 import { holdUntilServed } from "./internal/holdUntilServed.ts"
 
 export interface MtlsOptions {
@@ -56,7 +56,7 @@ const secureOptions = (options: { readonly ca: string; readonly cert: string; re
 export const layer = (options: MtlsOptions): Layer.Layer<HttpServer.HttpServer | TlsPeer.TlsPeer | TlsCredentials.TlsCredentials, unknown> => {
   let server: https.Server | undefined
   return Layer.mergeAll(
-    NodeHttpServer.layer(() => (server = holdUntilServed(https.createServer(secureOptions(options)))), { port: options.port, host: options.host }),
+    DaemonHttpServer.layer(() => (server = holdUntilServed(https.createServer(secureOptions(options)))), { port: options.port, host: options.host }),
     Layer.sync(TlsPeer.TlsPeer)(() => ({ identify, header: `x-keel-peer-${randomBytes(16).toString("hex")}` })),
     Layer.succeed(TlsCredentials.TlsCredentials)({
       replace: (pair) =>

@@ -5,8 +5,8 @@
 import * as https from "node:https"
 import type { Layer } from "effect"
 import type { HttpServer } from "effect/http"
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as DaemonHttpServer from "./internal/daemonHttpServer.ts"
 import { holdUntilServed } from "./internal/holdUntilServed.ts"
 
 export const layer = (options: { readonly cert: string; readonly key: string; readonly host: string; readonly port: number }): Layer.Layer<HttpServer.HttpServer, unknown> =>
-  NodeHttpServer.layer(() => holdUntilServed(https.createServer({ cert: options.cert, key: options.key, minVersion: "TLSv1.3" })), { host: options.host, port: options.port })
+  DaemonHttpServer.layer(() => holdUntilServed(https.createServer({ cert: options.cert, key: options.key, minVersion: "TLSv1.3" })), { host: options.host, port: options.port })
