@@ -43,8 +43,12 @@ const root = path.resolve(import.meta.dirname, "..", "..")
 const kernel = { package: "linux-image-6.1.0-56-cloud-amd64", version: "6.1.192-2", release: "6.1.0-56-cloud-amd64" }
 /** Loaded by stage 1, in dependency order. */
 const stage1Modules = ["virtio_pci", "virtio_blk", "squashfs"]
-/** Shipped in the root for keel-init to load, with their parameters: bonding makes no bond0 of its own, bonds come from the machine config. */
-const rootModules = ["virtio_net", "softdog", "overlay", "br_netfilter", "vfat", "nls_cp437", "nls_ascii", "isofs", "loop", "8021q", "bonding max_bonds=0"]
+/**
+ * Shipped in the root for keel-init to load, with their parameters: bonding makes no bond0 of its own,
+ * bonds come from the machine config. In this order, alongside the data partition's mount: the ESP's
+ * first (it waits for them), then the seed's and the network's, then what the services need.
+ */
+const rootModules = ["nls_cp437", "nls_ascii", "vfat", "isofs", "loop", "virtio_net", "8021q", "bonding max_bonds=0", "softdog", "overlay", "br_netfilter"]
 /**
  * Slot compression: GRUB 2.06 reads gzip, xz and lzo, not zstd or lz4 (boot.md G10), and it loads
  * the kernel and initrd from the slot. Measured with `npm run bench -- boot` (SeaBIOS + GRUB, TCG,

@@ -12,7 +12,7 @@
  * before mkfs, which leaves that MiB out of the filesystem, and cleared after, says the partition
  * holds nothing but an interrupted format of ours, so the next boot formats it again.
  */
-import { Clock, Console, Effect, FileSystem, Option, Schema } from "effect"
+import { Clock, Console, Deferred, Effect, Fiber, FileSystem, Option, Schema } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import { BootCount, NodeFiles, Slot } from "@keelos/domain"
 import { JsonFile } from "@keelos/store"
@@ -181,37 +181,68 @@ const stopwatch = Effect.gen(function*() {
   return { lap, summary }
 })
 
+/** The modules vfat needs for the ESP (boot.md G6); the ESP mounts once those of them configured are in. */
+const espModules = ["nls_cp437", "nls_ascii", "vfat"]
+
+/**
+ * Loads the configured modules in their order on a fiber of their own (the kernel's part on a worker
+ * thread), while early boot goes on with what needs none of them: the data partition. `loaded`
+ * waits for the named ones; `all` for every one, with those that failed.
+ */
+const loadModules = (modules: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const kernel = yield* Kernel.Kernel
+    const started = yield* Clock.currentTimeMillis
+    const ready = new Map<string, Deferred.Deferred<void>>()
+    for (const module of modules) ready.set(module.split(" ")[0]!, yield* Deferred.make<void>())
+    const fiber = yield* Effect.forkChild(Effect.gen(function*() {
+      const failed: Array<string> = []
+      for (const module of modules) {
+        // "bonding max_bonds=0": the module's name, then its parameters.
+        const [name, ...params] = module.split(" ")
+        const loaded = yield* Effect.result(kernel.loadModule(name!, params.join(" ")))
+        if (loaded._tag === "Failure") {
+          failed.push(module)
+          yield* log(`module ${module}: ${loaded.failure.message}`)
+        }
+        yield* Deferred.succeed(ready.get(name!)!, undefined)
+      }
+      return { failed, millis: (yield* Clock.currentTimeMillis) - started }
+    }))
+    return {
+      loaded: (names: ReadonlyArray<string>) => Effect.forEach(names, (name) => ready.get(name) === undefined ? Effect.void : Deferred.await(ready.get(name)!), { discard: true }),
+      all: Fiber.join(fiber)
+    }
+  })
+
 export const run = (config: EarlyBootConfig) =>
   Effect.gen(function*() {
     const watch = yield* stopwatch
     const mounted = yield* mountApiFilesystems
     yield* watch.lap("mounts")
     const kernel = yield* Kernel.Kernel
-    const modulesFailed: Array<string> = []
-    for (const module of config.modules) {
-      // "bonding max_bonds=0": the module's name, then its parameters.
-      const [name, ...params] = module.split(" ")
-      const loaded = yield* Effect.result(kernel.loadModule(name!, params.join(" ")))
-      if (loaded._tag === "Failure") {
-        modulesFailed.push(module)
-        yield* log(`module ${module}: ${loaded.failure.message}`)
-      }
-    }
-    yield* watch.lap(`${config.modules.length} modules`)
+    const modules = yield* loadModules(config.modules)
     yield* Effect.flatMap(Links.Links, (links) => links.up("lo")).pipe(Effect.catch((e) => log(e.message)))
     yield* kernel.setHostname(config.hostname).pipe(Effect.catch((e) => log(e.message)))
     const data = yield* mountData(config)
     yield* watch.lap("data partition")
+    yield* modules.loaded(espModules)
     const esp = yield* mountEsp
     const boots = yield* countBoot
     yield* watch.lap("ESP and boot count")
+    // A seed may be on a volume (isofs, loop) and the network needs its drivers: from here on, every module.
+    const { failed: modulesFailed, millis: modulesMillis } = yield* modules.all
+    yield* watch.lap("the rest of the modules")
     const seed = yield* Seed.apply
     const hostname = yield* Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFileString(NodeFiles.hostnameFile)).pipe(Effect.map((t) => t.trim()), Effect.option)
     if (Option.isSome(hostname) && hostname.value !== config.hostname) yield* kernel.setHostname(hostname.value).pipe(Effect.catch((e) => log(e.message)))
     yield* watch.lap("seed")
     const { network, config: networkConfig } = yield* configureNetwork(config.networkFile ?? StaticNetwork.networkFile)
     yield* watch.lap("network")
-    yield* log(`early boot done: ${mounted.length} filesystems mounted, data partition ${data}, ESP ${esp}, network ${network}, seed ${seed}, boot ${boots}; ${yield* watch.summary}`)
+    yield* log(
+      `early boot done: ${mounted.length} filesystems mounted, data partition ${data}, ESP ${esp}, network ${network}, seed ${seed}, boot ${boots}; ` +
+        `${yield* watch.summary} (${config.modules.length} modules in ${(modulesMillis / 1000).toFixed(2)} s alongside)`
+    )
     const report: Report = { mounted, modulesFailed, data, esp, network, networkConfig, hostnameConfigured: Option.isSome(hostname), seed, boots }
     return report
   })

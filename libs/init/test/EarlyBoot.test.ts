@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Console, Effect, Fiber, FileSystem, Layer } from "effect"
+import { Clock, Console, Effect, Fiber, FileSystem, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import { Kernel, Mounts } from "@keelos/platform"
 import { SimDhcpSockets, SimHardware, SimLinks, SimVolumes } from "@keelos/platform-sim"
@@ -27,6 +27,8 @@ const harness = (
     return { exitAfterMillis: 0, exitCode: 0 }
   })
   const mounted: Array<Mounts.MountRequest> = []
+  /** Each mount's target and when it was made (simulated milliseconds). */
+  const mountedAt: Array<readonly [string, number]> = []
   const calls: Array<string> = []
   const links = SimLinks.make(["lo", "eth0"])
   const layer = Layer.mergeAll(
@@ -34,7 +36,12 @@ const harness = (
     Layer.succeed(Mounts.Mounts)({
       // stage 1 moved /dev, /proc, /sys and /run into the new root
       list: Effect.succeed(["/", "/dev", "/proc", "/sys", "/run"].map((target) => ({ source: "x", target, fstype: "x", options: [] }))),
-      mount: (request) => Effect.sync(() => void mounted.push(request)),
+      mount: (request) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.sync(() => {
+            mounted.push(request)
+            mountedAt.push([request.target, now])
+          })),
       unmount: () => Effect.void
     }),
     Layer.succeed(Kernel.Kernel)({
@@ -49,7 +56,7 @@ const harness = (
     options.dhcp ?? SimDhcpSockets.make().layer,
     SimVolumes.layer(volumes)
   )
-  return { hw, layer, mounted, calls, mkfsRuns, links }
+  return { hw, layer, mounted, mountedAt, calls, mkfsRuns, links }
 }
 
 const ext4 = () => {
@@ -65,7 +72,7 @@ describe("early boot", () => {
       const h = harness()
       const report = yield* EarlyBoot.run(config).pipe(Effect.provide(h.layer))
       assert.deepStrictEqual(report, { mounted: ["/dev/pts", "/tmp", "/sys/fs/cgroup"], modulesFailed: ["missing_mod"], data: "formatted", esp: "mounted", network: "not configured", networkConfig: undefined, hostnameConfigured: false, seed: "none", boots: 1 })
-      assert.deepStrictEqual(h.calls, ["module virtio_net", "hostname node-1"])
+      assert.sameMembers(h.calls, ["module virtio_net", "hostname node-1"])
       assert.deepStrictEqual(h.links.links.get("lo"), { up: true, addresses: [] })
       // the filesystem leaves the partition's last MiB to the format marker
       assert.deepStrictEqual(h.mkfsRuns, [["-q", "-F", "-b", "4096", "-L", "KEELOS_DATA", "/dev/disk/by-partlabel/KEELOS_DATA", String((h.hw.disk.sizeOf("KEELOS_DATA") - (1 << 20)) / 4096)]])
@@ -89,7 +96,21 @@ describe("early boot", () => {
       yield* TestClock.adjust("1 second")
       yield* Fiber.join(fiber)
       const done = lines.find((line) => line.startsWith("keel-init: early boot done:"))
-      assert.match(done ?? "", /; in 0\.75 s: mounts 0\.00 s, 3 modules 0\.75 s, data partition 0\.00 s, ESP and boot count 0\.00 s, seed 0\.00 s, network 0\.00 s$/)
+      assert.match(
+        done ?? "",
+        /; in 0\.75 s: mounts 0\.00 s, data partition 0\.00 s, ESP and boot count 0\.00 s, the rest of the modules 0\.75 s, seed 0\.00 s, network 0\.00 s \(3 modules in 0\.75 s alongside\)$/
+      )
+    }))
+
+  it.effect("mounts the data partition while the modules load; the ESP waits for vfat and its code pages, the steps after it for every module", () =>
+    Effect.gen(function*() {
+      const h = harness(ext4(), {}, { moduleMillis: 250 })
+      const fiber = yield* EarlyBoot.run({ ...config, modules: ["nls_cp437", "nls_ascii", "vfat", "virtio_net", "missing_mod"] }).pipe(Effect.provide(h.layer), Effect.forkChild)
+      yield* TestClock.adjust("2 seconds")
+      const report = yield* Fiber.join(fiber)
+      assert.deepStrictEqual(h.mountedAt.filter(([target]) => target.startsWith("/var") || target.startsWith("/run/keel")), [["/var/lib/keel", 0], ["/run/keel/esp", 750]])
+      assert.deepStrictEqual(report.modulesFailed, ["missing_mod"])
+      assert.deepStrictEqual(h.calls.filter((c) => c.startsWith("module")), ["module nls_cp437", "module nls_ascii", "module vfat", "module virtio_net"])
     }))
 
   it.effect("mounts an existing ext4 data filesystem without formatting it", () =>

@@ -1,6 +1,7 @@
 /**
  * The running kernel: /proc/cmdline, modules loaded with finit_module(2) in modules.dep order
- * (already loaded counts as success), and sethostname(2).
+ * (already loaded counts as success), and sethostname(2). A module loads on a worker thread, so
+ * the event loop (early boot's other steps) runs on while the kernel reads, checks and links it.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -24,23 +25,32 @@ export interface KernelOptions {
 export const make = (options: KernelOptions = {}): Kernel.Kernel["Service"] => {
   let index: ModulesDep.ModuleIndex | undefined
   const modulesDir = () => options.modulesDir ?? path.join("/lib/modules", fs.readFileSync("/proc/sys/kernel/osrelease", "utf8").trim())
+  /** A module the kernel has (a dependency shared by several of the modules asked for), not loaded twice. */
+  const loaded = (name: string) => fs.existsSync(path.join("/sys/module", name.replaceAll("-", "_")))
   const loadOne = (file: string, name: string, params: string) =>
     Effect.suspend(() => {
+      if (loaded(name)) return Effect.void
       let fd: number
       try {
         fd = fs.openSync(file, "r")
       } catch (error) {
         return Effect.fail(kernelError("loadModule", name, Errno.ENOENT, (error as Error).message))
       }
-      try {
-        const c = libc()
-        const result = c.finitModule(fd, params, 0)
-        const errno = c.errno()
-        if (result === 0 || errno === Errno.EEXIST) return Effect.void
-        return Effect.fail(kernelError("loadModule", name, errno, `finit_module: ${errnoName(errno)}`))
-      } finally {
-        fs.closeSync(fd)
-      }
+      const c = libc()
+      return Effect.tryPromise({
+        try: () => c.finitModuleOffThread(fd, params, 0),
+        catch: (error) => kernelError("loadModule", name, undefined, `finit_module: ${String(error)}`)
+      }).pipe(
+        Effect.flatMap((result) => {
+          if (result === 0) return Effect.void
+          // The worker thread's errno is not ours: ask again here to learn why (EEXIST: loaded meanwhile).
+          const again = c.finitModule(fd, params, 0)
+          const errno = c.errno()
+          if (again === 0 || errno === Errno.EEXIST) return Effect.void
+          return Effect.fail(kernelError("loadModule", name, errno, `finit_module: ${errnoName(errno)}`))
+        }),
+        Effect.ensuring(Effect.sync(() => fs.closeSync(fd)))
+      )
     })
   return {
     cmdline: Effect.try({

@@ -16,6 +16,11 @@ export interface Libc {
   readonly waitpid: (pid: number, status: Array<number>, options: number) => number
   readonly prctl: (option: number, arg2: number, arg3: number, arg4: number, arg5: number) => number
   readonly finitModule: (fd: number, params: string, flags: number) => number
+  /**
+   * finit_module(2) on one of koffi's worker threads, so the event loop runs on while the kernel
+   * loads the module; resolves to 0 or -1. The errno of a failed call stays on that thread.
+   */
+  readonly finitModuleOffThread: (fd: number, params: string, flags: number) => Promise<number>
   readonly socket: (domain: number, type: number, protocol: number) => number
   readonly ioctl: (fd: number, request: number, arg: Buffer) => number
   readonly close: (fd: number) => number
@@ -53,6 +58,11 @@ export const libc = (): Libc => {
       if (number === undefined) throw new Error(`finit_module: unsupported architecture ${process.arch}`)
       return Number(syscall(number, fd, params, flags))
     },
+    finitModuleOffThread: (fd, params, flags) =>
+      new Promise((resolve, reject) => {
+        if (number === undefined) return reject(new Error(`finit_module: unsupported architecture ${process.arch}`))
+        syscall.async(number, fd, params, flags, (error: unknown, result: number | bigint) => (error ? reject(error) : resolve(Number(result))))
+      }),
     socket: lib.func("int socket(int domain, int type, int protocol)"),
     ioctl: lib.func("int ioctl(int fd, unsigned long request, void *arg)"),
     close: lib.func("int close(int fd)"),
