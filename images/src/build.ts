@@ -282,9 +282,12 @@ const initConfig = {
         // Started from its startup snapshot: under TCG that saves most of the agent's start, from the first boot on.
         kind: "service", name: "keel-agent", command: "/usr/bin/node", args: [...agentNodeFlags, "--snapshot-blob", "/usr/lib/keel/keel-agent.blob", AgentConfig.configPath],
         env: {},
-        // Ready when its port accepts (TLS or first trust). A node not provisioned yet has an agent that
-        // waits for it without listening: a day's timeout keeps init from restarting it for that.
-        restart: "permanent", shutdownGraceMillis: 5000, dependsOn: [], readiness: { _tag: "TcpConnect", host: "127.0.0.1", port: 50051 }, readyTimeoutMillis: 86_400_000,
+        // Ready when it says it serves (the node API or first trust): its port accepts a second before
+        // it can answer, and containerd started then takes the CPU the agent's start needs under TCG.
+        // A node not provisioned yet has an agent that waits for it without serving: a day's timeout
+        // keeps init from restarting it for that.
+        restart: "permanent", shutdownGraceMillis: 5000, dependsOn: [],
+        readiness: { _tag: "LogLine", containing: ["serving the node API", "waiting for first trust"] }, readyTimeoutMillis: 86_400_000,
         backoff: { initialMillis: 1000, maxMillis: 30000, resetAfterMillis: 60000 }, optional: false
       },
       {

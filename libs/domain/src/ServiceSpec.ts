@@ -29,7 +29,12 @@ export const Readiness = Schema.Union([
   Schema.TaggedStruct("ProcessAlive", {}),
   Schema.TaggedStruct("UnixSocket", { path: Schema.String }),
   Schema.TaggedStruct("TcpConnect", { host: Schema.String, port: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 65535 })) }),
-  Schema.TaggedStruct("HttpGet", { url: Schema.String, expectStatus: Schema.Int })
+  Schema.TaggedStruct("HttpGet", { url: Schema.String, expectStatus: Schema.Int }),
+  /**
+   * Ready once the service, since this start, has printed a line (stdout or stderr) containing one of
+   * these: a service that listens before it can answer says when it can (keel-agent's "serving" line).
+   */
+  Schema.TaggedStruct("LogLine", { containing: Schema.Array(Schema.String.check(Schema.isMinLength(1))).check(Schema.isMinLength(1)) })
 ])
 export type Readiness = typeof Readiness.Type
 

@@ -22,8 +22,9 @@ export interface Behaviour {
   readonly onTerm?: "exit" | "ignore"
   /** Time a well-behaved program takes to exit after SIGTERM. */
   readonly termDelayMillis?: number
-  /** Lines written to stdout at start. */
+  /** Lines written to stdout at start, or `outputAfterMillis` after it. */
   readonly output?: ReadonlyArray<string>
+  readonly outputAfterMillis?: number
   /** A unix socket the program starts accepting on after a delay, until it exits. */
   readonly listen?: { readonly path: string; readonly afterMillis: number }
 }
@@ -164,7 +165,8 @@ export class SimProcesses {
           yield* Deferred.await(process.exit)
         })
       )
-      const output = Stream.fromIterable((behaviour.output ?? []).map((line) => new TextEncoder().encode(`${line}\n`)))
+      const lines = Stream.fromIterable((behaviour.output ?? []).map((line) => new TextEncoder().encode(`${line}\n`)))
+      const output = behaviour.outputAfterMillis === undefined ? lines : Stream.unwrap(Effect.as(Effect.sleep(Duration.millis(behaviour.outputAfterMillis)), lines))
       return ChildProcessSpawner.makeHandle({
         pid: ChildProcessSpawner.ProcessId(process.pid),
         exitCode: Deferred.await(process.exit),

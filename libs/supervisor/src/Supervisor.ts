@@ -188,7 +188,8 @@ export const make = Effect.fn("Supervisor.make")(function*(root: ServiceSpec.Gro
       return sibling === undefined || isReady(sibling)
     }))
 
-  const probe = (readiness: ServiceSpec.Readiness): Effect.Effect<boolean> => {
+  /** `announced`: whether this start of the service has printed the line a LogLine readiness waits for. */
+  const probe = (readiness: ServiceSpec.Readiness, announced: () => boolean): Effect.Effect<boolean> => {
     switch (readiness._tag) {
       case "ProcessAlive":
         return Effect.succeed(true)
@@ -196,6 +197,8 @@ export const make = Effect.fn("Supervisor.make")(function*(root: ServiceSpec.Gro
         return sockets.canConnect(readiness.path)
       case "TcpConnect":
         return sockets.canConnectTcp(readiness.host, readiness.port)
+      case "LogLine":
+        return Effect.sync(announced)
       case "HttpGet":
         return HttpClient.get(readiness.url).pipe(
           Effect.map((response) => response.status === readiness.expectStatus),
@@ -206,18 +209,21 @@ export const make = Effect.fn("Supervisor.make")(function*(root: ServiceSpec.Gro
     }
   }
 
-  const pollReady = (readiness: ServiceSpec.Readiness): Effect.Effect<void> =>
-    Effect.flatMap(probe(readiness), (ready) => (ready ? Effect.void : Effect.andThen(Effect.sleep(Duration.millis(pollMillis)), pollReady(readiness))))
+  const pollReady = (readiness: ServiceSpec.Readiness, announced: () => boolean): Effect.Effect<void> =>
+    Effect.flatMap(probe(readiness, announced), (ready) =>
+      ready ? Effect.void : Effect.andThen(Effect.sleep(Duration.millis(pollMillis)), pollReady(readiness, announced)))
 
-  const waitReady = (readiness: ServiceSpec.Readiness, timeoutMillis: number) =>
-    pollReady(readiness).pipe(Effect.timeoutOption(Duration.millis(timeoutMillis)), Effect.map(Option.isSome))
+  const waitReady = (readiness: ServiceSpec.Readiness, timeoutMillis: number, announced: () => boolean) =>
+    pollReady(readiness, announced).pipe(Effect.timeoutOption(Duration.millis(timeoutMillis)), Effect.map(Option.isSome))
 
-  const capture = (entry: Entry, stream: "stdout" | "stderr", bytes: Stream.Stream<Uint8Array, unknown>) =>
+  /** Keeps a start's output lines; `onLine` sees each (a LogLine readiness watching for its line). */
+  const capture = (entry: Entry, stream: "stdout" | "stderr", bytes: Stream.Stream<Uint8Array, unknown>, onLine: (line: string) => void) =>
     bytes.pipe(
       Stream.decodeText(),
       Stream.splitLines,
       Stream.runForEach((line) =>
         Effect.flatMap(now, (atMillis) => {
+          onLine(line)
           const logLine: LogLine = { atMillis, stream, line }
           entry.logs.push(logLine)
           return options.onLogLine ? options.onLogLine(entry.spec.name, logLine) : Effect.void
@@ -250,8 +256,13 @@ export const make = Effect.fn("Supervisor.make")(function*(root: ServiceSpec.Gro
         return yield* send(group, { _tag: "Exited", name: spec.name, generation, code: null, reason: notFound ? "not found in the image" : "could not be started" })
       }
       const handle = spawned.value
-      yield* Effect.forkIn(capture(entry, "stdout", handle.stdout), scope)
-      yield* Effect.forkIn(capture(entry, "stderr", handle.stderr), scope)
+      const readiness = spec.readiness
+      let announced = false
+      const onLine = readiness._tag === "LogLine"
+        ? (line: string) => void (announced ||= readiness.containing.some((text) => line.includes(text)))
+        : () => {}
+      yield* Effect.forkIn(capture(entry, "stdout", handle.stdout, onLine), scope)
+      yield* Effect.forkIn(capture(entry, "stderr", handle.stderr, onLine), scope)
       yield* Effect.forkIn(
         handle.exitCode.pipe(
           Effect.matchEffect({
@@ -263,7 +274,7 @@ export const make = Effect.fn("Supervisor.make")(function*(root: ServiceSpec.Gro
       )
       const signal = (which: Signal) => Effect.asVoid(Effect.forkIn(Effect.ignore(handle.kill({ killSignal: which })), scope))
       yield* send(group, { _tag: "Started", name: spec.name, generation, running: { pid: handle.pid, stop: Scope.close(scope, Exit.void), signal } })
-      const ready = yield* waitReady(spec.readiness, spec.readyTimeoutMillis)
+      const ready = yield* waitReady(readiness, spec.readyTimeoutMillis, () => announced)
       if (ready) return yield* send(group, { _tag: "Ready", name: spec.name, generation })
       yield* send(group, { _tag: "Exited", name: spec.name, generation, code: null, reason: `not ready within ${spec.readyTimeoutMillis} ms` })
     })

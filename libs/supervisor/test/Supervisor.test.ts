@@ -128,6 +128,43 @@ describe("dependencies and readiness", () => {
       assert.isAtLeast(startsOf(yield* sup.journal("containerd"))[0]!, ready)
     }))
 
+  it.effect("a line the service prints is readiness too: listening is not serving (the agent's serving line before containerd)", () =>
+    Effect.gen(function*() {
+      const m = machine()
+      // The port accepts at 1 s; the agent can answer only from 3 s, and says so.
+      m.processes.install("/usr/bin/agent", () => ({
+        listen: { path: "tcp:127.0.0.1:50051", afterMillis: 1_000 },
+        output: ["keel-agent 0.1.0 starting", "keel-agent 0.1.0 serving the node API on 0.0.0.0:50051"],
+        outputAfterMillis: 3_000
+      }))
+      m.processes.install("/usr/bin/containerd", () => ({}))
+      const sup = yield* Supervisor.make(group("root", [
+        service("agent", { readiness: { _tag: "LogLine", containing: ["serving the node API", "waiting for first trust"] } }),
+        service("containerd", { dependsOn: ["agent" as never] })
+      ])).pipe(Effect.provide(m.layer))
+      yield* advance(2_900)
+      assert.deepStrictEqual(startsOf(yield* sup.journal("containerd")), [])
+      yield* advance(500)
+      const ready = (yield* sup.journal("agent")).find((e) => e._tag === "Ready")!.atMillis
+      assert.isAtLeast(ready, 3000)
+      assert.isAtMost(ready, 3100)
+      assert.isAtLeast(startsOf(yield* sup.journal("containerd"))[0]!, ready)
+    }))
+
+  it.effect("a line printed by an earlier start does not make a restart ready", () =>
+    Effect.gen(function*() {
+      const m = machine()
+      // The first start serves and then crashes; the second never gets to serve.
+      m.processes.install("/usr/bin/agent", ({ attempt }) =>
+        attempt === 0 ? { output: ["serving the node API"], exitAfterMillis: 500, exitCode: 1 } : { output: ["keel-agent starting"] })
+      const sup = yield* Supervisor.make(group("root", [
+        service("agent", { readiness: { _tag: "LogLine", containing: ["serving the node API"] }, readyTimeoutMillis: 60_000 })
+      ])).pipe(Effect.provide(m.layer))
+      yield* advance(5_000)
+      assert.deepStrictEqual(startsOf(yield* sup.journal("agent")).length, 2)
+      assert.deepStrictEqual((yield* sup.statuses).map((s) => [s.name, s.state]), [["agent", "starting"]])
+    }))
+
   it.effect("a service that never becomes ready counts as failed and is restarted", () =>
     Effect.gen(function*() {
       const m = machine()
