@@ -12,7 +12,7 @@
  * before mkfs, which leaves that MiB out of the filesystem, and cleared after, says the partition
  * holds nothing but an interrupted format of ours, so the next boot formats it again.
  */
-import { Clock, Console, Deferred, Effect, Fiber, FileSystem, Option, Schema } from "effect"
+import { Cause, Clock, Console, Deferred, Effect, Fiber, FileSystem, Option, Schema } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import { BootCount, NodeFiles, Slot } from "@keelos/domain"
 import { JsonFile } from "@keelos/store"
@@ -200,15 +200,19 @@ const loadModules = (modules: ReadonlyArray<string>) =>
       for (const module of modules) {
         // "bonding max_bonds=0": the module's name, then its parameters.
         const [name, ...params] = module.split(" ")
-        const loaded = yield* Effect.result(kernel.loadModule(name!, params.join(" ")))
+        const loaded = yield* Effect.exit(kernel.loadModule(name!, params.join(" ")))
         if (loaded._tag === "Failure") {
           failed.push(module)
-          yield* log(`module ${module}: ${loaded.failure.message}`)
+          const reason = Cause.squash(loaded.cause)
+          yield* log(`module ${module}: ${reason instanceof Error ? reason.message : String(reason)}`)
         }
         yield* Deferred.succeed(ready.get(name!)!, undefined)
       }
       return { failed, millis: (yield* Clock.currentTimeMillis) - started }
-    }))
+    }).pipe(
+      // Whatever ends the loading, nothing waits for a module forever.
+      Effect.ensuring(Effect.forEach(ready.values(), (deferred) => Deferred.succeed(deferred, undefined), { discard: true }))
+    ))
     return {
       loaded: (names: ReadonlyArray<string>) => Effect.forEach(names, (name) => ready.get(name) === undefined ? Effect.void : Deferred.await(ready.get(name)!), { discard: true }),
       all: Fiber.join(fiber)

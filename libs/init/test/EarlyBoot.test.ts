@@ -49,6 +49,8 @@ const harness = (
       loadModule: (name) =>
         name === "missing_mod"
           ? Effect.fail(new Kernel.KernelError({ operation: "loadModule", target: name, reason: "NotFound", detail: "not in modules.dep" }))
+          : name === "broken_mod"
+          ? Effect.die(new Error("the FFI could not be loaded"))
           : Effect.andThen(Effect.sleep(options.moduleMillis ?? 0), Effect.sync(() => void calls.push(`module ${name}`))),
       setHostname: (name) => Effect.sync(() => void calls.push(`hostname ${name}`))
     }),
@@ -111,6 +113,17 @@ describe("early boot", () => {
       assert.deepStrictEqual(h.mountedAt.filter(([target]) => target.startsWith("/var") || target.startsWith("/run/keel")), [["/var/lib/keel", 0], ["/run/keel/esp", 750]])
       assert.deepStrictEqual(report.modulesFailed, ["missing_mod"])
       assert.deepStrictEqual(h.calls.filter((c) => c.startsWith("module")), ["module nls_cp437", "module nls_ascii", "module vfat", "module virtio_net"])
+    }))
+
+  it.effect("a module whose loading dies is a failed module, not a boot that waits for it forever", () =>
+    Effect.gen(function*() {
+      const h = harness(ext4())
+      const lines: Array<string> = []
+      const console: Console.Console = { ...globalThis.console, log: (...args) => void lines.push(args.join(" ")) }
+      const report = yield* EarlyBoot.run({ ...config, modules: ["broken_mod", "vfat"] }).pipe(Effect.provide(h.layer), Effect.provideService(Console.Console, console))
+      assert.deepStrictEqual(report.modulesFailed, ["broken_mod"])
+      assert.strictEqual(report.esp, "mounted")
+      assert.include(lines, "keel-init: module broken_mod: the FFI could not be loaded")
     }))
 
   it.effect("mounts an existing ext4 data filesystem without formatting it", () =>
