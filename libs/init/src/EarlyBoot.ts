@@ -214,7 +214,8 @@ const loadModules = (modules: ReadonlyArray<string>) =>
       Effect.ensuring(Effect.forEach(ready.values(), (deferred) => Deferred.succeed(deferred, undefined), { discard: true }))
     ))
     return {
-      loaded: (names: ReadonlyArray<string>) => Effect.forEach(names, (name) => ready.get(name) === undefined ? Effect.void : Deferred.await(ready.get(name)!), { discard: true }),
+      loaded: (names: ReadonlyArray<string>) =>
+        Effect.forEach(names.flatMap((name) => ready.get(name) ?? []), Deferred.await, { discard: true }),
       all: Fiber.join(fiber)
     }
   })

@@ -4,7 +4,7 @@
  * order, static first, without duplicates and at most three (glibc reads no more). Written to a
  * temporary file and renamed, so a reader never sees half a file.
  */
-import { Effect, FileSystem, Path, Ref, Semaphore } from "effect"
+import { Effect, FileSystem, Order, Path, Ref, Semaphore } from "effect"
 
 export interface Entry {
   readonly nameservers: ReadonlyArray<string>
@@ -15,7 +15,7 @@ export interface Entry {
 const maxServers = 3
 
 export const render = (entries: ReadonlyMap<string, Entry>): string => {
-  const sources = [...entries.keys()].sort((a, b) => (a === "static" ? -1 : b === "static" ? 1 : a < b ? -1 : a > b ? 1 : 0))
+  const sources = [...entries.keys()].sort((a, b) => (a === "static" ? -1 : b === "static" ? 1 : Order.String(a, b)))
   const servers = [...new Set(sources.flatMap((s) => entries.get(s)!.nameservers))].slice(0, maxServers)
   const search = [...new Set(sources.flatMap((s) => entries.get(s)!.search))]
   return [

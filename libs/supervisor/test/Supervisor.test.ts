@@ -1,5 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
+import type { ServiceSpec } from "@keelos/domain"
+import type { SimProcesses } from "@keelos/platform-sim"
 import { Supervisor } from "../src/index.ts"
 import { advance, group, machine, service, startsOf } from "./helpers.ts"
 
@@ -110,13 +112,14 @@ describe("dependencies and readiness", () => {
       assert.deepStrictEqual((yield* sup.statuses).map((s) => s.health), ["healthy", "healthy"])
     }))
 
-  it.effect("a TCP port that accepts is readiness too (the agent before containerd)", () =>
+  /** An agent that can answer from 3 s with `readiness` on it, and containerd depending on it: containerd starts once the agent is ready, at 3 s. */
+  const agentBeforeContainerd = (agent: SimProcesses.Behaviour, readiness: ServiceSpec.Readiness) =>
     Effect.gen(function*() {
       const m = machine()
-      m.processes.install("/usr/bin/agent", () => ({ listen: { path: "tcp:127.0.0.1:50051", afterMillis: 3_000 } }))
+      m.processes.install("/usr/bin/agent", () => agent)
       m.processes.install("/usr/bin/containerd", () => ({}))
       const sup = yield* Supervisor.make(group("root", [
-        service("agent", { readiness: { _tag: "TcpConnect", host: "127.0.0.1", port: 50051 } }),
+        service("agent", { readiness }),
         service("containerd", { dependsOn: ["agent" as never] })
       ])).pipe(Effect.provide(m.layer))
       yield* advance(2_900)
@@ -126,30 +129,21 @@ describe("dependencies and readiness", () => {
       assert.isAtLeast(ready, 3000)
       assert.isAtMost(ready, 3100)
       assert.isAtLeast(startsOf(yield* sup.journal("containerd"))[0]!, ready)
-    }))
+    })
+
+  it.effect("a TCP port that accepts is readiness too (the agent before containerd)", () =>
+    agentBeforeContainerd({ listen: { path: "tcp:127.0.0.1:50051", afterMillis: 3_000 } }, { _tag: "TcpConnect", host: "127.0.0.1", port: 50051 }))
 
   it.effect("a line the service prints is readiness too: listening is not serving (the agent's serving line before containerd)", () =>
-    Effect.gen(function*() {
-      const m = machine()
-      // The port accepts at 1 s; the agent can answer only from 3 s, and says so.
-      m.processes.install("/usr/bin/agent", () => ({
+    // The port accepts at 1 s; the agent can answer only from 3 s, and says so.
+    agentBeforeContainerd(
+      {
         listen: { path: "tcp:127.0.0.1:50051", afterMillis: 1_000 },
         output: ["keel-agent 0.1.0 starting", "keel-agent 0.1.0 serving the node API on 0.0.0.0:50051"],
         outputAfterMillis: 3_000
-      }))
-      m.processes.install("/usr/bin/containerd", () => ({}))
-      const sup = yield* Supervisor.make(group("root", [
-        service("agent", { readiness: { _tag: "LogLine", containing: ["serving the node API", "waiting for first trust"] } }),
-        service("containerd", { dependsOn: ["agent" as never] })
-      ])).pipe(Effect.provide(m.layer))
-      yield* advance(2_900)
-      assert.deepStrictEqual(startsOf(yield* sup.journal("containerd")), [])
-      yield* advance(500)
-      const ready = (yield* sup.journal("agent")).find((e) => e._tag === "Ready")!.atMillis
-      assert.isAtLeast(ready, 3000)
-      assert.isAtMost(ready, 3100)
-      assert.isAtLeast(startsOf(yield* sup.journal("containerd"))[0]!, ready)
-    }))
+      },
+      { _tag: "LogLine", containing: ["serving the node API", "waiting for first trust"] }
+    ))
 
   it.effect("a line printed by an earlier start does not make a restart ready", () =>
     Effect.gen(function*() {
