@@ -24,6 +24,12 @@ import * as StaticNetwork from "./StaticNetwork.ts"
 export const EarlyBootConfig = Schema.Struct({
   hostname: Schema.String,
   modules: Schema.Array(Schema.String),
+  /**
+   * Modules only services need (softdog for the watchdog, overlay for containerd, br_netfilter for
+   * kubelet), loaded after `modules` while the first services start: early boot does not wait for
+   * them, the watchdog and every service but those in `notNeededBy` do (Report.serviceModules).
+   */
+  serviceModules: Schema.optional(Schema.Struct({ modules: Schema.Array(Schema.String), notNeededBy: Schema.Array(Schema.String) })),
   /** mkfs.ext4 in the image, for the first boot. */
   mkfs: Schema.String,
   /** The static network configuration on the data partition (default StaticNetwork.networkFile). */
@@ -68,6 +74,8 @@ export interface Report {
   /** Whether the machine config names the host (a DHCP server's host name then does not count). */
   readonly hostnameConfigured: boolean
   readonly seed: Seed.Outcome
+  /** Done when the service modules are loaded or have failed (each failure logged); at once when there are none. */
+  readonly serviceModules: Effect.Effect<void>
 }
 
 const log = (line: string) => Console.log(`keel-init: ${line}`)
@@ -184,39 +192,54 @@ const stopwatch = Effect.gen(function*() {
 /** The modules vfat needs for the ESP (boot.md G6); the ESP mounts once those of them configured are in. */
 const espModules = ["nls_cp437", "nls_ascii", "vfat"]
 
+/** A module's name: "bonding max_bonds=0" is the module, then its parameters. */
+const moduleName = (module: string) => module.split(" ")[0]!
+
 /**
  * Loads the configured modules in their order on a fiber of their own (the kernel's part on a worker
  * thread), while early boot goes on with what needs none of them: the data partition. `loaded`
- * waits for the named ones; `all` for every one, with those that failed.
+ * waits for the named ones; `boot` for those early boot needs, with those that failed; `services`
+ * for the service modules after them, which it says it has loaded.
  */
-const loadModules = (modules: ReadonlyArray<string>) =>
+const loadModules = (modules: ReadonlyArray<string>, serviceModules: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     const kernel = yield* Kernel.Kernel
     const started = yield* Clock.currentTimeMillis
     const ready = new Map<string, Deferred.Deferred<void>>()
-    for (const module of modules) ready.set(module.split(" ")[0]!, yield* Deferred.make<void>())
-    const fiber = yield* Effect.forkChild(Effect.gen(function*() {
-      const failed: Array<string> = []
-      for (const module of modules) {
-        // "bonding max_bonds=0": the module's name, then its parameters.
+    for (const module of [...modules, ...serviceModules]) ready.set(moduleName(module), yield* Deferred.make<void>())
+    const boot = yield* Deferred.make<{ readonly failed: ReadonlyArray<string>; readonly millis: number }>()
+    const load = (module: string) =>
+      Effect.gen(function*() {
         const [name, ...params] = module.split(" ")
         const loaded = yield* Effect.exit(kernel.loadModule(name!, params.join(" ")))
-        if (loaded._tag === "Failure") {
-          failed.push(module)
-          const reason = Cause.squash(loaded.cause)
-          yield* log(`module ${module}: ${reason instanceof Error ? reason.message : String(reason)}`)
-        }
-        yield* Deferred.succeed(ready.get(name!)!, undefined)
-      }
-      return { failed, millis: (yield* Clock.currentTimeMillis) - started }
+        if (loaded._tag === "Success") return true
+        const reason = Cause.squash(loaded.cause)
+        yield* log(`module ${module}: ${reason instanceof Error ? reason.message : String(reason)}`)
+        return false
+      }).pipe(Effect.ensuring(Deferred.succeed(ready.get(moduleName(module))!, undefined)))
+    // Detached: the service modules go on loading after early boot has returned.
+    const fiber = yield* Effect.forkDetach(Effect.gen(function*() {
+      const failed: Array<string> = []
+      for (const module of modules) if (!(yield* load(module))) failed.push(module)
+      const bootDone = yield* Clock.currentTimeMillis
+      yield* Deferred.succeed(boot, { failed, millis: bootDone - started })
+      if (serviceModules.length === 0) return
+      let loaded = 0
+      for (const module of serviceModules) if (yield* load(module)) loaded++
+      const seconds = ((yield* Clock.currentTimeMillis) - bootDone) / 1000
+      yield* log(`service modules: ${loaded} of ${serviceModules.length} loaded in ${seconds.toFixed(2)} s alongside the first services`)
     }).pipe(
       // Whatever ends the loading, nothing waits for a module forever.
-      Effect.ensuring(Effect.forEach(ready.values(), (deferred) => Deferred.succeed(deferred, undefined), { discard: true }))
+      Effect.ensuring(Effect.andThen(
+        Effect.forEach(ready.values(), (deferred) => Deferred.succeed(deferred, undefined), { discard: true }),
+        Deferred.succeed(boot, { failed: [...modules], millis: 0 })
+      ))
     ))
     return {
       loaded: (names: ReadonlyArray<string>) =>
         Effect.forEach(names.flatMap((name) => ready.get(name) ?? []), Deferred.await, { discard: true }),
-      all: Fiber.join(fiber)
+      boot: Deferred.await(boot),
+      services: Effect.asVoid(Fiber.await(fiber))
     }
   })
 
@@ -226,7 +249,7 @@ export const run = (config: EarlyBootConfig) =>
     const mounted = yield* mountApiFilesystems
     yield* watch.lap("mounts")
     const kernel = yield* Kernel.Kernel
-    const modules = yield* loadModules(config.modules)
+    const modules = yield* loadModules(config.modules, config.serviceModules?.modules ?? [])
     yield* Effect.flatMap(Links.Links, (links) => links.up("lo")).pipe(Effect.catch((e) => log(e.message)))
     yield* kernel.setHostname(config.hostname).pipe(Effect.catch((e) => log(e.message)))
     const data = yield* mountData(config)
@@ -235,8 +258,9 @@ export const run = (config: EarlyBootConfig) =>
     const esp = yield* mountEsp
     const boots = yield* countBoot
     yield* watch.lap("ESP and boot count")
-    // A seed may be on a volume (isofs, loop) and the network needs its drivers: from here on, every module.
-    const { failed: modulesFailed, millis: modulesMillis } = yield* modules.all
+    // A seed may be on a volume (isofs, loop) and the network needs its drivers: from here on, every
+    // module but the services' own.
+    const { failed: modulesFailed, millis: modulesMillis } = yield* modules.boot
     yield* watch.lap("the rest of the modules")
     const seed = yield* Seed.apply
     const hostname = yield* Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFileString(NodeFiles.hostnameFile)).pipe(Effect.map((t) => t.trim()), Effect.option)
@@ -248,6 +272,6 @@ export const run = (config: EarlyBootConfig) =>
       `early boot done: ${mounted.length} filesystems mounted, data partition ${data}, ESP ${esp}, network ${network}, seed ${seed}, boot ${boots}; ` +
         `${yield* watch.summary} (${config.modules.length} modules in ${(modulesMillis / 1000).toFixed(2)} s alongside)`
     )
-    const report: Report = { mounted, modulesFailed, data, esp, network, networkConfig, hostnameConfigured: Option.isSome(hostname), seed, boots }
+    const report: Report = { mounted, modulesFailed, data, esp, network, networkConfig, hostnameConfigured: Option.isSome(hostname), seed, boots, serviceModules: modules.services }
     return report
   })

@@ -66,11 +66,13 @@ export const run = (config: InitConfig): Effect.Effect<Outcome, never, Requireme
   Effect.scoped(Effect.gen(function*() {
     // On a node, keel-init owns the network; in host mode the host's is not ours to change.
     let network: NetworkManager.NetworkManager | undefined
+    let serviceModules: Effect.Effect<void> = Effect.void
     if (config.earlyBoot !== undefined) {
       // Without its data partition the node still boots, so the agent can report why.
       const report = yield* EarlyBoot.run(config.earlyBoot).pipe(
         Effect.catchTag("EarlyBootError", (error) => (error.step === "data" ? Effect.as(log(`${error.message}; continuing without it`), undefined) : Effect.die(error)))
       )
+      serviceModules = report?.serviceModules ?? Effect.void
       network = yield* NetworkManager.make({
         initial: report?.networkConfig,
         hostnameConfigured: report?.hostnameConfigured ?? false,
@@ -99,7 +101,10 @@ export const run = (config: InitConfig): Effect.Effect<Outcome, never, Requireme
     const reaped = yield* Ref.make(0)
 
     const files = config.logs === undefined ? undefined : yield* LogFiles.make(config.logs)
+    // The services that need the modules early boot left loading wait for them; the agent does not.
+    const modulesNotNeededBy = new Set(config.earlyBoot?.serviceModules?.notNeededBy ?? [])
     const supervisor = yield* Supervisor.make(services, {
+      startGate: (child) => (modulesNotNeededBy.has(child) ? Effect.void : serviceModules),
       onEvent: (event) => PubSub.publish(events, event),
       onLogLine: (service, line) =>
         Effect.andThen(PubSub.publish(logs, { ...line, service }), files === undefined ? Effect.void : files.append(service, line))
@@ -113,7 +118,8 @@ export const run = (config: InitConfig): Effect.Effect<Outcome, never, Requireme
         Effect.catch((error: { readonly message: string }) => log(`boot guard: ${error.message}`))
       ))
     }
-    if (config.watchdog !== undefined) yield* Effect.forkScoped(WatchdogPetter.run(supervisor.ping, config.watchdog))
+    // The watchdog's driver (softdog) may be one of the service modules.
+    if (config.watchdog !== undefined) yield* Effect.forkScoped(Effect.andThen(serviceModules, WatchdogPetter.run(supervisor.ping, config.watchdog)))
 
     // After early boot: the socket lives on /run, which early boot mounts.
     const server = yield* Effect.flatMap(ControlSocket.ControlSocket, (c) => c.listen(config.controlSocket)).pipe(Effect.orDie)

@@ -72,7 +72,7 @@ describe("early boot", () => {
   it.effect("mounts what stage 1 did not, loads modules, brings up loopback, names the node, formats an empty data partition", () =>
     Effect.gen(function*() {
       const h = harness()
-      const report = yield* EarlyBoot.run(config).pipe(Effect.provide(h.layer))
+      const { serviceModules: _, ...report } = yield* EarlyBoot.run(config).pipe(Effect.provide(h.layer))
       assert.deepStrictEqual(report, { mounted: ["/dev/pts", "/tmp", "/sys/fs/cgroup"], modulesFailed: ["missing_mod"], data: "formatted", esp: "mounted", network: "not configured", networkConfig: undefined, hostnameConfigured: false, seed: "none", boots: 1 })
       assert.sameMembers(h.calls, ["module virtio_net", "hostname node-1"])
       assert.deepStrictEqual(h.links.links.get("lo"), { up: true, addresses: [] })
@@ -113,6 +113,30 @@ describe("early boot", () => {
       assert.deepStrictEqual(h.mountedAt.filter(([target]) => target.startsWith("/var") || target.startsWith("/run/keel")), [["/var/lib/keel", 0], ["/run/keel/esp", 750]])
       assert.deepStrictEqual(report.modulesFailed, ["missing_mod"])
       assert.deepStrictEqual(h.calls.filter((c) => c.startsWith("module")), ["module nls_cp437", "module nls_ascii", "module vfat", "module virtio_net"])
+    }))
+
+  it.effect("leaves the service modules loading after the others: early boot ends without them, serviceModules waits for them", () =>
+    Effect.gen(function*() {
+      const h = harness(ext4(), {}, { moduleMillis: 250 })
+      const lines: Array<string> = []
+      const console: Console.Console = { ...globalThis.console, log: (...args) => void lines.push(args.join(" ")) }
+      const run = EarlyBoot.run({ ...config, modules: ["virtio_net"], serviceModules: { modules: ["softdog", "missing_mod", "overlay"], notNeededBy: ["keel-agent"] } }).pipe(
+        Effect.provide(h.layer),
+        Effect.provideService(Console.Console, console)
+      )
+      const booting = yield* Effect.forkChild(run)
+      yield* TestClock.adjust(250)
+      const report = yield* Fiber.join(booting)
+      assert.deepStrictEqual(report.modulesFailed, [])
+      assert.deepStrictEqual(h.calls.filter((c) => c.startsWith("module")), ["module virtio_net"])
+      const loaded = yield* Effect.forkChild(report.serviceModules)
+      yield* TestClock.adjust(250)
+      assert.isUndefined(loaded.pollUnsafe(), "overlay is still loading")
+      yield* TestClock.adjust(250)
+      yield* Fiber.join(loaded)
+      assert.deepStrictEqual(h.calls.filter((c) => c.startsWith("module")), ["module virtio_net", "module softdog", "module overlay"])
+      assert.include(lines, "keel-init: service modules: 2 of 3 loaded in 0.50 s alongside the first services")
+      assert.isTrue(lines.some((line) => line.startsWith("keel-init: module missing_mod:")))
     }))
 
   it.effect("a module whose loading dies is a failed module, not a boot that waits for it forever", () =>

@@ -78,6 +78,11 @@ export interface Options {
   readonly onLogLine?: (child: string, line: LogLine) => Effect.Effect<void>
   /** Called for every event (a node-wide journal, metrics). */
   readonly onEvent?: (event: SupervisorEvent) => Effect.Effect<void>
+  /**
+   * Awaited before a child starts, after its dependencies: keel-init holds the services that need
+   * kernel modules early boot leaves loading (overlay, br_netfilter) while the agent starts at once.
+   */
+  readonly startGate?: (child: string) => Effect.Effect<void>
 }
 
 export interface Supervisor {
@@ -186,7 +191,7 @@ export const make = Effect.fn("Supervisor.make")(function*(root: ServiceSpec.Gro
     waitUntil(() => entry.spec.dependsOn.every((dep) => {
       const sibling = byName.get(dep)
       return sibling === undefined || isReady(sibling)
-    }))
+    })).pipe(Effect.andThen(options.startGate === undefined ? Effect.void : options.startGate(entry.spec.name)))
 
   /** `announced`: whether this start of the service has printed the line a LogLine readiness waits for. */
   const probe = (readiness: ServiceSpec.Readiness, announced: () => boolean): Effect.Effect<boolean> => {

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber } from "effect"
+import { Deferred, Effect, Fiber } from "effect"
 import type { ServiceSpec } from "@keelos/domain"
 import type { SimProcesses } from "@keelos/platform-sim"
 import { Supervisor } from "../src/index.ts"
@@ -157,6 +157,24 @@ describe("dependencies and readiness", () => {
       yield* advance(5_000)
       assert.deepStrictEqual(startsOf(yield* sup.journal("agent")).length, 2)
       assert.deepStrictEqual((yield* sup.statuses).map((s) => [s.name, s.state]), [["agent", "starting"]])
+    }))
+
+  it.effect("a start gate holds the children it names until it opens; the others start at once", () =>
+    Effect.gen(function*() {
+      const m = machine()
+      m.processes.install("/usr/bin/agent", () => ({}))
+      m.processes.install("/usr/bin/containerd", () => ({}))
+      const modules = yield* Deferred.make<void>()
+      const sup = yield* Supervisor.make(group("root", [service("agent"), service("containerd")]), {
+        startGate: (child) => (child === "agent" ? Effect.void : Deferred.await(modules))
+      }).pipe(Effect.provide(m.layer))
+      yield* advance(5_000)
+      assert.deepStrictEqual(startsOf(yield* sup.journal("agent")), [0])
+      assert.deepStrictEqual(startsOf(yield* sup.journal("containerd")), [])
+      assert.deepStrictEqual((yield* sup.statuses).map((s) => [s.name, s.state]), [["agent", "running"], ["containerd", "starting"]])
+      yield* Deferred.succeed(modules, undefined)
+      yield* advance(100)
+      assert.deepStrictEqual(startsOf(yield* sup.journal("containerd")), [5000])
     }))
 
   it.effect("a service that never becomes ready counts as failed and is restarted", () =>
