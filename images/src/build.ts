@@ -273,7 +273,8 @@ const initConfig = {
   mode: "node",
   controlSocket: "/run/keel/init.sock",
   reapIntervalMillis: 2000,
-  earlyBoot: { hostname: "keelos", modules: rootModules, serviceModules, mkfs: "/usr/sbin/mkfs.ext4" },
+  // The agent's snapshot (15 MiB) decompressed from the slot by the time the agent reads it.
+  earlyBoot: { hostname: "keelos", modules: rootModules, serviceModules, prefetch: ["/usr/lib/keel/keel-agent.blob"], mkfs: "/usr/sbin/mkfs.ext4" },
   watchdog: { intervalMillis: 5000, answerWithinMillis: 20000 },
   logs: { dir: "/var/lib/keel/logs", maxBytes: 4 << 20, keep: 3, flushMillis: 1000, bufferLines: 10000 },
   // A slot that fails to come up stable 3 boots in a row boots with only the agent (maintenance mode).

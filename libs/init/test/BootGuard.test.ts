@@ -12,7 +12,7 @@ const node = () => new SimHardware({ seed: 7, dataBytes: 1 << 20 })
 const bootOf = (hw: SimHardware, slot: string) =>
   Layer.mergeAll(
     hw.layer(),
-    Layer.succeed(Kernel.Kernel)({ cmdline: Effect.succeed(["console=ttyS0", `keel.slot=${slot}`]), loadModule: () => Effect.void, setHostname: () => Effect.void })
+    Layer.succeed(Kernel.Kernel)({ cmdline: Effect.succeed(["console=ttyS0", `keel.slot=${slot}`]), loadModule: () => Effect.void, setHostname: () => Effect.void, prefetch: () => Effect.void })
   )
 
 /** Boots `slot` once: decides, and marks the boot stable when `stable`. */

@@ -52,7 +52,12 @@ const harness = (
           : name === "broken_mod"
           ? Effect.die(new Error("the FFI could not be loaded"))
           : Effect.andThen(Effect.sleep(options.moduleMillis ?? 0), Effect.sync(() => void calls.push(`module ${name}`))),
-      setHostname: (name) => Effect.sync(() => void calls.push(`hostname ${name}`))
+      setHostname: (name) => Effect.sync(() => void calls.push(`hostname ${name}`)),
+      // Reading ahead takes 10 s, and a missing file fails.
+      prefetch: (file) =>
+        file === "/missing"
+          ? Effect.fail(new Kernel.KernelError({ operation: "prefetch", target: file, reason: "NotFound", detail: "no such file" }))
+          : Effect.andThen(Effect.sleep(10_000), Effect.sync(() => void calls.push(`prefetched ${file}`)))
     }),
     links.layer,
     options.dhcp ?? SimDhcpSockets.make().layer,
@@ -100,7 +105,7 @@ describe("early boot", () => {
       const done = lines.find((line) => line.startsWith("keel-init: early boot done:"))
       assert.match(
         done ?? "",
-        /; in 0\.75 s: mounts 0\.00 s, data partition 0\.00 s, ESP and boot count 0\.00 s, the rest of the modules 0\.75 s, seed 0\.00 s, network 0\.00 s \(3 modules in 0\.75 s alongside\)$/
+        /; in 0\.75 s: mounts 0\.00 s, data partition 0\.00 s, waiting for vfat 0\.00 s, ESP 0\.00 s, the rest of the modules 0\.75 s, seed 0\.00 s, network 0\.00 s, the boot count 0\.00 s \(3 modules in 0\.75 s and the boot count in 0\.00 s alongside\)$/
       )
     }))
 
@@ -137,6 +142,22 @@ describe("early boot", () => {
       assert.deepStrictEqual(h.calls.filter((c) => c.startsWith("module")), ["module virtio_net", "module softdog", "module overlay"])
       assert.include(lines, "keel-init: service modules: 2 of 3 loaded in 0.50 s alongside the first services")
       assert.isTrue(lines.some((line) => line.startsWith("keel-init: module missing_mod:")))
+    }))
+
+  it.effect("reads the prefetched files ahead without waiting for them, and says which could not be", () =>
+    Effect.gen(function*() {
+      const h = harness(ext4())
+      const lines: Array<string> = []
+      const console: Console.Console = { ...globalThis.console, log: (...args) => void lines.push(args.join(" ")) }
+      const report = yield* EarlyBoot.run({ ...config, prefetch: ["/usr/lib/keel/keel-agent.blob", "/missing"] }).pipe(
+        Effect.provide(h.layer),
+        Effect.provideService(Console.Console, console)
+      )
+      assert.strictEqual(report.data, "mounted")
+      assert.deepStrictEqual(h.calls.filter((c) => c.startsWith("prefetched")), [])
+      yield* TestClock.adjust("10 seconds")
+      assert.deepStrictEqual(h.calls.filter((c) => c.startsWith("prefetched")), ["prefetched /usr/lib/keel/keel-agent.blob"])
+      assert.include(lines, "keel-init: prefetch /missing: NotFound: no such file")
     }))
 
   it.effect("a module whose loading dies is a failed module, not a boot that waits for it forever", () =>

@@ -79,7 +79,7 @@ const harness = () => Effect.gen(function*() {
     }),
     // Early boot has tests of its own; these configurations have none, so these are never called.
     Layer.succeed(Mounts.Mounts)({ list: Effect.die("unused"), mount: () => Effect.die("unused"), unmount: () => Effect.die("unused") }),
-    Layer.succeed(Kernel.Kernel)({ cmdline: Effect.die("unused"), loadModule: () => Effect.die("unused"), setHostname: () => Effect.die("unused") }),
+    Layer.succeed(Kernel.Kernel)({ cmdline: Effect.die("unused"), loadModule: () => Effect.die("unused"), setHostname: () => Effect.die("unused"), prefetch: () => Effect.die("unused") }),
     SimLinks.make([]).layer,
     SimDhcpSockets.make().layer,
     Layer.succeed(BlockDevice.BlockDevices)({ open: () => Effect.die("unused") }),

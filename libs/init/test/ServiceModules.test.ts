@@ -34,7 +34,8 @@ describe("service modules on a node", () => {
           cmdline: Effect.succeed([]),
           // overlay takes a second: long after the agent has started
           loadModule: (name) => Effect.andThen(Effect.sleep(name === "overlay" ? 1_000 : 10), Effect.sync(() => void events.push(`loaded ${name}`))),
-          setHostname: () => Effect.void
+          setHostname: () => Effect.void,
+          prefetch: () => Effect.void
         }),
         SimLinks.make(["lo"]).layer,
         SimDhcpSockets.make().layer,

@@ -24,7 +24,7 @@ describe("orderly shutdown on a node", () => {
           mount: (request) => Effect.sync(() => void calls.push(`mount ${request.target}`)),
           unmount: (target) => Effect.sync(() => void calls.push(`unmount ${target}`))
         }),
-        Layer.succeed(Kernel.Kernel)({ cmdline: Effect.succeed([]), loadModule: () => Effect.void, setHostname: () => Effect.void }),
+        Layer.succeed(Kernel.Kernel)({ cmdline: Effect.succeed([]), loadModule: () => Effect.void, setHostname: () => Effect.void, prefetch: () => Effect.void }),
         SimLinks.make(["lo"]).layer,
         SimDhcpSockets.make().layer,
         Layer.succeed(Signals.Signals)({ receive: (wanted) => Stream.fromQueue(signals).pipe(Stream.filter((s) => wanted.includes(s))) }),

@@ -31,7 +31,8 @@ const harness = (options: { readonly cmdline: ReadonlyArray<string>; readonly la
         name === options.failModule
           ? Effect.fail(new Kernel.KernelError({ operation: "loadModule", target: name, reason: "NotFound", detail: "not in modules.dep" }))
           : Effect.sync(() => void calls.push(`module ${name}`)),
-      setHostname: () => Effect.void
+      setHostname: () => Effect.void,
+      prefetch: () => Effect.void
     }),
     Layer.succeed(BlockDevice.BlockDevices)({
       open: (label) =>

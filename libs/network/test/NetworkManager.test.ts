@@ -21,7 +21,7 @@ const harness = (dhcp: ReturnType<typeof SimDhcpSockets.make>["layer"]) => {
   const layer = Layer.mergeAll(
     links.layer,
     dhcp,
-    Layer.succeed(Kernel.Kernel)({ cmdline: Effect.succeed([]), loadModule: () => Effect.void, setHostname: (name) => Effect.sync(() => void hostnames.push(name)) }),
+    Layer.succeed(Kernel.Kernel)({ cmdline: Effect.succeed([]), loadModule: () => Effect.void, setHostname: (name) => Effect.sync(() => void hostnames.push(name)), prefetch: () => Effect.void }),
     new SimFileSystem(new PowerSupply(trace), trace).layer(),
     Path.layer
   )

@@ -1,7 +1,8 @@
 /**
  * The running kernel: /proc/cmdline, modules loaded with finit_module(2) in modules.dep order
- * (already loaded counts as success), and sethostname(2). A module loads on a worker thread, so
- * the event loop (early boot's other steps) runs on while the kernel reads, checks and links it.
+ * (already loaded counts as success), sethostname(2), and readahead(2) for prefetching. A module
+ * loads, and a file is read ahead, on a worker thread, so the event loop (early boot's other steps)
+ * runs on while the kernel works.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -9,7 +10,7 @@ import { Effect, Layer } from "effect"
 import { Kernel, ModulesDep } from "@keelos/platform"
 import { Errno, errnoName, libc } from "./internal/libc.ts"
 
-const kernelError = (operation: "cmdline" | "loadModule" | "setHostname", target: string, errno: number | undefined, detail: string) =>
+const kernelError = (operation: Kernel.KernelError["operation"], target: string, errno: number | undefined, detail: string) =>
   new Kernel.KernelError({
     operation,
     target,
@@ -80,6 +81,25 @@ export const make = (options: KernelOptions = {}): Kernel.Kernel["Service"] => {
         return c.sethostname(name, bytes) === 0
           ? Effect.void
           : Effect.fail(kernelError("setHostname", name, c.errno(), `sethostname: ${errnoName(c.errno())}`))
+      }),
+    prefetch: (file) =>
+      Effect.suspend(() => {
+        let fd: number
+        let size: number
+        try {
+          fd = fs.openSync(file, "r")
+          size = fs.fstatSync(fd).size
+        } catch (error) {
+          return Effect.fail(kernelError("prefetch", file, Errno.ENOENT, (error as Error).message))
+        }
+        const c = libc()
+        return Effect.tryPromise({
+          try: () => c.readaheadOffThread(fd, 0, size),
+          catch: (error) => kernelError("prefetch", file, undefined, `readahead: ${String(error)}`)
+        }).pipe(
+          Effect.flatMap((result) => result === 0 ? Effect.void : Effect.fail(kernelError("prefetch", file, undefined, "readahead failed"))),
+          Effect.ensuring(Effect.sync(() => fs.closeSync(fd)))
+        )
       })
   }
 }

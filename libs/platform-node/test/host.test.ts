@@ -13,7 +13,9 @@ import { BootControl, EnvBlock } from "@keelos/boot"
 import { BlockDevice, FilesystemSignature, KernelLog } from "@keelos/platform"
 import * as NodeBlockDevices from "../src/NodeBlockDevices.ts"
 import * as NodeBootEnvBlock from "../src/NodeBootEnvBlock.ts"
+import * as NodeKernel from "../src/NodeKernel.ts"
 import * as NodeKernelLog from "../src/NodeKernelLog.ts"
+import { libc } from "../src/internal/libc.ts"
 import { parseMounts } from "../src/NodeMounts.ts"
 import { parseStat } from "../src/NodeReaper.ts"
 
@@ -163,6 +165,29 @@ describe("syscalls through koffi, each in its own namespace", () => {
     expect(out.shellExit).toBe(7)
     expect(out.reaped).toEqual([{ pid: out.orphan, status: 0 }])
     expect(out.again).toEqual([])
+  })
+})
+
+describe("NodeKernel.prefetch", () => {
+  /** Bytes of `file` in the page cache (fincore, util-linux). */
+  const resident = (file: string) => Number(execFileSync("fincore", ["--bytes", "--noheadings", "--output", "RES", file], { encoding: "utf8" }).trim())
+
+  it("reads a file into the page cache, off the event loop; a missing file is NotFound", async () => {
+    // On the repository's disk, not /tmp: a tmpfs cannot drop what it holds.
+    const dir = fs.mkdtempSync(path.join(import.meta.dirname, "..", "..", "..", "results", "prefetch-"))
+    const file = path.join(dir, "blob")
+    const size = 8 << 20
+    fs.writeFileSync(file, Buffer.alloc(size, 7))
+    const fd = fs.openSync(file, "r")
+    fs.fsyncSync(fd)
+    expect(libc().posixFadvise(fd, 0, 0, 4)).toBe(0) // POSIX_FADV_DONTNEED: out of the cache
+    fs.closeSync(fd)
+    expect(resident(file)).toBeLessThan(size / 2)
+    await Effect.runPromise(NodeKernel.make().prefetch(file))
+    expect(resident(file)).toBe(size)
+    const missing = await Effect.runPromiseExit(NodeKernel.make().prefetch(path.join(dir, "missing")))
+    expect(Exit.isFailure(missing) && JSON.stringify(missing.cause)).toContain("NotFound")
+    fs.rmSync(dir, { recursive: true, force: true })
   })
 })
 

@@ -21,6 +21,11 @@ export interface Libc {
    * loads the module; resolves to 0 or -1. The errno of a failed call stays on that thread.
    */
   readonly finitModuleOffThread: (fd: number, params: string, flags: number) => Promise<number>
+  /**
+   * readahead(2) on one of koffi's worker threads: the kernel reads (and a SquashFS decompresses)
+   * the range into the page cache there while the event loop runs on; resolves to 0 or -1.
+   */
+  readonly readaheadOffThread: (fd: number, offset: number, count: number) => Promise<number>
   readonly socket: (domain: number, type: number, protocol: number) => number
   readonly ioctl: (fd: number, request: number, arg: Buffer) => number
   readonly close: (fd: number) => number
@@ -44,6 +49,7 @@ export const libc = (): Libc => {
   const lib = koffi.load("libc.so.6")
   const syscall = lib.func("long syscall(long number, int fd, const char *params, int flags)")
   const number = finitModuleNumber[process.arch]
+  const readahead = lib.func("long readahead(int fd, long offset, size_t count)")
   bound = {
     mount: lib.func("int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)"),
     umount2: lib.func("int umount2(const char *target, int flags)"),
@@ -62,6 +68,10 @@ export const libc = (): Libc => {
       new Promise((resolve, reject) => {
         if (number === undefined) return reject(new Error(`finit_module: unsupported architecture ${process.arch}`))
         syscall.async(number, fd, params, flags, (error: unknown, result: number | bigint) => (error ? reject(error) : resolve(Number(result))))
+      }),
+    readaheadOffThread: (fd, offset, count) =>
+      new Promise((resolve, reject) => {
+        readahead.async(fd, offset, count, (error: unknown, result: number | bigint) => (error ? reject(error) : resolve(Number(result))))
       }),
     socket: lib.func("int socket(int domain, int type, int protocol)"),
     ioctl: lib.func("int ioctl(int fd, unsigned long request, void *arg)"),
