@@ -247,8 +247,9 @@ const bundles = (tree: string) => {
     const { entry, outfile, options } = AppBuild.bundleArgs(path.join(root, "apps", app), script)
     run(process.execPath, [path.join(root, "tools", "build", "src", "bundle.ts"), entry, outfile, ...options])
     copy(outfile, path.join(lib, path.basename(outfile)))
-    const chunks = path.join(path.dirname(outfile), `${path.basename(outfile, ".js")}-chunks`)
-    if (outfile.endsWith(".js") && fs.existsSync(chunks)) fs.cpSync(chunks, path.join(lib, path.basename(chunks)), { recursive: true })
+    // What the bundle (or the startup snapshot) loads on first use: keel-agent's code of first trust.
+    const chunks = path.join(path.dirname(outfile), `${path.basename(outfile, path.extname(outfile))}-chunks`)
+    if (fs.existsSync(chunks)) fs.cpSync(chunks, path.join(lib, path.basename(chunks)), { recursive: true })
   }
   // Started from startup snapshots (their modules already evaluated: under TCG most of a start):
   // keel-init by stage 1 and keel-agent by keel-init. The ESM keel-init is the initramfs /init of initrd-node.

@@ -49,15 +49,16 @@ const bootstrapIdentity = (config: AgentConfig) =>
     const token = (yield* Effect.mapError(fs.readFileString(config.bootstrap!.tokenFile), (e) => e.message)).trim()
     if (!BootstrapApi.isStrongToken(token)) return yield* Effect.fail(`${config.bootstrap!.tokenFile}: a bootstrap token is 32 to 128 lowercase hex digits`)
     // The X.509 code loads only on this path: a provisioned node never pays for it at start.
-    const { Pki } = yield* Effect.promise(() => import("@keelos/pki"))
+    const firstTrust = yield* Effect.promise(() => import("./firstTrust.ts"))
+    const attempt = <A>(f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: (e) => (e instanceof Error ? e.message : String(e)) })
     let key = yield* Effect.orElseSucceed(fs.readFileString(config.tls.keyFile), () => "")
     if (key === "") {
-      key = (yield* Effect.mapError(Pki.generateKeyPair(), (e) => e.message)).key
+      key = (yield* attempt(firstTrust.generateKey)).key
       yield* Effect.mapError(fs.makeDirectory(path.dirname(config.tls.keyFile), { recursive: true, mode: 0o700 }), (e) => e.message)
       yield* Effect.mapError(fs.writeFileString(config.tls.keyFile, key, { mode: 0o600 }), (e) => e.message)
     }
     const publicKey = createPublicKey(createPrivateKey(key)).export({ type: "spki", format: "pem" }).toString()
-    const cert = yield* Effect.mapError(Pki.selfSigned({ key, publicKey }, "keelos-bootstrap", 30), (e) => e.message)
+    const cert = yield* attempt(() => firstTrust.selfSigned({ key, publicKey }, "keelos-bootstrap", 30))
     return { token, key, publicKey, cert }
   })
 

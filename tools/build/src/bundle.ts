@@ -24,6 +24,7 @@ import * as url from "node:url"
 import * as esbuild from "esbuild"
 import * as EffectImports from "./effectImports.ts"
 import * as LazyBuiltins from "./lazyBuiltins.ts"
+import * as SnapshotChunks from "./snapshotChunks.ts"
 import * as StartupSnapshot from "./startupSnapshot.ts"
 
 const usage = "usage: keel-bundle ENTRY OUTFILE [--lazy node:tls,node:https,...] [--snapshot INSTALLED_PATH [--node-flags --lite-mode,...]]"
@@ -58,7 +59,9 @@ if (installedAt !== undefined && !path.isAbsolute(installedAt)) {
   process.exit(2)
 }
 const name = path.basename(outfile, path.extname(outfile))
-if (installedAt === undefined) fs.rmSync(path.join(path.dirname(outfile), `${name}-chunks`), { recursive: true, force: true })
+const chunksDir = path.join(path.dirname(outfile), `${name}-chunks`)
+fs.rmSync(chunksDir, { recursive: true, force: true })
+const snapshotChunks = installedAt === undefined ? undefined : SnapshotChunks.make(installedAt)
 const common = {
   entryPoints: [entry],
   bundle: true,
@@ -70,7 +73,7 @@ const common = {
   minifySyntax: true,
   metafile: true,
   logLevel: "warning",
-  plugins: [...(lazy.length > 0 ? [LazyBuiltins.plugin(lazy)] : []), EffectImports.plugin(entry)]
+  plugins: [...(snapshotChunks === undefined ? [] : [snapshotChunks.plugin]), ...(lazy.length > 0 ? [LazyBuiltins.plugin(lazy)] : []), EffectImports.plugin(entry)]
 } satisfies esbuild.BuildOptions
 const result = installedAt === undefined
   ? await esbuild.build({
@@ -104,13 +107,26 @@ if (missing.length > 0) {
 }
 const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0)
 if (installedAt !== undefined) {
+  // What the snapshot imports dynamically, each a CommonJS bundle of its own beside it.
+  for (const [target, file] of snapshotChunks!.targets) {
+    await esbuild.build({
+      ...common,
+      entryPoints: [target],
+      plugins: [...(lazy.length > 0 ? [LazyBuiltins.plugin(lazy)] : []), EffectImports.plugin(target)],
+      outfile: path.join(chunksDir, file),
+      format: "cjs",
+      minifyWhitespace: true,
+      define: { "import.meta.url": JSON.stringify(url.pathToFileURL(path.join(path.dirname(installedAt), `${name}-chunks`, file)).href) }
+    })
+  }
   try {
     StartupSnapshot.build(result.outputFiles![0]!.text, outfile, flags.get("--node-flags")?.split(",") ?? [])
   } catch (error) {
     console.error(`keel-bundle: ${outfile}: ${(error as Error).message}`)
     process.exit(1)
   }
-  console.log(`${outfile}: startup snapshot of ${(bytes / 1024).toFixed(0)} KiB of code, ${(fs.statSync(outfile).size / (1 << 20)).toFixed(1)} MiB`)
+  const chunks = snapshotChunks!.targets.size === 0 ? "" : `; ${snapshotChunks!.targets.size} chunk(s) in ${path.basename(chunksDir)}`
+  console.log(`${outfile}: startup snapshot of ${(bytes / 1024).toFixed(0)} KiB of code, ${(fs.statSync(outfile).size / (1 << 20)).toFixed(1)} MiB${chunks}`)
 } else {
   // What the bundle was made from, relative to it: a launcher (apps/cli/bin/osctl.js) runs the
   // bundle only while none of these is newer than it, and the sources otherwise. A package stands

@@ -105,4 +105,22 @@ describe("keel-bundle --snapshot", () => {
     expect(compiled.length).toBeGreaterThan(0)
     expect(compiled.filter((line) => line.endsWith(",startedOnly"))).toEqual([])
   })
+
+  it("leaves out of the snapshot what the program imports dynamically: a chunk beside it, loaded when the import runs", () => {
+    fs.writeFileSync(path.join(work, "rarely.ts"), "export const greet = (who: string) => `rarely-used code greets ${who}`\n")
+    const source = `
+      import * as v8 from "node:v8"
+      const main = async () => console.log((await import("./rarely.ts")).greet(process.argv.at(-1)))
+      if (v8.startupSnapshot.isBuildingSnapshot()) v8.startupSnapshot.setDeserializeMainFunction(main)
+      else main()
+    `
+    // Installed where it is built, so the chunk is found where keel-bundle wrote it.
+    const installed = path.join(work, "chunky", "chunky.blob")
+    const { status, stdout, blob } = snapshot("chunky", source, "--snapshot", installed)
+    expect(status).toBe(0)
+    expect(stdout).toContain("1 chunk(s) in chunky-chunks")
+    expect(fs.readdirSync(path.join(work, "chunky", "chunky-chunks"))).toEqual(["rarely.cjs"])
+    expect(fs.readFileSync(blob).includes("rarely-used code greets")).toBe(false)
+    expect(execFileSync(process.execPath, ["--snapshot-blob", blob, "node-1"], { encoding: "utf8" }).trim()).toBe("rarely-used code greets node-1")
+  })
 })
