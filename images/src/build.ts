@@ -266,9 +266,13 @@ const bundles = (tree: string) => {
  * Sparkplug: under TCG each function V8 compiles to baseline machine code is code QEMU translates
  * again, and the agent's start runs thousands of functions a few times each (npm run bench -- boot,
  * 3 boots each: setup 1.3-1.9 -> 0.9-1.5 s). The optimizing tiers stay for the code that runs hot
- * (decoding a bzip2 delta natively: 611 -> 655 ms; with --lite-mode, 4.4 s).
+ * (decoding a bzip2 delta natively: 611 -> 655 ms; with --lite-mode, 4.4 s). No Maglev either, for
+ * the same reason: its code, made on a background thread, is more for QEMU to translate (under
+ * qemu-user the agent's start 1.63 -> 1.37 s, 8 runs each; npm run bench -- boot, 3 boots, twice
+ * each: keel-init to the agent answering 3.36/3.44 -> 3.23/3.04 s). TurboFan stays for hot code:
+ * decoding 30 MB of bzip2 natively 1.86-1.94 s with both tiers, 1.84-1.92 s without.
  */
-export const agentNodeFlags = ["--no-sparkplug"]
+export const agentNodeFlags = ["--no-sparkplug", "--no-maglev"]
 
 const initConfig = {
   mode: "node",
