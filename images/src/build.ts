@@ -248,8 +248,10 @@ const bundles = (tree: string) => {
     run(process.execPath, [path.join(root, "tools", "build", "src", "bundle.ts"), entry, outfile, ...options])
     copy(outfile, path.join(lib, path.basename(outfile)))
     // What the bundle (or the startup snapshot) loads on first use: keel-agent's code of first trust.
-    const chunks = path.join(path.dirname(outfile), `${path.basename(outfile, path.extname(outfile))}-chunks`)
-    if (fs.existsSync(chunks)) fs.cpSync(chunks, path.join(lib, path.basename(chunks)), { recursive: true })
+    const name = path.basename(outfile, path.extname(outfile))
+    for (const chunks of [`${name}-chunks`, `${name}-snapshot-chunks`].map((dir) => path.join(path.dirname(outfile), dir))) {
+      if (fs.existsSync(chunks)) fs.cpSync(chunks, path.join(lib, path.basename(chunks)), { recursive: true })
+    }
   }
   // Started from startup snapshots (their modules already evaluated: under TCG most of a start):
   // keel-init by stage 1 and keel-agent by keel-init. The ESM keel-init is the initramfs /init of initrd-node.

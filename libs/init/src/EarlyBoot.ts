@@ -12,7 +12,7 @@
  * before mkfs, which leaves that MiB out of the filesystem, and cleared after, says the partition
  * holds nothing but an interrupted format of ours, so the next boot formats it again.
  */
-import { Cause, Clock, Console, Deferred, Duration, Effect, Fiber, FileSystem, Option, Schema } from "effect"
+import { Cause, Clock, Console, Deferred, Effect, Fiber, FileSystem, Option, Schema } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import { BootCount, NodeFiles, Slot } from "@keelos/domain"
 import { JsonFile } from "@keelos/store"
@@ -262,9 +262,8 @@ export const run = (config: EarlyBootConfig) =>
     yield* kernel.setHostname(config.hostname).pipe(Effect.catch((e) => log(e.message)))
     const data = yield* mountData(config)
     yield* watch.lap("data partition")
-    // The count needs only the data partition, and its synced write is mostly waiting for the disk:
-    // it goes alongside the rest of early boot.
-    const counting = yield* Effect.forkChild(Effect.timed(countBoot))
+    const boots = yield* countBoot
+    yield* watch.lap("boot count")
     yield* modules.loaded(espModules)
     yield* watch.lap("waiting for vfat")
     const esp = yield* mountEsp
@@ -279,11 +278,9 @@ export const run = (config: EarlyBootConfig) =>
     yield* watch.lap("seed")
     const { network, config: networkConfig } = yield* configureNetwork(config.networkFile ?? StaticNetwork.networkFile)
     yield* watch.lap("network")
-    const [countMillis, boots] = yield* Effect.map(Fiber.join(counting), ([duration, boots]) => [Duration.toMillis(duration), boots] as const)
-    yield* watch.lap("the boot count")
     yield* log(
       `early boot done: ${mounted.length} filesystems mounted, data partition ${data}, ESP ${esp}, network ${network}, seed ${seed}, boot ${boots}; ` +
-        `${yield* watch.summary} (${config.modules.length} modules in ${(modulesMillis / 1000).toFixed(2)} s and the boot count in ${(countMillis / 1000).toFixed(2)} s alongside)`
+        `${yield* watch.summary} (${config.modules.length} modules in ${(modulesMillis / 1000).toFixed(2)} s alongside)`
     )
     const report: Report = { mounted, modulesFailed, data, esp, network, networkConfig, hostnameConfigured: Option.isSome(hostname), seed, boots, serviceModules: modules.services }
     return report

@@ -105,7 +105,7 @@ describe("early boot", () => {
       const done = lines.find((line) => line.startsWith("keel-init: early boot done:"))
       assert.match(
         done ?? "",
-        /; in 0\.75 s: mounts 0\.00 s, data partition 0\.00 s, waiting for vfat 0\.00 s, ESP 0\.00 s, the rest of the modules 0\.75 s, seed 0\.00 s, network 0\.00 s, the boot count 0\.00 s \(3 modules in 0\.75 s and the boot count in 0\.00 s alongside\)$/
+        /; in 0\.75 s: mounts 0\.00 s, data partition 0\.00 s, boot count 0\.00 s, waiting for vfat 0\.00 s, ESP 0\.00 s, the rest of the modules 0\.75 s, seed 0\.00 s, network 0\.00 s \(3 modules in 0\.75 s alongside\)$/
       )
     }))
 

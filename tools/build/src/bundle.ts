@@ -15,7 +15,9 @@
  * with (`--node-flags --lite-mode`). Under TCG keel-agent's start went from 4.8 to 2.7 s (modules 2.5 s
  * to 0.2 s; Node's own start 0.5 s to 0.9 s with the bigger heap to read), and stage 1 to keel-init's
  * first line from 3.7 to 2.45 s. Natively it gains nothing: osctl --help started slower from one than
- * as ESM with the compile cache (540 against 425 ms), so osctl stays ESM.
+ * as ESM with the compile cache (540 against 425 ms), so osctl stays ESM. A snapshot's own dynamic
+ * imports become chunks too, in `NAME-snapshot-chunks/` (snapshotChunks.ts); the snapshot is made with
+ * its bundle's bytecode compiled (startupSnapshot.ts).
  */
 import * as fs from "node:fs"
 import * as nodeModule from "node:module"
@@ -59,7 +61,7 @@ if (installedAt !== undefined && !path.isAbsolute(installedAt)) {
   process.exit(2)
 }
 const name = path.basename(outfile, path.extname(outfile))
-const chunksDir = path.join(path.dirname(outfile), `${name}-chunks`)
+const chunksDir = path.join(path.dirname(outfile), installedAt === undefined ? `${name}-chunks` : SnapshotChunks.directoryName(outfile))
 fs.rmSync(chunksDir, { recursive: true, force: true })
 const snapshotChunks = installedAt === undefined ? undefined : SnapshotChunks.make(installedAt)
 const common = {
@@ -116,7 +118,7 @@ if (installedAt !== undefined) {
       outfile: path.join(chunksDir, file),
       format: "cjs",
       minifyWhitespace: true,
-      define: { "import.meta.url": JSON.stringify(url.pathToFileURL(path.join(path.dirname(installedAt), `${name}-chunks`, file)).href) }
+      define: { "import.meta.url": JSON.stringify(url.pathToFileURL(path.join(path.dirname(installedAt), SnapshotChunks.directoryName(installedAt), file)).href) }
     })
   }
   try {

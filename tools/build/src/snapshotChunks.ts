@@ -3,7 +3,8 @@
  * dynamic `import()` stays out of the snapshot. A snapshot is built from one script, so without this such a module (keel-agent's
  * X.509 code of first trust, a third of its bundle) would be in every start's heap, compiled, though
  * a provisioned node never runs it. Each target becomes a chunk of its own, a CommonJS bundle written
- * to `NAME-chunks/` beside the snapshot and required from where the snapshot is installed when the
+ * to `NAME-snapshot-chunks/` beside the snapshot (apart from the chunks of the same program's ESM
+ * bundle) and required from where the snapshot is installed when the
  * import runs. A chunk carries its own copy of what it imports (a second Effect, say): what crosses
  * between it and the snapshot should be plain data and promises.
  */
@@ -18,9 +19,11 @@ export interface Chunks {
   readonly targets: ReadonlyMap<string, string>
 }
 
-/** `installedAt`: the snapshot's absolute path on the node; its chunks go in `NAME-chunks/` beside it. */
+/** `installedAt`: the snapshot's absolute path on the node; its chunks go in `directoryName(installedAt)` beside it. */
+/** Where a snapshot's chunks are, beside it: keel-agent.blob's in keel-agent-snapshot-chunks. */
+export const directoryName = (snapshot: string) => `${path.basename(snapshot, path.extname(snapshot))}-snapshot-chunks`
+
 export const make = (installedAt: string): Chunks => {
-  const name = path.basename(installedAt, path.extname(installedAt))
   const targets = new Map<string, string>()
   const plugin: esbuild.Plugin = {
     name: "keel-snapshot-chunks",
@@ -38,7 +41,7 @@ export const make = (installedAt: string): Chunks => {
         return { path: resolved.path, namespace }
       })
       build.onLoad({ filter: /.*/, namespace }, (args) => ({
-        contents: `module.exports = require("node:module").createRequire(${JSON.stringify(installedAt)})(${JSON.stringify(`./${name}-chunks/${targets.get(args.path)!}`)})\n`,
+        contents: `module.exports = require("node:module").createRequire(${JSON.stringify(installedAt)})(${JSON.stringify(`./${directoryName(installedAt)}/${targets.get(args.path)!}`)})\n`,
         loader: "js"
       }))
     }
