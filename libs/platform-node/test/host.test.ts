@@ -174,7 +174,9 @@ describe("NodeKernel.prefetch", () => {
 
   it("reads a file into the page cache, off the event loop; a missing file is NotFound", async () => {
     // On the repository's disk, not /tmp: a tmpfs cannot drop what it holds.
-    const dir = fs.mkdtempSync(path.join(import.meta.dirname, "..", "..", "..", "results", "prefetch-"))
+    const results = path.join(import.meta.dirname, "..", "..", "..", "results")
+    fs.mkdirSync(results, { recursive: true })
+    const dir = fs.mkdtempSync(path.join(results, "prefetch-"))
     const file = path.join(dir, "blob")
     const size = 8 << 20
     fs.writeFileSync(file, Buffer.alloc(size, 7))
