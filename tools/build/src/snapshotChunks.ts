@@ -1,12 +1,12 @@
 /**
  * An esbuild plugin for startup snapshots: a module the program's own code reaches only through a
- * dynamic `import()` stays out of the snapshot. A snapshot is built from one script, so without this such a module (keel-agent's
- * X.509 code of first trust, a third of its bundle) would be in every start's heap, compiled, though
- * a provisioned node never runs it. Each target becomes a chunk of its own, a CommonJS bundle written
- * to `NAME-snapshot-chunks/` beside the snapshot (apart from the chunks of the same program's ESM
- * bundle) and required from where the snapshot is installed when the
- * import runs. A chunk carries its own copy of what it imports (a second Effect, say): what crosses
- * between it and the snapshot should be plain data and promises.
+ * dynamic `import()` stays out of the snapshot. A snapshot is built from one script, so without this
+ * such a module (keel-agent's X.509 code of first trust, a third of its bundle) would be in every
+ * start's heap, compiled, though a provisioned node never runs it. Each target becomes a chunk of its
+ * own, a CommonJS bundle written to `NAME-snapshot-chunks/` beside the snapshot (apart from the
+ * chunks of the same program's ESM bundle) and required from where the snapshot is installed when
+ * the import runs. A chunk carries its own copy of what it imports (a second Effect, say): what
+ * crosses between it and the snapshot should be plain data and promises.
  */
 import * as path from "node:path"
 import type * as esbuild from "esbuild"
@@ -19,10 +19,10 @@ export interface Chunks {
   readonly targets: ReadonlyMap<string, string>
 }
 
-/** `installedAt`: the snapshot's absolute path on the node; its chunks go in `directoryName(installedAt)` beside it. */
 /** Where a snapshot's chunks are, beside it: keel-agent.blob's in keel-agent-snapshot-chunks. */
 export const directoryName = (snapshot: string) => `${path.basename(snapshot, path.extname(snapshot))}-snapshot-chunks`
 
+/** `installedAt`: the snapshot's absolute path on the node; its chunks go in `directoryName(installedAt)` beside it. */
 export const make = (installedAt: string): Chunks => {
   const targets = new Map<string, string>()
   const plugin: esbuild.Plugin = {
